@@ -1,0 +1,437 @@
+//! The weights format: a 96-byte little-endian header, then the payload, then nothing.
+//! See docs/weights-format.md. Reading and writing work on caller buffers, no allocation;
+//! the payload starts at a multiple of 32 bytes so a blob in flash is used in place.
+use crate::{Activation, Buffer, Error, Layer, Topology, MAX_DIM, MAX_LAYERS};
+use heapless::Vec;
+
+pub const MAGIC: [u8; 4] = *b"MDNS";
+pub const FORMAT_VERSION: u16 = 1;
+pub const HEADER_LEN: usize = 96;
+
+const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+// Byte offsets inside the header.
+const VERSION: usize = 4;
+const ELEMENT: usize = 6;
+const DEPTH: usize = 7;
+const INPUT: usize = 8;
+const PAYLOAD: usize = 12;
+const LAYERS: usize = 16; // MAX_LAYERS entries of (units u32, activation u8, 3 zero bytes)
+const RESERVED: usize = LAYERS + 8 * MAX_LAYERS; // zero up to CRC_AT
+const CRC_AT: usize = HEADER_LEN - 4;
+
+/// How the payload's numbers are stored.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub enum ElementType {
+    /// IEEE-754 binary32, little-endian.
+    F32 = 0,
+}
+
+impl ElementType {
+    pub const fn size(self) -> usize {
+        match self {
+            ElementType::F32 => 4,
+        }
+    }
+
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            0 => Some(ElementType::F32),
+            _ => None,
+        }
+    }
+}
+
+/// Total bytes of an f32 blob for this topology.
+pub const fn blob_len(input: usize, layers: &[Layer]) -> usize {
+    HEADER_LEN + 4 * crate::params_len(input, layers)
+}
+
+fn u32_at(bytes: &[u8], at: usize) -> u32 {
+    let mut b = [0u8; 4];
+    if let Some(src) = bytes.get(at..at + 4) {
+        b.copy_from_slice(src);
+    }
+    u32::from_le_bytes(b)
+}
+
+fn crc_of(header: &[u8], payload: &[u8]) -> u32 {
+    let mut digest = CRC.digest();
+    digest.update(header.get(..CRC_AT).unwrap_or(&[]));
+    digest.update(payload);
+    digest.finalize()
+}
+
+/// Writes `params` for `topology` as a blob at the start of `out`; returns its length.
+pub fn write_blob(topology: &Topology, params: &[f32], out: &mut [u8]) -> Result<usize, Error> {
+    let count = topology.params_len();
+    if params.len() != count {
+        return Err(Error::BufferLength {
+            buffer: Buffer::Params,
+            expected: count,
+            actual: params.len(),
+        });
+    }
+    let total = HEADER_LEN + 4 * count;
+    let Some(out) = out.get_mut(..total) else {
+        return Err(Error::BufferLength {
+            buffer: Buffer::Blob,
+            expected: total,
+            actual: out.len(),
+        });
+    };
+    let (header, payload) = out.split_at_mut(HEADER_LEN);
+    header.fill(0);
+    header[..4].copy_from_slice(&MAGIC);
+    header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header[ELEMENT] = ElementType::F32 as u8;
+    header[DEPTH] = topology.layers().len() as u8;
+    header[INPUT..INPUT + 4].copy_from_slice(&(topology.input() as u32).to_le_bytes());
+    header[PAYLOAD..PAYLOAD + 4].copy_from_slice(&((4 * count) as u32).to_le_bytes());
+    for (entry, layer) in header[LAYERS..RESERVED]
+        .chunks_exact_mut(8)
+        .zip(topology.layers())
+    {
+        entry[..4].copy_from_slice(&(layer.units as u32).to_le_bytes());
+        entry[4] = layer.activation.code();
+    }
+    for (dst, p) in payload.chunks_exact_mut(4).zip(params) {
+        dst.copy_from_slice(&p.to_le_bytes());
+    }
+    let crc = crc_of(header, payload);
+    header[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+    Ok(total)
+}
+
+/// A validated blob borrowed from the caller's bytes (a file, or flash).
+#[derive(Clone, Debug)]
+pub struct Blob<'a> {
+    topology: Topology,
+    element: ElementType,
+    payload: &'a [u8],
+}
+
+impl<'a> Blob<'a> {
+    /// Validates header, sizes and CRC. Bytes after the blob are ignored (a flash region
+    /// is larger than the blob in it); [`Blob::len`] tells where it ends.
+    pub fn parse(bytes: &'a [u8]) -> Result<Self, Error> {
+        let truncated = |needed| Error::Truncated {
+            needed,
+            actual: bytes.len(),
+        };
+        if bytes.len() < 4 || bytes[..4] != MAGIC {
+            // Too short to tell is still "not ours" unless it starts like ours.
+            return Err(if bytes.len() < 4 && MAGIC.starts_with(bytes) {
+                truncated(HEADER_LEN)
+            } else {
+                Error::BadMagic
+            });
+        }
+        let header = bytes.get(..HEADER_LEN).ok_or(truncated(HEADER_LEN))?;
+        let version = u16::from_le_bytes([header[VERSION], header[VERSION + 1]]);
+        if version != FORMAT_VERSION {
+            return Err(Error::UnsupportedVersion(version));
+        }
+        let element = ElementType::from_code(header[ELEMENT])
+            .ok_or(Error::UnknownElementType(header[ELEMENT]))?;
+        let depth = usize::from(header[DEPTH]);
+        if depth == 0 {
+            return Err(Error::NoLayers);
+        }
+        if depth > MAX_LAYERS {
+            return Err(Error::TooManyLayers(depth));
+        }
+        let mut layers: Vec<Layer, MAX_LAYERS> = Vec::new();
+        for (k, entry) in header[LAYERS..RESERVED].chunks_exact(8).enumerate() {
+            let units = u32_at(entry, 0) as usize;
+            let used = k < depth;
+            if !used {
+                if entry.iter().any(|&b| b != 0) {
+                    return Err(Error::ReservedNotZero);
+                }
+                continue;
+            }
+            if entry[5..].iter().any(|&b| b != 0) {
+                return Err(Error::ReservedNotZero);
+            }
+            let activation =
+                Activation::from_code(entry[4]).ok_or(Error::UnknownActivation(entry[4]))?;
+            if units > MAX_DIM {
+                return Err(Error::TooLarge);
+            }
+            layers
+                .push(Layer::new(units, activation))
+                .map_err(|_| Error::TooManyLayers(depth))?;
+        }
+        if header[RESERVED..CRC_AT].iter().any(|&b| b != 0) {
+            return Err(Error::ReservedNotZero);
+        }
+        let input = u32_at(header, INPUT) as usize;
+        let topology = Topology::new(input, &layers)?;
+        let expected = topology.params_len() * element.size();
+        let declared = u32_at(header, PAYLOAD) as usize;
+        if declared != expected {
+            return Err(Error::PayloadLength {
+                header: declared,
+                topology: expected,
+            });
+        }
+        let payload = bytes
+            .get(HEADER_LEN..HEADER_LEN + expected)
+            .ok_or(truncated(HEADER_LEN + expected))?;
+        let (stored, computed) = (u32_at(header, CRC_AT), crc_of(header, payload));
+        if stored != computed {
+            return Err(Error::CrcMismatch { stored, computed });
+        }
+        Ok(Blob {
+            topology,
+            element,
+            payload,
+        })
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.topology
+    }
+
+    pub fn element_type(&self) -> ElementType {
+        self.element
+    }
+
+    /// Bytes the blob occupies, header included.
+    pub fn len(&self) -> usize {
+        HEADER_LEN + self.payload.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    /// The parameters in place, without copying: `None` when the bytes are not 4-aligned
+    /// (or on a big-endian target), in which case use [`Blob::copy_params`].
+    pub fn params(&self) -> Option<&'a [f32]> {
+        if cfg!(target_endian = "big") || self.element != ElementType::F32 {
+            return None;
+        }
+        bytemuck::try_cast_slice(self.payload).ok()
+    }
+
+    /// Decodes the parameters into `out` (exactly `topology().params_len()` long).
+    pub fn copy_params(&self, out: &mut [f32]) -> Result<(), Error> {
+        if self.element != ElementType::F32 {
+            return Err(Error::ElementType);
+        }
+        let expected = self.topology.params_len();
+        if out.len() != expected {
+            return Err(Error::BufferLength {
+                buffer: Buffer::Params,
+                expected,
+                actual: out.len(),
+            });
+        }
+        for (p, b) in out.iter_mut().zip(self.payload.chunks_exact(4)) {
+            *p = f32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Activation::*;
+
+    const LAYERS3: [Layer; 2] = [Layer::new(3, Tanh), Layer::new(2, Softmax)];
+    const LEN: usize = blob_len(4, &LAYERS3);
+
+    /// A valid blob in a 4-aligned buffer.
+    #[repr(C, align(32))]
+    struct Aligned([u8; LEN + 32]);
+
+    fn sample() -> (Topology, [f32; 23], Aligned) {
+        let t = Topology::new(4, &LAYERS3).unwrap();
+        let params: [f32; 23] = core::array::from_fn(|i| i as f32 * 0.25 - 2.0);
+        let mut buf = Aligned([0xAA; LEN + 32]);
+        assert_eq!(write_blob(&t, &params, &mut buf.0).unwrap(), LEN);
+        (t, params, buf)
+    }
+
+    /// Re-seals a modified header with a fresh CRC, to reach the checks behind the CRC.
+    fn reseal(bytes: &mut [u8]) {
+        let (header, rest) = bytes.split_at_mut(HEADER_LEN);
+        let payload_len = u32_at(header, PAYLOAD) as usize;
+        let crc = crc_of(header, &rest[..payload_len.min(rest.len())]);
+        header[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+    }
+
+    #[test]
+    fn round_trip_in_place_and_copied() {
+        let (t, params, buf) = sample();
+        let blob = Blob::parse(&buf.0).unwrap();
+        assert_eq!(blob.topology(), &t);
+        assert_eq!(blob.len(), LEN);
+        assert_eq!(blob.params().unwrap(), &params);
+        let mut copy = [0.0f32; 23];
+        blob.copy_params(&mut copy).unwrap();
+        assert_eq!(copy, params);
+        assert!(blob.copy_params(&mut [0.0; 22]).is_err());
+        // Misaligned bytes still parse; in-place use declines, copying works.
+        let blob = Blob::parse(&buf.0[..LEN]).unwrap();
+        assert!(blob.params().is_some());
+        let mut shifted = [0u8; LEN + 1];
+        shifted[1..].copy_from_slice(&buf.0[..LEN]);
+        let blob = Blob::parse(&shifted[1..]).unwrap();
+        assert!(blob.params().is_none());
+        blob.copy_params(&mut copy).unwrap();
+        assert_eq!(copy, params);
+    }
+
+    #[test]
+    fn write_checks_lengths() {
+        let (t, params, _) = sample();
+        let mut small = [0u8; LEN - 1];
+        assert!(matches!(
+            write_blob(&t, &params, &mut small),
+            Err(Error::BufferLength {
+                buffer: Buffer::Blob,
+                ..
+            })
+        ));
+        assert!(write_blob(&t, &params[..22], &mut [0u8; LEN]).is_err());
+    }
+
+    #[test]
+    fn each_corruption_has_its_error() {
+        let (_, _, good) = sample();
+        let good = &good.0[..LEN];
+        let edit = |f: &dyn Fn(&mut [u8]), seal: bool| {
+            let mut b = [0u8; LEN];
+            b.copy_from_slice(good);
+            f(&mut b);
+            if seal {
+                reseal(&mut b);
+            }
+            Blob::parse(&b).map(|_| ())
+        };
+        assert_eq!(edit(&|b| b[0] = b'X', false), Err(Error::BadMagic));
+        assert_eq!(
+            Blob::parse(b"MD").map(|_| ()),
+            Err(Error::Truncated {
+                needed: 96,
+                actual: 2
+            })
+        );
+        assert_eq!(
+            Blob::parse(b"").map(|_| ()),
+            Err(Error::Truncated {
+                needed: 96,
+                actual: 0
+            })
+        );
+        assert_eq!(Blob::parse(b"PK\x03\x04").map(|_| ()), Err(Error::BadMagic));
+        assert_eq!(
+            Blob::parse(&good[..50]).map(|_| ()),
+            Err(Error::Truncated {
+                needed: 96,
+                actual: 50
+            })
+        );
+        assert_eq!(
+            Blob::parse(&good[..LEN - 1]).map(|_| ()),
+            Err(Error::Truncated {
+                needed: LEN,
+                actual: LEN - 1
+            })
+        );
+        assert_eq!(
+            edit(&|b| b[VERSION] = 9, false),
+            Err(Error::UnsupportedVersion(9))
+        );
+        assert_eq!(
+            edit(&|b| b[ELEMENT] = 7, false),
+            Err(Error::UnknownElementType(7))
+        );
+        assert_eq!(edit(&|b| b[DEPTH] = 0, false), Err(Error::NoLayers));
+        assert_eq!(edit(&|b| b[DEPTH] = 9, false), Err(Error::TooManyLayers(9)));
+        assert_eq!(
+            edit(&|b| b[LAYERS + 4] = 42, false),
+            Err(Error::UnknownActivation(42))
+        );
+        assert_eq!(
+            edit(&|b| b[LAYERS + 4] = 4, false),
+            Err(Error::SoftmaxNotLast)
+        );
+        assert_eq!(
+            edit(&|b| b[RESERVED + 2] = 1, false),
+            Err(Error::ReservedNotZero)
+        );
+        assert_eq!(
+            edit(&|b| b[LAYERS + 8 * 3] = 1, false),
+            Err(Error::ReservedNotZero)
+        );
+        // Absurd dimensions: no overflow, an error.
+        assert_eq!(
+            edit(&|b| b[INPUT..INPUT + 4].fill(0xFF), false),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(
+            edit(&|b| b[LAYERS..LAYERS + 4].fill(0xFF), false),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(
+            edit(
+                &|b| {
+                    b[INPUT..INPUT + 4].copy_from_slice(&(MAX_DIM as u32).to_le_bytes());
+                    b[LAYERS..LAYERS + 4].copy_from_slice(&(MAX_DIM as u32).to_le_bytes());
+                },
+                false
+            ),
+            Err(Error::TooLarge)
+        );
+        assert_eq!(edit(&|b| b[INPUT] = 0, false), Err(Error::ZeroSize));
+        // Sizes that disagree with the topology.
+        assert_eq!(
+            edit(&|b| b[INPUT] = 5, false),
+            Err(Error::PayloadLength {
+                header: 92,
+                topology: 104
+            })
+        );
+        // A flipped payload bit or header bit is caught by the CRC.
+        assert!(matches!(
+            edit(&|b| b[HEADER_LEN + 7] ^= 1, false),
+            Err(Error::CrcMismatch { .. })
+        ));
+        assert!(matches!(
+            edit(&|b| b[CRC_AT] ^= 1, false),
+            Err(Error::CrcMismatch { .. })
+        ));
+        // Valid after resealing an unchanged blob: the checks above are not CRC artefacts.
+        assert_eq!(edit(&|_| {}, true), Ok(()));
+    }
+
+    #[test]
+    fn no_panic_on_arbitrary_bytes() {
+        let (_, _, good) = sample();
+        let mut rng = crate::Rng::new(3);
+        let mut b = [0u8; LEN];
+        for round in 0..20_000 {
+            b.copy_from_slice(&good.0[..LEN]);
+            for _ in 0..1 + round % 4 {
+                let at = rng.below(LEN);
+                b[at] = rng.next_u64() as u8;
+            }
+            if round % 2 == 0 {
+                reseal(&mut b);
+            }
+            let cut = if round % 5 == 0 {
+                rng.below(LEN + 1)
+            } else {
+                LEN
+            };
+            if let Ok(blob) = Blob::parse(&b[..cut]) {
+                assert!(blob.len() <= cut);
+            }
+        }
+    }
+}
