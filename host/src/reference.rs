@@ -1,0 +1,209 @@
+//! An independent f64 reference of forward, loss, gradients and the SGD update.
+//!
+//! Written plainly (nested loops over `Vec<Vec<f64>>`, std's f64 maths) and sharing no
+//! code with core, so agreement between the two is evidence, not tautology. Only the
+//! flat parameter layout is shared, to load the same initial weights.
+use microdense::{Activation, Topology};
+
+struct RefLayer {
+    /// `weights[j][i]`: from input i to output j.
+    weights: Vec<Vec<f64>>,
+    biases: Vec<f64>,
+    activation: Activation,
+}
+
+pub struct RefNet {
+    layers: Vec<RefLayer>,
+}
+
+fn activate(a: Activation, z: f64) -> f64 {
+    match a {
+        Activation::Linear | Activation::Softmax => z,
+        Activation::Relu => z.max(0.0),
+        Activation::Sigmoid => 1.0 / (1.0 + (-z).exp()),
+        Activation::Tanh => z.tanh(),
+    }
+}
+
+/// Derivative with respect to the pre-activation z.
+fn activate_derivative(a: Activation, z: f64) -> f64 {
+    match a {
+        Activation::Linear | Activation::Softmax => 1.0,
+        Activation::Relu => {
+            if z > 0.0 {
+                1.0
+            } else {
+                0.0
+            }
+        }
+        Activation::Sigmoid => {
+            let s = 1.0 / (1.0 + (-z).exp());
+            s * (1.0 - s)
+        }
+        Activation::Tanh => 1.0 - z.tanh().powi(2),
+    }
+}
+
+/// Per-sample record of a forward pass: pre-activations and outputs of every layer.
+struct Trace {
+    pre: Vec<Vec<f64>>,
+    post: Vec<Vec<f64>>,
+}
+
+impl RefNet {
+    /// Reads core's flat layout: per layer, `units` rows of `fan_in` weights, then biases.
+    pub fn from_core(topology: &Topology, params: &[f32]) -> RefNet {
+        let mut at = 0;
+        let mut fan_in = topology.input();
+        let mut layers = Vec::new();
+        for layer in topology.layers() {
+            let mut weights = Vec::new();
+            for _ in 0..layer.units {
+                weights.push(params[at..at + fan_in].iter().map(|&w| w as f64).collect());
+                at += fan_in;
+            }
+            let biases = params[at..at + layer.units]
+                .iter()
+                .map(|&b| b as f64)
+                .collect();
+            at += layer.units;
+            layers.push(RefLayer {
+                weights,
+                biases,
+                activation: layer.activation,
+            });
+            fan_in = layer.units;
+        }
+        RefNet { layers }
+    }
+
+    /// The parameters in core's flat layout.
+    pub fn params_flat(&self) -> Vec<f64> {
+        let mut out = Vec::new();
+        for l in &self.layers {
+            for row in &l.weights {
+                out.extend_from_slice(row);
+            }
+            out.extend_from_slice(&l.biases);
+        }
+        out
+    }
+
+    fn trace(&self, x: &[f64]) -> Trace {
+        let mut pre = Vec::new();
+        let mut post = vec![x.to_vec()];
+        for l in &self.layers {
+            let input = post.last().map(Vec::as_slice).unwrap_or(&[]);
+            let z: Vec<f64> = l
+                .weights
+                .iter()
+                .zip(&l.biases)
+                .map(|(row, b)| row.iter().zip(input).map(|(w, v)| w * v).sum::<f64>() + b)
+                .collect();
+            post.push(z.iter().map(|&v| activate(l.activation, v)).collect());
+            pre.push(z);
+        }
+        Trace { pre, post }
+    }
+
+    /// Output-layer values before any softmax (as core's `Network::logits`).
+    pub fn logits(&self, x: &[f64]) -> Vec<f64> {
+        self.trace(x).post.pop().unwrap_or_default()
+    }
+
+    /// Batch-mean softmax cross-entropy and its gradient in core's flat layout.
+    pub fn loss_and_gradients(&self, xs: &[&[f64]], labels: &[u8]) -> (f64, Vec<f64>) {
+        let n = xs.len() as f64;
+        let mut grad_w: Vec<Vec<Vec<f64>>> = self
+            .layers
+            .iter()
+            .map(|l| vec![vec![0.0; l.weights[0].len()]; l.weights.len()])
+            .collect();
+        let mut grad_b: Vec<Vec<f64>> = self
+            .layers
+            .iter()
+            .map(|l| vec![0.0; l.biases.len()])
+            .collect();
+        let mut loss = 0.0;
+        for (x, &label) in xs.iter().zip(labels) {
+            let t = self.trace(x);
+            let z = t.pre.last().cloned().unwrap_or_default();
+            let max = z.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+            let denom: f64 = z.iter().map(|v| (v - max).exp()).sum();
+            let probs: Vec<f64> = z.iter().map(|v| (v - max).exp() / denom).collect();
+            loss += -(probs[label as usize]).ln();
+            // dL/dz of the output layer, for this sample's share of the mean.
+            let mut delta: Vec<f64> = probs
+                .iter()
+                .enumerate()
+                .map(|(k, p)| (p - if k == label as usize { 1.0 } else { 0.0 }) / n)
+                .collect();
+            for li in (0..self.layers.len()).rev() {
+                let input = &t.post[li];
+                for (j, d) in delta.iter().enumerate() {
+                    grad_b[li][j] += d;
+                    for (i, v) in input.iter().enumerate() {
+                        grad_w[li][j][i] += d * v;
+                    }
+                }
+                if li == 0 {
+                    break;
+                }
+                let below = &self.layers[li - 1];
+                let mut next = vec![0.0; input.len()];
+                for (i, slot) in next.iter_mut().enumerate() {
+                    let back: f64 = (0..delta.len())
+                        .map(|j| self.layers[li].weights[j][i] * delta[j])
+                        .sum();
+                    *slot = back * activate_derivative(below.activation, t.pre[li - 1][i]);
+                }
+                delta = next;
+            }
+        }
+        let mut flat = Vec::new();
+        for (gw, gb) in grad_w.iter().zip(&grad_b) {
+            for row in gw {
+                flat.extend_from_slice(row);
+            }
+            flat.extend_from_slice(gb);
+        }
+        (loss / n, flat)
+    }
+
+    /// Plain SGD (w ← w − lr·g); returns the loss before the step.
+    pub fn sgd_step(&mut self, xs: &[&[f64]], labels: &[u8], lr: f64) -> f64 {
+        let (loss, grads) = self.loss_and_gradients(xs, labels);
+        let mut g = grads.iter();
+        for l in &mut self.layers {
+            for row in &mut l.weights {
+                for w in row.iter_mut() {
+                    *w -= lr * g.next().copied().unwrap_or(0.0);
+                }
+            }
+            for b in &mut l.biases {
+                *b -= lr * g.next().copied().unwrap_or(0.0);
+            }
+        }
+        loss
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use microdense::Layer;
+
+    #[test]
+    fn hand_computed_forward_and_loss() {
+        let t = Topology::new(2, &[Layer::new(2, Activation::Softmax)]).unwrap();
+        // W = I, b = [0, ln 3]: logits for x = [0, 0] are [0, ln 3]; p = [1/4, 3/4].
+        let params = [1.0, 0.0, 0.0, 1.0, 0.0, 3f32.ln()];
+        let net = RefNet::from_core(&t, &params);
+        let (loss, g) = net.loss_and_gradients(&[&[0.0, 0.0]], &[1]);
+        assert!((loss - (4.0f64 / 3.0).ln()).abs() < 1e-7);
+        // Biases' gradient is p − one_hot; weights' is zero at x = 0.
+        assert!((g[4] - 0.25).abs() < 1e-7 && (g[5] + 0.25).abs() < 1e-7);
+        assert_eq!(&g[..4], &[0.0; 4]);
+        assert_eq!(net.params_flat().len(), 6);
+    }
+}
