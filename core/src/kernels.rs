@@ -2,7 +2,7 @@
 //! fixed order: deterministic on every target, and free for the compiler to vectorize.
 
 /// Σ a[k]·b[k] over the shorter length.
-#[inline]
+#[inline(always)]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
@@ -21,7 +21,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 }
 
 /// y += alpha·x over the shorter length.
-#[inline]
+#[inline(always)]
 pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     for (yk, xk) in y.iter_mut().zip(x) {
         *yk += alpha * xk;

@@ -31,6 +31,7 @@ mod math;
 mod network;
 mod rng;
 mod sgd;
+mod simd;
 mod topology;
 mod train;
 
@@ -42,6 +43,7 @@ pub use loss::{softmax_cross_entropy, softmax_in_place};
 pub use network::{argmax, Network};
 pub use rng::Rng;
 pub use sgd::Sgd;
+pub use simd::wide_loops;
 pub use topology::{
     infer_scratch_len, optimizer_len, params_len, train_scratch_len, Layer, Topology, MAX_DIM,
     MAX_LAYERS,

@@ -79,7 +79,9 @@ mod tests {
         #[cfg(feature = "fast-math")]
         {
             extern crate std;
-            std::println!("fast-math error: exp {exp:.2e} rel, ln {ln:.2e} abs, tanh {tanh:.2e} rel");
+            std::println!(
+                "fast-math error: exp {exp:.2e} rel, ln {ln:.2e} abs, tanh {tanh:.2e} rel"
+            );
             assert!(exp < 3e-3 && ln < 1e-4 && tanh < 2e-3);
         }
     }

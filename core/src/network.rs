@@ -1,5 +1,5 @@
 //! A topology over a caller-owned parameter buffer: initialization and inference.
-use crate::{kernels, Buffer, Error, Init, Topology};
+use crate::{kernels, simd, Buffer, Error, Init, Topology};
 
 /// `P` is any parameter storage: `&[f32]`, `&mut [f32]`, `Box<[f32]>`, a static array...
 #[derive(Clone, Debug)]
@@ -35,8 +35,8 @@ pub(crate) fn batch_of(topology: &Topology, inputs: &[f32]) -> Result<usize, Err
     Ok(n)
 }
 
-/// Layer `i` for `n` samples: `outputs = act(W·inputs + b)`, row by row. Lengths are the
-/// caller's guarantee (checked once at the public entry points).
+/// Layer `i` for `n` samples: `outputs = act(x·W + b)`. Lengths are the caller's
+/// guarantee (checked once at the public entry points).
 pub(crate) fn forward_layer(
     topology: &Topology,
     params: &[f32],
@@ -45,20 +45,33 @@ pub(crate) fn forward_layer(
     outputs: &mut [f32],
     n: usize,
 ) {
-    let (fan_in, layer) = (topology.fan_in(i), topology.layers()[i]);
+    let layer = topology.layers()[i];
     let (w, b) = topology.offsets(i);
-    let weights = &params[w..b];
-    let biases = &params[b..b + layer.units];
     let outputs = &mut outputs[..n * layer.units];
-    for (x, out) in inputs
-        .chunks_exact(fan_in)
-        .zip(outputs.chunks_exact_mut(layer.units))
-    {
-        for ((o, row), bias) in out.iter_mut().zip(weights.chunks_exact(fan_in)).zip(biases) {
-            *o = kernels::dot(row, x) + bias;
+    dense_forward(
+        &params[w..b],
+        &params[b..b + layer.units],
+        &inputs[..n * topology.fan_in(i)],
+        outputs,
+    );
+    layer.activation.apply(outputs);
+}
+
+simd::multiversion! {
+    /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, skipping zero inputs (adding
+    /// 0·W[i] would change nothing but the sign of a zero).
+    fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
+        let units = biases.len();
+        let fan_in = weights.len() / units;
+        for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
+            out.copy_from_slice(biases);
+            for (&xi, row) in x.iter().zip(weights.chunks_exact(units)) {
+                if xi != 0.0 {
+                    kernels::axpy(xi, row, out);
+                }
+            }
         }
     }
-    layer.activation.apply(outputs);
 }
 
 impl<P: AsRef<[f32]>> Network<P> {
@@ -147,8 +160,9 @@ mod tests {
 
     #[test]
     fn forward_by_hand() {
-        // Layer 1: W = [[1, -1], [0.5, 0.5]], b = [0, 1]; layer 2: W = I, b = [0, -1].
-        let params = [1.0, -1.0, 0.5, 0.5, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
+        // Layer 1: h_0 = x_0 − x_1, h_1 = (x_0 + x_1)/2 + 1, stored as W[i][j] (input i to
+        // output j): [[1, 0.5], [-1, 0.5]], b = [0, 1]; layer 2: W = I, b = [0, -1].
+        let params = [1.0, 0.5, -1.0, 0.5, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
         let net = Network::new(tiny(), &params[..]).unwrap();
         let mut scratch = [0.0f32; 8];
         // x = [1, 3]: h = relu([-2, 3]) = [0, 3]; z = [0, 2]

@@ -1,9 +1,11 @@
 //! Network shape and the exact buffer sizes it needs, as `const fn`s so firmware can size
 //! `static` arrays at compile time.
 //!
-//! Parameter layout (flat `f32`): for each layer in order, its weights as `units` rows of
-//! `fan_in` (row-major, so each output's dot product reads contiguous memory), then its
-//! `units` biases.
+//! Parameter layout (flat `f32`): for each layer in order, its weights as `fan_in` rows of
+//! `units` (row i holds input i's weights into every output, as TF.js's `[in, out]`
+//! kernel), then its `units` biases. Forward then adds `x[i]·row i` to all outputs at
+//! once: lanes never mix, so the vectorized and the scalar loop give the same bits, and a
+//! zero input (most MNIST pixels) skips its whole row.
 use crate::{Activation, Error};
 use heapless::Vec;
 

@@ -5,7 +5,9 @@
 //! (`cap·units` each), two delta buffers (`cap·max_units` each), then the gradients
 //! (laid out like the parameters).
 use crate::network::{batch_of, forward_layer};
-use crate::{kernels, softmax_cross_entropy, Activation, Buffer, Error, Network, Sgd, Topology};
+use crate::{
+    kernels, simd, softmax_cross_entropy, Activation, Buffer, Error, Network, Sgd, Topology,
+};
 
 pub struct Trainer<'a> {
     topology: Topology,
@@ -197,38 +199,67 @@ impl<'a> Trainer<'a> {
             };
             let (w, b) = t.offsets(i);
             let d = &delta[..n * units];
-            // dW[j] = Σ_s d[s][j]·prev[s];  db[j] = Σ_s d[s][j]
-            let (gws, gbs) = grads[w..b + units].split_at_mut(b - w);
-            for (j, (gw, gb)) in gws.chunks_exact_mut(fan_in).zip(gbs).enumerate() {
-                gw.fill(0.0);
-                *gb = 0.0;
-                for (ds, xs) in d.chunks_exact(units).zip(prev.chunks_exact(fan_in)) {
-                    kernels::axpy(ds[j], xs, gw);
-                    *gb += ds[j];
-                }
-            }
+            let (grad_w, grad_b) = grads[w..b + units].split_at_mut(b - w);
+            dense_gradients(prev, d, grad_w, grad_b);
             if i == 0 {
                 break;
             }
-            // d_prev[s] = f'(prev[s]) ⊙ Σ_j d[s][j]·W[j]
-            let weights = &params[w..b];
             let below = layers[i - 1].activation;
-            for ((ds, dp), xs) in d
-                .chunks_exact(units)
-                .zip(delta_prev.chunks_exact_mut(fan_in))
-                .zip(prev.chunks_exact(fan_in))
-            {
-                dp.fill(0.0);
-                for (&dj, row) in ds.iter().zip(weights.chunks_exact(fan_in)) {
-                    kernels::axpy(dj, row, dp);
-                }
-                for (g, &y) in dp.iter_mut().zip(xs) {
-                    *g *= below.derivative_from_output(y);
-                }
-            }
+            dense_backprop(
+                &params[w..b],
+                prev,
+                d,
+                &mut delta_prev[..n * fan_in],
+                units,
+                below,
+            );
             core::mem::swap(&mut delta, &mut delta_prev);
         }
         Ok(loss * scale)
+    }
+}
+
+simd::multiversion! {
+    /// `dW[i] = Σ_s prev_s[i]·d_s` (zero inputs skipped), `db = Σ_s d_s`.
+    fn dense_gradients(prev: &[f32], deltas: &[f32], grad_w: &mut [f32], grad_b: &mut [f32]) {
+        let units = grad_b.len();
+        let fan_in = grad_w.len() / units;
+        grad_b.fill(0.0);
+        for d in deltas.chunks_exact(units) {
+            grad_b.iter_mut().zip(d).for_each(|(g, v)| *g += v);
+        }
+        for (i, gw) in grad_w.chunks_exact_mut(units).enumerate() {
+            gw.fill(0.0);
+            for (xs, d) in prev.chunks_exact(fan_in).zip(deltas.chunks_exact(units)) {
+                let xi = xs[i];
+                if xi != 0.0 {
+                    kernels::axpy(xi, d, gw);
+                }
+            }
+        }
+    }
+}
+
+simd::multiversion! {
+    /// `d_prev_s[i] = f'(prev_s[i]) · (W[i] · d_s)`: the delta one layer down.
+    fn dense_backprop(
+        weights: &[f32],
+        prev: &[f32],
+        deltas: &[f32],
+        deltas_prev: &mut [f32],
+        units: usize,
+        below: Activation,
+    ) {
+        let fan_in = weights.len() / units;
+        for ((d, dp), xs) in deltas
+            .chunks_exact(units)
+            .zip(deltas_prev.chunks_exact_mut(fan_in))
+            .zip(prev.chunks_exact(fan_in))
+        {
+            for ((g, row), &y) in dp.iter_mut().zip(weights.chunks_exact(units)).zip(xs) {
+                *g = kernels::dot(row, d) * below.derivative_from_output(y);
+            }
+        }
     }
 }
 

@@ -51,28 +51,30 @@ struct Trace {
 }
 
 impl RefNet {
-    /// Reads core's flat layout: per layer, `units` rows of `fan_in` weights, then biases.
+    /// Reads core's flat layout: per layer, `fan_in` rows of `units` weights (`W[i][j]`,
+    /// input i to output j), then the biases.
     pub fn from_core(topology: &Topology, params: &[f32]) -> RefNet {
         let mut at = 0;
         let mut fan_in = topology.input();
         let mut layers = Vec::new();
         for layer in topology.layers() {
-            let mut weights = Vec::new();
-            for _ in 0..layer.units {
-                weights.push(params[at..at + fan_in].iter().map(|&w| w as f64).collect());
-                at += fan_in;
-            }
-            let biases = params[at..at + layer.units]
-                .iter()
-                .map(|&b| b as f64)
+            let units = layer.units;
+            let weights = (0..units)
+                .map(|j| {
+                    (0..fan_in)
+                        .map(|i| params[at + i * units + j] as f64)
+                        .collect()
+                })
                 .collect();
-            at += layer.units;
+            at += fan_in * units;
+            let biases = params[at..at + units].iter().map(|&b| b as f64).collect();
+            at += units;
             layers.push(RefLayer {
                 weights,
                 biases,
                 activation: layer.activation,
             });
-            fan_in = layer.units;
+            fan_in = units;
         }
         RefNet { layers }
     }
@@ -81,10 +83,7 @@ impl RefNet {
     pub fn params_flat(&self) -> Vec<f64> {
         let mut out = Vec::new();
         for l in &self.layers {
-            for row in &l.weights {
-                out.extend_from_slice(row);
-            }
-            out.extend_from_slice(&l.biases);
+            flatten_into(&l.weights, &l.biases, &mut out);
         }
         out
     }
@@ -162,10 +161,7 @@ impl RefNet {
         }
         let mut flat = Vec::new();
         for (gw, gb) in grad_w.iter().zip(&grad_b) {
-            for row in gw {
-                flat.extend_from_slice(row);
-            }
-            flat.extend_from_slice(gb);
+            flatten_into(gw, gb, &mut flat);
         }
         (loss / n, flat)
     }
@@ -173,19 +169,31 @@ impl RefNet {
     /// Plain SGD (w ← w − lr·g); returns the loss before the step.
     pub fn sgd_step(&mut self, xs: &[&[f64]], labels: &[u8], lr: f64) -> f64 {
         let (loss, grads) = self.loss_and_gradients(xs, labels);
-        let mut g = grads.iter();
+        let mut at = 0;
         for l in &mut self.layers {
-            for row in &mut l.weights {
-                for w in row.iter_mut() {
-                    *w -= lr * g.next().copied().unwrap_or(0.0);
+            let (units, fan_in) = (l.biases.len(), l.weights[0].len());
+            for i in 0..fan_in {
+                for j in 0..units {
+                    l.weights[j][i] -= lr * grads[at + i * units + j];
                 }
             }
-            for b in &mut l.biases {
-                *b -= lr * g.next().copied().unwrap_or(0.0);
+            at += fan_in * units;
+            for (j, b) in l.biases.iter_mut().enumerate() {
+                *b -= lr * grads[at + j];
             }
+            at += units;
         }
         loss
     }
+}
+
+/// Appends `weights[j][i]` (output-major) and biases in core's order: input-major rows.
+fn flatten_into(weights: &[Vec<f64>], biases: &[f64], out: &mut Vec<f64>) {
+    let fan_in = weights.first().map_or(0, Vec::len);
+    for i in 0..fan_in {
+        out.extend(weights.iter().map(|row| row[i]));
+    }
+    out.extend_from_slice(biases);
 }
 
 #[cfg(test)]
@@ -199,6 +207,10 @@ mod tests {
         // W = I, b = [0, ln 3]: logits for x = [0, 0] are [0, ln 3]; p = [1/4, 3/4].
         let params = [1.0, 0.0, 0.0, 1.0, 0.0, 3f32.ln()];
         let net = RefNet::from_core(&t, &params);
+        // Layout: W[i][j] is input i into output j.
+        let skew = RefNet::from_core(&t, &[0.0, 2.0, 0.0, 0.0, 0.0, 0.0]);
+        assert_eq!(skew.logits(&[1.0, 0.0]), vec![0.0, 2.0]);
+        assert_eq!(skew.params_flat(), vec![0.0, 2.0, 0.0, 0.0, 0.0, 0.0]);
         let (loss, g) = net.loss_and_gradients(&[&[0.0, 0.0]], &[1]);
         assert!((loss - (4.0f64 / 3.0).ln()).abs() < 1e-7);
         // Biases' gradient is p − one_hot; weights' is zero at x = 0.
