@@ -57,19 +57,44 @@ pub(crate) fn forward_layer(
     layer.activation.apply(outputs);
 }
 
+/// Outputs accumulated in registers at a time by [`dense_forward`]: 16 fit a Cortex-M4F's
+/// 32 float registers beside the weights being loaded, and two AVX registers.
+const LANES: usize = 16;
+
 simd::multiversion! {
-    /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, skipping zero inputs (adding
-    /// 0·W[i] would change nothing but the sign of a zero).
+    /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, summed in input order. Zero
+    /// inputs are skipped (adding 0·W[i] changes nothing but the sign of a zero). Outputs
+    /// are taken [`LANES`] at a time and kept in registers over a block of inputs, so each
+    /// multiply-add costs about one load and one instruction.
     fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
         let units = biases.len();
         let fan_in = weights.len() / units;
         for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
             out.copy_from_slice(biases);
-            for (&xi, row) in x.iter().zip(weights.chunks_exact(units)) {
-                if xi != 0.0 {
-                    kernels::axpy(xi, row, out);
+            kernels::for_each_nonzero_block(x, |first, block, found| {
+                for (c, part) in out.chunks_mut(LANES).enumerate() {
+                    let column = c * LANES;
+                    let mut acc = [0.0f32; LANES];
+                    let width = part.len();
+                    acc[..width].copy_from_slice(part);
+                    for &k in found {
+                        let k = usize::from(k);
+                        let (xi, row) = (block[k], (first + k) * units + column);
+                        if width == LANES {
+                            let w = &weights[row..row + LANES];
+                            for l in 0..LANES {
+                                acc[l] += xi * w[l];
+                            }
+                        } else {
+                            let w = &weights[row..row + width];
+                            for (a, wl) in acc.iter_mut().zip(w) {
+                                *a += xi * wl;
+                            }
+                        }
+                    }
+                    part.copy_from_slice(&acc[..width]);
                 }
-            }
+            });
         }
     }
 }

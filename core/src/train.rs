@@ -228,14 +228,13 @@ simd::multiversion! {
         for d in deltas.chunks_exact(units) {
             grad_b.iter_mut().zip(d).for_each(|(g, v)| *g += v);
         }
-        for (i, gw) in grad_w.chunks_exact_mut(units).enumerate() {
-            gw.fill(0.0);
-            for (xs, d) in prev.chunks_exact(fan_in).zip(deltas.chunks_exact(units)) {
-                let xi = xs[i];
-                if xi != 0.0 {
-                    kernels::axpy(xi, d, gw);
-                }
-            }
+        // Sample by sample, each row sums its terms in sample order: the same bits as
+        // row by row, but only the rows of non-zero inputs are touched.
+        grad_w.fill(0.0);
+        for (xs, d) in prev.chunks_exact(fan_in).zip(deltas.chunks_exact(units)) {
+            kernels::for_each_nonzero(xs, |i, xi| {
+                kernels::axpy(xi, d, &mut grad_w[i * units..][..units])
+            });
         }
     }
 }

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# The main job on a fresh machine: set up, check the core against the f64 reference, train
+# the TF.js tutorial's network on MNIST, evaluate it, export it with test digits, and run
+# it on a Cortex-M4F (STM32F405) in qemu, which checks its outputs against the host's.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+if [ -z "${MICRODENSE_DATA:-}" ]; then
+    if [ -d ../shared/data/mnist ]; then
+        MICRODENSE_DATA="$(cd ../shared/data/mnist && pwd)"
+    else
+        MICRODENSE_DATA="$PWD/data/mnist"
+    fi
+fi
+export MICRODENSE_DATA
+cargo build --release -p microdense-host
+md=target/release/microdense
+"$md" fetch --dir "$MICRODENSE_DATA" # verifies the files; downloads only what is missing
+
+"$md" check
+"$md" train --out target/model.mdw
+"$md" eval --model target/model.mdw
+"$md" export --model target/model.mdw --firmware --digits 100 --train-digits 500 \
+    --out target/firmware-bundle/bundle.bin
+cd firmware && cargo run --release
