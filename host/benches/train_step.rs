@@ -56,7 +56,10 @@ fn bench(c: &mut Criterion) {
     let mut group = c.benchmark_group("inference");
     group.throughput(Throughput::Elements(1));
     group.bench_function("single_sample", |b| {
-        b.iter(|| net.predict(black_box(&all_xs[..784]), &mut scratch).unwrap())
+        b.iter(|| {
+            net.predict(black_box(&all_xs[..784]), &mut scratch)
+                .unwrap()
+        })
     });
     group.finish();
 }

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# TF.js interop bench: trains the tutorial's network with @tensorflow/tfjs in Node,
+# imports it into microdense from both layouts (browser save and converter shards),
+# evaluates it, exports it back and has tf.loadLayersModel load the export.
+#
+#   bench/tfjs/run.sh [BATCHES]       (default 100, the tutorial's run)
+#
+# Needs node and npm; installs @tensorflow/tfjs (pure JS) under target/tfjs-bench.
+# MNIST from $MICRODENSE_DATA, else data/mnist (`microdense fetch`).
+# $MICRODENSE overrides the microdense binary (default: a release build).
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+BATCHES=${1:-100}
+DATA=${MICRODENSE_DATA:-data/mnist}
+WORK=target/tfjs-bench
+OUT=$WORK/out
+TFJS_VERSION=4.22.0
+
+mkdir -p "$WORK" "$OUT"
+if [ ! -f "$WORK/node_modules/@tensorflow/tfjs/package.json" ] ||
+   ! grep -q "\"version\": \"$TFJS_VERSION\"" "$WORK/node_modules/@tensorflow/tfjs/package.json"; then
+  [ -f "$WORK/package.json" ] || echo '{"name": "microdense-tfjs-bench", "private": true}' > "$WORK/package.json"
+  npm install --prefix "$WORK" --no-audit --no-fund --loglevel=error "@tensorflow/tfjs@$TFJS_VERSION"
+fi
+if [ -z "${MICRODENSE:-}" ]; then
+  cargo build --release -q -p microdense-host
+  MICRODENSE=target/release/microdense
+fi
+JS="env NODE_PATH=$WORK/node_modules node bench/tfjs/tutorial.js"
+
+# TF.js greets Node users on stderr; keep its output to our lines.
+$JS train "$DATA" "$OUT" "$BATCHES" 2> >(grep -v -e '^$' -e '====' -e 'tfjs-node' -e 'Hi, looks like' >&2)
+status=0
+for layout in browser sharded; do
+  "$MICRODENSE" import-tfjs "$OUT/$layout/model.json" --out "$OUT/$layout.mdw"
+  "$MICRODENSE" eval --data "$DATA" --model "$OUT/$layout.mdw" --json > "$OUT/$layout-eval.json"
+  $JS compare-eval "$OUT" "$OUT/$layout-eval.json" || status=1
+done
+"$MICRODENSE" export-tfjs "$OUT/browser.mdw" --out "$OUT/exported"
+if cmp -s "$OUT/browser/model.weights.bin" "$OUT/exported/model.weights.bin"; then
+  echo "export: model.weights.bin is byte-identical to TF.js's own save"
+else
+  echo "export: model.weights.bin differs from TF.js's own save"; status=1
+fi
+$JS check "$DATA" "$OUT/exported" "$OUT" 2> >(grep -v -e '^$' -e '====' -e 'tfjs-node' -e 'Hi, looks like' >&2) || status=1
+exit $status

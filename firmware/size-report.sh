@@ -1,0 +1,47 @@
+#!/bin/sh
+# Flash and RAM of each board's build, code apart from weights (llvm-size from
+# `rustup component add llvm-tools`). Builds both boards in release first; each needs its
+# bundle (see build.rs). Usage: ./size-report.sh [--no-build]
+#   flash code    .vector_table + .text + .rodata + .data's initial values
+#   flash model   .model: the compiled-in weights blob
+#   flash digits  .digits: bundled test/training digits and host logits
+#   RAM static    .data + .bss + .uninit (the stack takes the rest; the programs print its peak)
+#   WEIGHTS       the flash region reserved for a model written apart from the program
+set -eu
+cd "$(dirname "$0")"
+size=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size
+[ -x "$size" ] || { echo "size-report.sh: no llvm-size; run: rustup component add llvm-tools" >&2; exit 1; }
+if [ "${1:-}" != "--no-build" ]; then
+  cargo build-stm32f405 -q
+  cargo build-lm3s6965 -q
+fi
+dir=${CARGO_TARGET_DIR:-target}
+
+# LENGTH of region $2 in boards/$1/memory.x, in bytes.
+region() {
+  sed -n "s/^ *$2 *: *ORIGIN *= *[0-9A-Fa-fx]*, *LENGTH *= *\([0-9]*\)\([KM]\{0,1\}\).*/\1 \2/p" "boards/$1/memory.x" |
+    awk '{ print $1 * ($2 == "K" ? 1024 : $2 == "M" ? 1048576 : 1) }'
+}
+
+printf '%-10s %-6s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
+  board binary code model digits 'flash' 'of FLASH' 'RAM stat' 'of RAM' WEIGHTS
+for pair in stm32f405:thumbv7em-none-eabihf lm3s6965:thumbv7m-none-eabi; do
+  board=${pair%%:*}; target=${pair#*:}
+  flash=$(region "$board" FLASH); ram=$(region "$board" RAM); weights=$(region "$board" WEIGHTS)
+  for bin in demo train; do
+    elf=$dir/$target/release/$bin
+    [ -f "$elf" ] || { echo "$board $bin: not built ($elf)"; continue; }
+    "$size" -A -d "$elf" | awk -v board="$board" -v bin="$bin" -v flash="$flash" -v ram="$ram" -v weights="$weights" '
+      function kib(b) { return sprintf("%.1fK", b / 1024) }
+      $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".gnu.sgstubs" { code += $2 }
+      $1 == ".data" { code += $2; stat += $2 }
+      $1 == ".model" { model = $2 }
+      $1 == ".digits" { digits = $2 }
+      $1 == ".bss" || $1 == ".uninit" { stat += $2 }
+      END {
+        total = code + model + digits
+        printf "%-10s %-6s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
+          kib(digits), kib(total), 100 * total / flash, kib(stat), 100 * stat / ram, kib(weights)
+      }'
+  done
+done

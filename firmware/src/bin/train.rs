@@ -1,0 +1,201 @@
+//! Learning on the chip: trains a small net with the core's SGD on the bundled training
+//! digits, every buffer a `static` sized by the core's `const fn`s (board.rs picks the
+//! net that fits the board's RAM). Prints the loss falling, held-out accuracy on the test
+//! digits before and after, RAM use and the cost per step; exits 0 when the held-out loss
+//! fell and the held-out accuracy rose.
+#![no_std]
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+#![no_main]
+
+use cortex_m_rt::entry;
+use microdense::{Init, Network, Rng, Topology, Trainer};
+use microdense_firmware::board::{
+    TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_EVAL_SCRATCH, TRAIN_INPUT, TRAIN_LAYERS, TRAIN_PARAMS,
+    TRAIN_SCRATCH, TRAIN_SGD, TRAIN_VELOCITY,
+};
+use microdense_firmware::bundle::{
+    HELDOUT_IMAGES, TEST_COUNT, TEST_LABELS, TRAIN_COLS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS,
+    TRAIN_ROWS,
+};
+use microdense_firmware::meter::{Meter, Ratio};
+use microdense_firmware::{board, exit, hprintln, ram, to_input, KiB, Percent};
+use panic_semihosting as _;
+
+/// Steps between two training-loss reports.
+const LOG_EVERY: usize = 25;
+const SEED: u64 = 2024;
+
+/// The training buffers, all `static` (see `main`).
+struct Buffers {
+    params: &'static mut [f32],
+    scratch: &'static mut [f32],
+    velocity: &'static mut [f32],
+    batch: &'static mut [f32],
+    eval: &'static mut [f32],
+    order: &'static mut [u32],
+}
+
+#[entry]
+fn main() -> ! {
+    static mut PARAMS: [f32; TRAIN_PARAMS] = [0.0; TRAIN_PARAMS];
+    static mut SCRATCH: [f32; TRAIN_SCRATCH] = [0.0; TRAIN_SCRATCH];
+    static mut VELOCITY: [f32; TRAIN_VELOCITY] = [0.0; TRAIN_VELOCITY];
+    static mut BATCH: [f32; TRAIN_BATCH * TRAIN_INPUT] = [0.0; TRAIN_BATCH * TRAIN_INPUT];
+    static mut EVAL: [f32; TRAIN_EVAL_SCRATCH] = [0.0; TRAIN_EVAL_SCRATCH];
+    static mut ORDER: [u32; TRAIN_COUNT] = [0; TRAIN_COUNT];
+
+    let ok = match cortex_m::Peripherals::take() {
+        Some(p) => {
+            let meter = Meter::new(p.SYST, p.DCB, p.DWT);
+            let buffers = Buffers {
+                params: PARAMS,
+                scratch: SCRATCH,
+                velocity: VELOCITY,
+                batch: BATCH,
+                eval: EVAL,
+                order: ORDER,
+            };
+            match run(&meter, buffers) {
+                Ok(ok) => ok,
+                Err(e) => {
+                    hprintln!("error: {e}");
+                    false
+                }
+            }
+        }
+        None => false,
+    };
+    exit(ok)
+}
+
+/// Held-out accuracy (correct predictions) and mean loss, the digits taken a batch at a
+/// time through `batch`.
+fn evaluate(
+    net: &Network<&mut [f32]>,
+    trainer: &mut Trainer,
+    batch: &mut [f32],
+    scratch: &mut [f32],
+) -> Result<(usize, f32), microdense::Error> {
+    let (mut right, mut loss) = (0, 0.0f32);
+    let images = HELDOUT_IMAGES.chunks(TRAIN_BATCH * TRAIN_INPUT);
+    for (pixels, labels) in images.zip(TEST_LABELS.chunks(TRAIN_BATCH)) {
+        let inputs = &mut batch[..pixels.len()];
+        for (p, x) in pixels
+            .chunks_exact(TRAIN_INPUT)
+            .zip(inputs.chunks_exact_mut(TRAIN_INPUT))
+        {
+            to_input(p, x);
+        }
+        loss += trainer.loss_and_gradients(net, inputs, labels)? * labels.len() as f32;
+        for (x, &label) in inputs.chunks_exact(TRAIN_INPUT).zip(labels) {
+            right += usize::from(net.predict(x, scratch)? == usize::from(label));
+        }
+    }
+    Ok((right, loss / TEST_COUNT.max(1) as f32))
+}
+
+fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
+    let topology = Topology::new(TRAIN_INPUT, &TRAIN_LAYERS)?;
+    hprintln!("microdense on-chip training on {}", board::NAME);
+    hprintln!("cost meter: {meter}");
+    hprintln!(
+        "net: {TRAIN_INPUT}-{}-{} (relu, softmax) on {TRAIN_ROWS}x{TRAIN_COLS} digits, {TRAIN_PARAMS} params; \
+         SGD lr {} momentum {}, batch {TRAIN_BATCH}, {TRAIN_EPOCHS} epochs over {TRAIN_COUNT} digits; \
+         {TEST_COUNT} held-out digits",
+        TRAIN_LAYERS[0].units,
+        TRAIN_LAYERS[1].units,
+        TRAIN_SGD.lr,
+        TRAIN_SGD.momentum,
+    );
+    let f32s = |n: usize| KiB(4 * n);
+    let buffers = 4
+        * (TRAIN_PARAMS + TRAIN_SCRATCH + TRAIN_VELOCITY + b.batch.len() + b.eval.len())
+        + 4 * TRAIN_COUNT;
+    hprintln!(
+        "static buffers: params {}, scratch {} (gradients {}), momentum {}, batch inputs {}, other {}: {} in all",
+        f32s(TRAIN_PARAMS),
+        f32s(TRAIN_SCRATCH),
+        f32s(TRAIN_PARAMS),
+        f32s(TRAIN_VELOCITY),
+        f32s(b.batch.len()),
+        KiB(4 * (b.eval.len() + TRAIN_COUNT)),
+        KiB(buffers),
+    );
+    if TRAIN_COUNT == 0 || TEST_COUNT == 0 {
+        hprintln!("error: the bundle needs training and test digits (export with --train-digits K --digits N)");
+        return Ok(false);
+    }
+
+    let mut net = Network::new(topology.clone(), &mut b.params[..])?;
+    net.init(Init::GlorotNormal, SEED);
+    let mut trainer = Trainer::new(&topology, TRAIN_BATCH, TRAIN_SGD, b.scratch, b.velocity)?;
+    let (right_before, loss_before) = evaluate(&net, &mut trainer, b.batch, b.eval)?;
+    hprintln!(
+        "held-out before training: accuracy {right_before}/{TEST_COUNT} ({}), loss {loss_before:.4}",
+        Percent(right_before, TEST_COUNT)
+    );
+
+    for (i, o) in b.order.iter_mut().enumerate() {
+        *o = i as u32;
+    }
+    let mut rng = Rng::new(SEED);
+    let mut labels = [0u8; TRAIN_BATCH];
+    let (mut steps, mut timed, mut cost) = (0usize, 0u64, 0u64);
+    let mut window = 0.0f32;
+    for epoch in 1..=TRAIN_EPOCHS {
+        rng.shuffle(b.order);
+        let (mut epoch_loss, mut epoch_steps) = (0.0f32, 0);
+        for chunk in b.order.chunks(TRAIN_BATCH) {
+            let inputs = b.batch.chunks_exact_mut(TRAIN_INPUT);
+            for ((&k, x), y) in chunk.iter().zip(inputs).zip(&mut labels) {
+                let k = k as usize;
+                to_input(&TRAIN_IMAGES[k * TRAIN_INPUT..(k + 1) * TRAIN_INPUT], x);
+                *y = TRAIN_LABELS[k];
+            }
+            let n = chunk.len();
+            let start = meter.now();
+            let loss = trainer.step(&mut net, &b.batch[..n * TRAIN_INPUT], &labels[..n])?;
+            // Only full batches, so the figure is per step of TRAIN_BATCH samples.
+            if n == TRAIN_BATCH {
+                (timed, cost) = (timed + 1, cost + meter.since(start));
+            }
+            (epoch_loss, epoch_steps, window, steps) =
+                (epoch_loss + loss, epoch_steps + 1, window + loss, steps + 1);
+            if steps % LOG_EVERY == 0 {
+                let mean = window / LOG_EVERY as f32;
+                hprintln!("  step {steps:4} (epoch {epoch}): training loss {mean:.4} (mean of the last {LOG_EVERY} steps)");
+                window = 0.0;
+            }
+        }
+        let (right, loss) = evaluate(&net, &mut trainer, b.batch, b.eval)?;
+        hprintln!(
+            "epoch {epoch}: training loss {:.4} (mean); held-out accuracy {right}/{TEST_COUNT} ({}), loss {loss:.4}",
+            epoch_loss / epoch_steps as f32,
+            Percent(right, TEST_COUNT)
+        );
+    }
+    let (right_after, loss_after) = evaluate(&net, &mut trainer, b.batch, b.eval)?;
+    hprintln!(
+        "held-out after training: accuracy {right_after}/{TEST_COUNT} ({}), loss {loss_after:.4}",
+        Percent(right_after, TEST_COUNT)
+    );
+    let per_step = cost / timed.max(1);
+    hprintln!(
+        "cost per training step (batch {TRAIN_BATCH}): {per_step} {unit}, {} {unit} per sample",
+        Ratio(per_step, TRAIN_BATCH as u64),
+        unit = meter.unit()
+    );
+    hprintln!(
+        "RAM: {} of {}: statics {}, stack peak {}",
+        KiB(ram::statics() + ram::stack_peak()),
+        KiB(ram::total()),
+        KiB(ram::statics()),
+        KiB(ram::stack_peak())
+    );
+    let ok = loss_after < loss_before && right_after > right_before;
+    hprintln!(
+        "verdict: {}",
+        if ok { "PASS" } else { "FAIL: it did not learn" }
+    );
+    Ok(ok)
+}

@@ -1,0 +1,150 @@
+//! Counting the work a piece of code does.
+//!
+//! On a real chip the DWT cycle counter gives cycles. Under qemu it reads 0, and SysTick
+//! is what counts: with `-icount shift=0` qemu advances its virtual clock 1 ns per
+//! instruction (it counts instructions, not cycles), so SysTick ticks are proportional to
+//! instructions. The ratio depends on the board's modelled clock, so it is calibrated
+//! at start-up on a loop of known length (two instructions per iteration).
+use cortex_m::peripheral::{syst::SystClkSource, DCB, DWT, SYST};
+
+/// SysTick's counter is 24 bits wide: one span must stay under 2^24 ticks (about 10^8
+/// instructions at qemu's 168 MHz netduinoplus2 clock).
+const SYST_MASK: u32 = 0x00FF_FFFF;
+/// Calibration loop lengths: the difference is 2 × 1,000,000 instructions.
+const SHORT: u32 = 1_000_000;
+const LONG: u32 = 2_000_000;
+
+enum Source {
+    Cycles,
+    /// `ticks` SysTick ticks were measured for `instructions` instructions.
+    Instructions {
+        ticks: u64,
+        instructions: u64,
+    },
+}
+
+pub struct Meter {
+    source: Source,
+}
+
+/// A reading to measure from.
+#[derive(Clone, Copy)]
+pub struct Stamp(u32);
+
+/// Runs `n` (≥ 1) iterations of a two-instruction loop.
+#[inline(always)]
+fn spin(n: u32) {
+    // SAFETY: register-only loop, no memory or stack use.
+    unsafe {
+        core::arch::asm!(
+            "1:",
+            "subs {n}, {n}, #1",
+            "bne 1b",
+            n = inout(reg) n.max(1) => _,
+            options(nomem, nostack),
+        );
+    }
+}
+
+impl Meter {
+    /// Starts the DWT cycle counter if it runs, else SysTick (free-running on the
+    /// processor clock) with calibration.
+    pub fn new(mut syst: SYST, mut dcb: DCB, mut dwt: DWT) -> Self {
+        dcb.enable_trace();
+        if DWT::has_cycle_counter() {
+            dwt.enable_cycle_counter();
+            let before = DWT::cycle_count();
+            spin(100);
+            if DWT::cycle_count() != before {
+                return Meter {
+                    source: Source::Cycles,
+                };
+            }
+        }
+        syst.set_clock_source(SystClkSource::Core);
+        syst.set_reload(SYST_MASK);
+        syst.clear_current();
+        syst.enable_counter();
+        let mut meter = Meter {
+            source: Source::Instructions {
+                ticks: 1,
+                instructions: 1,
+            },
+        };
+        let (short, long) = {
+            let time = |n: u32| {
+                let t = meter.now();
+                spin(n);
+                meter.ticks_since(t)
+            };
+            (time(SHORT), time(LONG))
+        };
+        meter.source = Source::Instructions {
+            ticks: u64::from(long.saturating_sub(short)).max(1),
+            instructions: 2 * u64::from(LONG - SHORT),
+        };
+        meter
+    }
+
+    pub fn now(&self) -> Stamp {
+        match self.source {
+            Source::Cycles => Stamp(DWT::cycle_count()),
+            Source::Instructions { .. } => Stamp(SYST::get_current()),
+        }
+    }
+
+    fn ticks_since(&self, start: Stamp) -> u32 {
+        match self.source {
+            Source::Cycles => DWT::cycle_count().wrapping_sub(start.0),
+            // SysTick counts down.
+            Source::Instructions { .. } => start.0.wrapping_sub(SYST::get_current()) & SYST_MASK,
+        }
+    }
+
+    /// Work since `start`, in [`Meter::unit`]s.
+    pub fn since(&self, start: Stamp) -> u64 {
+        let ticks = u64::from(self.ticks_since(start));
+        match self.source {
+            Source::Cycles => ticks,
+            Source::Instructions {
+                ticks: t,
+                instructions: i,
+            } => (ticks * i + t / 2) / t,
+        }
+    }
+
+    pub fn unit(&self) -> &'static str {
+        match self.source {
+            Source::Cycles => "cycles",
+            Source::Instructions { .. } => "instructions",
+        }
+    }
+}
+
+/// How the figures are obtained, in one line.
+impl core::fmt::Display for Meter {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.source {
+            Source::Cycles => write!(f, "DWT cycle counter"),
+            Source::Instructions {
+                ticks,
+                instructions,
+            } => write!(
+                f,
+                "SysTick under qemu -icount: {ticks} ticks per {instructions} instructions \
+                 (calibrated; one tick = {} instructions)",
+                Ratio(instructions, ticks)
+            ),
+        }
+    }
+}
+
+/// `a / b` with two decimals.
+pub struct Ratio(pub u64, pub u64);
+
+impl core::fmt::Display for Ratio {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let hundredths = (self.0 * 100 + self.1 / 2) / self.1.max(1);
+        write!(f, "{}.{:02}", hundredths / 100, hundredths % 100)
+    }
+}

@@ -1,0 +1,346 @@
+//! The firmware bundle: one file the firmware build embeds (see firmware/build.rs),
+//! holding a model, digits to run it on, the host's logits for them, and digits to
+//! train on.
+//!
+//! Layout, version 1. Integers are little-endian `u32`; sections follow one another in
+//! this order with no gaps except zero padding before `logits` (to a multiple of 4):
+//!
+//! | offset | field                                                        |
+//! |--------|--------------------------------------------------------------|
+//! | 0      | magic `b"MDBUNDLE"` (8 bytes)                                |
+//! | 8      | version (1)                                                  |
+//! | 12     | header length (64)                                           |
+//! | 16     | rows, 20: cols (pixels per digit = rows·cols = model input)  |
+//! | 24     | classes (model outputs = logits per digit)                   |
+//! | 28     | N test digits, 32: K train digits                            |
+//! | 36     | blob offset (64, a multiple of 32), 40: blob length           |
+//! | 44     | test images offset (N·rows·cols bytes, one byte per pixel)   |
+//! | 48     | test labels offset (N bytes)                                 |
+//! | 52     | logits offset (N·classes `f32` LE, 4-aligned)                |
+//! | 56     | train images offset (K·rows·cols), 60: train labels (K)      |
+//!
+//! The file ends right after the train labels. The blob is core's weights format
+//! ([`microdense::write_blob`]) at offset 64, so its payload (offset 64 + 96) is 32-byte
+//! aligned wherever the bundle is embedded at a 32-byte boundary and the firmware can use
+//! it in place. The logits are the host's: core's [`Network::logits`] for one sample at a
+//! time on `pixel / 255.0`, the exact computation the firmware repeats on the chip.
+use std::path::Path;
+
+use anyhow::{bail, ensure, Context};
+use microdense::{write_blob, Network, Topology};
+
+pub const MAGIC: [u8; 8] = *b"MDBUNDLE";
+pub const VERSION: u32 = 1;
+pub const HEADER_LEN: usize = 64;
+
+/// One byte per pixel scaled as everywhere else in the project.
+fn to_input(image: &[u8], x: &mut [f32]) {
+    for (x, &p) in x.iter_mut().zip(image) {
+        *x = f32::from(p) / 255.0;
+    }
+}
+
+/// Logits of each image, one sample at a time, laid end to end.
+pub fn host_logits(
+    topology: &Topology,
+    params: &[f32],
+    images: &[&[u8]],
+) -> anyhow::Result<Vec<f32>> {
+    let net = Network::new(topology.clone(), params).map_err(anyhow::Error::msg)?;
+    let mut x = vec![0.0f32; topology.input()];
+    let mut scratch = vec![0.0f32; topology.infer_scratch_len(1)];
+    let mut out = Vec::with_capacity(images.len() * topology.outputs());
+    for image in images {
+        to_input(image, &mut x);
+        let logits = net.logits(&x, &mut scratch).map_err(anyhow::Error::msg)?;
+        out.extend_from_slice(logits);
+    }
+    Ok(out)
+}
+
+/// Square digits when the input is a perfect square (MNIST: 28×28), else one row.
+fn shape(input: usize) -> (usize, usize) {
+    let side = (input as f64).sqrt().round() as usize;
+    if side * side == input {
+        (side, side)
+    } else {
+        (1, input)
+    }
+}
+
+fn check_digits(
+    what: &str,
+    topology: &Topology,
+    images: &[&[u8]],
+    labels: &[u8],
+) -> anyhow::Result<()> {
+    ensure!(
+        images.len() == labels.len(),
+        "{} {what} images but {} labels",
+        images.len(),
+        labels.len()
+    );
+    let classes = topology.outputs();
+    for (i, (image, &label)) in images.iter().zip(labels).enumerate() {
+        ensure!(
+            image.len() == topology.input(),
+            "{what} image {i} has {} pixels, the model takes {}",
+            image.len(),
+            topology.input()
+        );
+        ensure!(
+            usize::from(label) < classes,
+            "{what} label {i} is {label}, the model has {classes} classes"
+        );
+    }
+    Ok(())
+}
+
+fn u32_of(n: usize) -> anyhow::Result<[u8; 4]> {
+    let n = u32::try_from(n).context("bundle larger than 4 GiB")?;
+    Ok(n.to_le_bytes())
+}
+
+/// The bundle's bytes (see the module docs); `write_bundle` stores them.
+pub fn bundle_bytes(
+    topology: &Topology,
+    params: &[f32],
+    images: &[&[u8]],
+    labels: &[u8],
+    train_images: &[&[u8]],
+    train_labels: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    check_digits("test", topology, images, labels)?;
+    check_digits("train", topology, train_images, train_labels)?;
+    let logits = host_logits(topology, params, images)?;
+
+    let mut blob = vec![0u8; microdense::HEADER_LEN + 4 * topology.params_len()];
+    write_blob(topology, params, &mut blob).map_err(anyhow::Error::msg)?;
+
+    let (rows, cols) = shape(topology.input());
+    let pixels = topology.input();
+    let blob_at = HEADER_LEN;
+    let test_images_at = blob_at + blob.len();
+    let test_labels_at = test_images_at + images.len() * pixels;
+    let logits_at = (test_labels_at + labels.len()).next_multiple_of(4);
+    let train_images_at = logits_at + 4 * logits.len();
+    let train_labels_at = train_images_at + train_images.len() * pixels;
+    let end = train_labels_at + train_labels.len();
+
+    let mut out = Vec::with_capacity(end);
+    out.extend_from_slice(&MAGIC);
+    for field in [
+        VERSION as usize,
+        HEADER_LEN,
+        rows,
+        cols,
+        topology.outputs(),
+        images.len(),
+        train_images.len(),
+        blob_at,
+        blob.len(),
+        test_images_at,
+        test_labels_at,
+        logits_at,
+        train_images_at,
+        train_labels_at,
+    ] {
+        out.extend_from_slice(&u32_of(field)?);
+    }
+    debug_assert_eq!(out.len(), HEADER_LEN);
+    out.extend_from_slice(&blob);
+    images.iter().for_each(|i| out.extend_from_slice(i));
+    out.extend_from_slice(labels);
+    out.resize(logits_at, 0);
+    logits
+        .iter()
+        .for_each(|z| out.extend_from_slice(&z.to_le_bytes()));
+    train_images.iter().for_each(|i| out.extend_from_slice(i));
+    out.extend_from_slice(train_labels);
+    debug_assert_eq!(out.len(), end);
+    Ok(out)
+}
+
+/// Writes the bundle for a model (`topology`, `params`), its test digits (`images`,
+/// `labels`; the host logits for them are computed here) and the digits the on-chip
+/// trainer learns from (`train_images`, `train_labels`; may be empty). Atomic: a temporary
+/// file beside `out`, then a rename. Creates `out`'s directory if needed.
+pub fn write_bundle(
+    out: &Path,
+    topology: &Topology,
+    params: &[f32],
+    images: &[&[u8]],
+    labels: &[u8],
+    train_images: &[&[u8]],
+    train_labels: &[u8],
+) -> anyhow::Result<()> {
+    let bytes = bundle_bytes(topology, params, images, labels, train_images, train_labels)?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("{}: cannot create", dir.display()))?;
+    }
+    crate::atomic::write_atomic(out, &bytes)?;
+    Ok(())
+}
+
+/// A bundle read back (for checks and tests; the firmware has its own reader in build.rs).
+#[derive(Debug)]
+pub struct BundleView<'a> {
+    pub rows: usize,
+    pub cols: usize,
+    pub classes: usize,
+    pub blob: &'a [u8],
+    pub test_images: &'a [u8],
+    pub test_labels: &'a [u8],
+    pub logits: Vec<f32>,
+    pub train_images: &'a [u8],
+    pub train_labels: &'a [u8],
+}
+
+impl BundleView<'_> {
+    /// Pixels of test digit `i`.
+    pub fn test_image(&self, i: usize) -> &[u8] {
+        let n = self.rows * self.cols;
+        &self.test_images[i * n..(i + 1) * n]
+    }
+
+    /// The host's predicted class for test digit `i` (argmax of its logits).
+    pub fn host_prediction(&self, i: usize) -> usize {
+        microdense::argmax(&self.logits[i * self.classes..(i + 1) * self.classes])
+    }
+}
+
+/// Parses and checks a bundle: header fields, section bounds, and the blob's CRC.
+pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
+    ensure!(
+        bytes.len() >= HEADER_LEN,
+        "bundle truncated: {} bytes",
+        bytes.len()
+    );
+    ensure!(
+        bytes[..8] == MAGIC,
+        "not a microdense firmware bundle (bad magic)"
+    );
+    let field = |k: usize| {
+        let at = 8 + 4 * k;
+        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
+    };
+    let [version, header, rows, cols, classes, n, k, blob_at, blob_len, ti, tl, lg, ri, rl] =
+        core::array::from_fn(field);
+    if version != VERSION as usize || header != HEADER_LEN {
+        bail!("bundle version {version} (header {header} bytes) is not supported; re-export it");
+    }
+    let pixels = rows * cols;
+    let section = |at: usize, len: usize, what: &str| {
+        bytes
+            .get(at..at.saturating_add(len))
+            .with_context(|| format!("bundle truncated in its {what}"))
+    };
+    let blob = section(blob_at, blob_len, "model blob")?;
+    let parsed = microdense::Blob::parse(blob).map_err(anyhow::Error::msg)?;
+    ensure!(
+        parsed.topology().input() == pixels && parsed.topology().outputs() == classes,
+        "bundle shape {rows}x{cols} -> {classes} disagrees with its model"
+    );
+    let logits = section(lg, 4 * n * classes, "logits")?
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    Ok(BundleView {
+        rows,
+        cols,
+        classes,
+        blob,
+        test_images: section(ti, n * pixels, "test images")?,
+        test_labels: section(tl, n, "test labels")?,
+        logits,
+        train_images: section(ri, k * pixels, "train images")?,
+        train_labels: section(rl, k, "train labels")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use microdense::{Activation, Init, Layer};
+
+    fn model() -> (Topology, Vec<f32>) {
+        let t = Topology::new(
+            16,
+            &[
+                Layer::new(5, Activation::Tanh),
+                Layer::new(3, Activation::Softmax),
+            ],
+        )
+        .unwrap();
+        let mut net = Network::new(t.clone(), vec![0.0; t.params_len()]).unwrap();
+        net.init(Init::GlorotUniform, 3);
+        (t, net.into_parts().1)
+    }
+
+    #[test]
+    fn round_trip_with_aligned_blob_and_host_logits() {
+        let (t, params) = model();
+        let imgs: Vec<Vec<u8>> = (0..3u8)
+            .map(|d| (0..16).map(|p| p * 16 + d).collect())
+            .collect();
+        let refs: Vec<&[u8]> = imgs.iter().map(|i| &i[..]).collect();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/bundle.bin");
+        write_bundle(&path, &t, &params, &refs, &[2, 0, 1], &refs[..2], &[1, 1]).unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let b = read_bundle(&bytes).unwrap();
+        assert_eq!((b.rows, b.cols, b.classes), (4, 4, 3));
+        assert_eq!(
+            u32::from_le_bytes(bytes[36..40].try_into().unwrap()) % 32,
+            0
+        );
+        assert_eq!(b.test_image(1), &imgs[1][..]);
+        assert_eq!(
+            (b.test_labels, b.train_labels),
+            (&[2u8, 0, 1][..], &[1u8, 1][..])
+        );
+        assert_eq!(b.train_images.len(), 32);
+        assert_eq!(microdense::Blob::parse(b.blob).unwrap().topology(), &t);
+        // Logits are core's single-sample logits on pixel / 255, bit for bit.
+        let net = Network::new(t.clone(), &params[..]).unwrap();
+        let mut scratch = vec![0.0; t.infer_scratch_len(1)];
+        for (i, img) in imgs.iter().enumerate() {
+            let x: Vec<f32> = img.iter().map(|&p| f32::from(p) / 255.0).collect();
+            let want = net.logits(&x, &mut scratch).unwrap();
+            let got = &b.logits[3 * i..3 * i + 3];
+            assert_eq!(
+                got.iter().map(|z| z.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|z| z.to_bits()).collect::<Vec<_>>()
+            );
+            assert_eq!(b.host_prediction(i), microdense::argmax(want));
+        }
+        assert_eq!(
+            std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
+            1
+        );
+    }
+
+    #[test]
+    fn bad_inputs_are_errors() {
+        let (t, params) = model();
+        let img = [0u8; 16];
+        let short = [0u8; 15];
+        let ok: &[&[u8]] = &[&img];
+        let e = |r: anyhow::Result<Vec<u8>>| r.unwrap_err().to_string();
+        assert!(e(bundle_bytes(&t, &params, ok, &[0, 1], &[], &[])).contains("labels"));
+        assert!(e(bundle_bytes(&t, &params, &[&short], &[0], &[], &[])).contains("pixels"));
+        assert!(e(bundle_bytes(&t, &params, ok, &[3], &[], &[])).contains("classes"));
+        assert!(e(bundle_bytes(&t, &params, ok, &[0], ok, &[7])).contains("train label"));
+        assert!(bundle_bytes(&t, &params[1..], ok, &[0], &[], &[]).is_err());
+        let good = bundle_bytes(&t, &params, ok, &[0], &[], &[]).unwrap();
+        assert!(read_bundle(&good[..good.len() - 1]).is_err());
+        let mut flipped = good.clone();
+        flipped[HEADER_LEN + 100] ^= 1;
+        assert!(read_bundle(&flipped)
+            .unwrap_err()
+            .to_string()
+            .contains("CRC"));
+        assert!(read_bundle(b"MDBUNDLE").is_err());
+    }
+}

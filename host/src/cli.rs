@@ -1,0 +1,363 @@
+//! Command-line syntax (clap derive). Defaults reproduce the tutorial's first
+//! configuration: 784→32→256→10, linear hidden layers, batch 16, 100 batches, lr 0.15.
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use microdense::{Activation, Init};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "microdense",
+    version,
+    about = "Train, evaluate and export small dense networks on MNIST-style IDX data"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Download MNIST (gzip IDX files, MD5-checked) into a directory.
+    Fetch(FetchArgs),
+    /// Train a network and save it in the weights format.
+    ///
+    /// Batches are drawn from a fresh shuffle of the training set every epoch; pixels are
+    /// scaled to [0, 1]. At the end the model is scored on the whole test set and saved
+    /// (temporary file, then rename). If a batch's loss is NaN or infinite, training stops:
+    /// the model saved is the last one whose loss was measured finite (the weights from
+    /// before the previous step), the summary is printed, and the exit code is 1.
+    Train(TrainArgs),
+    /// Score a saved model on the test set: accuracy, per class, confusion matrix.
+    Eval(EvalArgs),
+    /// Rerun the tutorial's four configurations over several seeds.
+    Reproduce(ReproduceArgs),
+    /// Train core (f32) and an independent f64 reference side by side and compare.
+    ///
+    /// Both start from the same weights and see the same MNIST batches (the tutorial's
+    /// configuration). Prints the largest relative deviation of the loss (per step,
+    /// |core − ref| / max(|ref|, 1e-3)) and of the weights (per layer, max |core − ref| /
+    /// max |ref|), and exits with 1 when either exceeds --tolerance.
+    Check(CheckArgs),
+    /// Export a model and test digits for the firmware.
+    Export(ExportArgs),
+    /// Import a TensorFlow.js Layers model (model.json and its weight shards).
+    ImportTfjs(ImportTfjsArgs),
+    /// Export a model as TensorFlow.js Layers files (model.json, model.weights.bin).
+    ExportTfjs(ExportTfjsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ImportTfjsArgs {
+    /// The model.json of a TF.js Layers model (shards are found beside it).
+    #[arg(value_name = "MODEL_JSON")]
+    pub model_json: PathBuf,
+    /// The model file to write (weights format).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportTfjsArgs {
+    /// The model file (weights format).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Directory to write model.json and model.weights.bin into.
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+/// Where the IDX files are.
+#[derive(Debug, Clone, Args)]
+pub struct DataArgs {
+    /// Directory with the IDX files [default: $MICRODENSE_DATA, else data/mnist].
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct FetchArgs {
+    /// Target directory [default: $MICRODENSE_DATA, else data/mnist].
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Base URL to download from instead of the built-in mirror list.
+    #[arg(long, value_name = "URL")]
+    pub mirror: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct TrainArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
+    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
+    pub hidden: Hidden,
+    /// Activation of the hidden layers (the output is always softmax).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
+    pub activation: ActivationArg,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch: u32,
+    /// Number of batches to train [default: 100 unless --epochs is given].
+    #[arg(long, conflicts_with = "epochs", value_parser = clap::value_parser!(u64).range(1..))]
+    pub batches: Option<u64>,
+    /// Number of passes over the training set (reshuffled each time).
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+    pub epochs: Option<u32>,
+    /// Learning rate (the peak rate with --schedule cosine).
+    #[arg(long, default_value_t = 0.15, value_parser = positive)]
+    pub lr: f32,
+    /// SGD momentum (0 = plain SGD).
+    #[arg(long, default_value_t = 0.0, value_parser = momentum)]
+    pub momentum: f32,
+    /// L2 weight decay, added to the gradient.
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    pub weight_decay: f32,
+    /// Learning-rate schedule over the whole run.
+    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
+    pub schedule: Schedule,
+    /// Weight initializer (biases start at zero).
+    #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
+    pub init: InitArg,
+    /// Seed of the initial weights, the shuffling and the validation batches.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Score a validation batch from the test set every N batches (0: never).
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    pub val_every: u64,
+    /// Samples in each validation batch.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub val_size: u32,
+    /// Number of classes (output units); every label must be below it.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=256))]
+    pub classes: u32,
+    /// Where to save the model (written to a temporary file, then renamed).
+    #[arg(long, value_name = "FILE", default_value = "target/model.mdw")]
+    pub out: PathBuf,
+    /// Draw loss and accuracy curves to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print the metrics as JSON on stdout instead of the text summary.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model file (weights format).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Draw the confusion matrix to this SVG file.
+    #[arg(long, value_name = "FILE.svg")]
+    pub plot: Option<PathBuf>,
+    /// Print the metrics as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReproduceArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Runs (seeds) per configuration.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub runs: u32,
+    /// Seed of the first run; run k uses seed + k.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// No progress bar.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Training steps to compare.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
+    pub steps: u32,
+    /// Largest accepted relative deviation of the loss or of any layer's weights.
+    #[arg(long, default_value_t = crate::crosscheck::DEFAULT_TOLERANCE, value_parser = tolerance)]
+    pub tolerance: f64,
+    /// Seed of the initial weights and the batches.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print the deviations as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The model file (weights format).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Write the firmware bundle: model, test digits and the host's logits for them.
+    #[arg(long, required = true)]
+    pub firmware: bool,
+    /// How many test digits (the first N of the test set) to include.
+    #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub digits: u32,
+    /// Training digits for the on-chip trainer (the first K of the training set).
+    #[arg(long, value_name = "K", default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub train_digits: u32,
+    /// Bundle file to write.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "target/firmware-bundle/bundle.bin"
+    )]
+    pub out: PathBuf,
+}
+
+/// Hidden layer sizes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Hidden(pub Vec<usize>);
+
+fn parse_hidden(s: &str) -> Result<Hidden, String> {
+    let s = s.trim();
+    if s.is_empty() || s == "none" {
+        return Ok(Hidden(Vec::new()));
+    }
+    s.split(',')
+        .map(|part| match part.trim().parse::<usize>() {
+            Ok(0) => Err("layer sizes must be at least 1".to_string()),
+            Ok(n) => Ok(n),
+            Err(_) => Err(format!("`{part}` is not a layer size")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Hidden)
+}
+
+fn number<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    s.trim()
+        .parse()
+        .map_err(|_| format!("`{s}` is not a number"))
+}
+
+fn positive(s: &str) -> Result<f32, String> {
+    match number::<f32>(s)? {
+        v if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("must be positive and finite".into()),
+    }
+}
+
+fn non_negative(s: &str) -> Result<f32, String> {
+    match number::<f32>(s)? {
+        v if v.is_finite() && v >= 0.0 => Ok(v),
+        _ => Err("must be zero or positive, and finite".into()),
+    }
+}
+
+fn momentum(s: &str) -> Result<f32, String> {
+    match number::<f32>(s)? {
+        v if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err("must be at least 0 and below 1".into()),
+    }
+}
+
+fn tolerance(s: &str) -> Result<f64, String> {
+    match number::<f64>(s)? {
+        v if v.is_finite() && v > 0.0 => Ok(v),
+        _ => Err("must be positive and finite".into()),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ActivationArg {
+    Linear,
+    Relu,
+    Sigmoid,
+    Tanh,
+}
+
+impl From<ActivationArg> for Activation {
+    fn from(a: ActivationArg) -> Self {
+        match a {
+            ActivationArg::Linear => Activation::Linear,
+            ActivationArg::Relu => Activation::Relu,
+            ActivationArg::Sigmoid => Activation::Sigmoid,
+            ActivationArg::Tanh => Activation::Tanh,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InitArg {
+    GlorotNormal,
+    GlorotUniform,
+    VarianceScaling,
+    He,
+}
+
+impl From<InitArg> for Init {
+    fn from(i: InitArg) -> Self {
+        match i {
+            InitArg::GlorotNormal => Init::GlorotNormal,
+            InitArg::GlorotUniform => Init::GlorotUniform,
+            InitArg::VarianceScaling => Init::VarianceScaling,
+            InitArg::He => Init::He,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Schedule {
+    /// The same rate throughout.
+    Constant,
+    /// Half-cosine decay from --lr to zero over the run.
+    Cosine,
+}
+
+impl Schedule {
+    pub fn name(self) -> &'static str {
+        match self {
+            Schedule::Constant => "constant",
+            Schedule::Cosine => "cosine",
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn hidden_sizes() {
+        assert_eq!(parse_hidden("32,256"), Ok(Hidden(vec![32, 256])));
+        assert_eq!(parse_hidden(" 8 "), Ok(Hidden(vec![8])));
+        assert_eq!(parse_hidden("none"), Ok(Hidden(vec![])));
+        assert!(parse_hidden("32,,4").is_err());
+        assert!(parse_hidden("0").is_err());
+        assert!(parse_hidden("x").is_err());
+    }
+
+    #[test]
+    fn numbers_in_range() {
+        assert_eq!(positive("0.5"), Ok(0.5));
+        assert!(positive("0").is_err() && positive("inf").is_err() && positive("x").is_err());
+        assert_eq!(non_negative("0"), Ok(0.0));
+        assert!(non_negative("-1e-3").is_err() && non_negative("NaN").is_err());
+        assert_eq!(momentum("0.9"), Ok(0.9));
+        assert!(momentum("1").is_err() && momentum("-0.1").is_err());
+        assert!(tolerance("1e-4").is_ok() && tolerance("0").is_err());
+    }
+}

@@ -1,0 +1,54 @@
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{emit, emit_json};
+use crate::cli::EvalArgs;
+use crate::data::Data;
+use crate::idx::{self, Split};
+use crate::metrics::{evaluate, ClassScore, Evaluation};
+use crate::model::{describe, Model};
+use crate::plot;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    model: String,
+    network: String,
+    data: String,
+    samples: u64,
+    accuracy: f64,
+    loss: f64,
+    per_class: Vec<ClassScore>,
+    confusion: &'a [Vec<u64>],
+}
+
+pub fn run(args: EvalArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let test = Data::load(&dir, Split::Test)?;
+    test.check_fits(&model.topology, &args.model)?;
+    let eval: Evaluation = evaluate(&model, &test.set, None);
+    if let Some(path) = &args.plot {
+        let title = format!("{} on {}", args.model.display(), dir.display());
+        plot::confusion(path, &eval, &title)?;
+    }
+    if args.json {
+        return emit_json(&Report {
+            model: args.model.display().to_string(),
+            network: describe(&model.topology),
+            data: dir.display().to_string(),
+            samples: eval.total(),
+            accuracy: eval.accuracy(),
+            loss: eval.loss,
+            per_class: eval.per_class(),
+            confusion: &eval.confusion,
+        });
+    }
+    emit(&format!(
+        "model {}: {}, {} parameters\ndata  {} (test set)\n\n{}",
+        args.model.display(),
+        describe(&model.topology),
+        model.params.len(),
+        dir.display(),
+        eval.report()
+    ))
+}

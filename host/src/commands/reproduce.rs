@@ -1,0 +1,59 @@
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{emit, emit_json, progress_bar};
+use crate::cli::ReproduceArgs;
+use crate::data::Data;
+use crate::idx::{self, Split};
+use crate::reproduce::{self, Summary, EXPERIMENTS, EXPLANATION};
+
+#[derive(Serialize)]
+struct Report<'a> {
+    data: String,
+    runs: u32,
+    first_seed: u64,
+    seconds: f64,
+    configurations: &'a [Summary],
+}
+
+pub fn run(args: ReproduceArgs) -> Result<()> {
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let train = Data::load(&dir, Split::Train)?;
+    let test = Data::load(&dir, Split::Test)?;
+    train.check_labels(10)?;
+    test.check_labels(10)?;
+    let started = std::time::Instant::now();
+    let total = EXPERIMENTS.len() as u64 * u64::from(args.runs);
+    let bar = progress_bar(total, "runs", args.quiet || args.json);
+    let summaries =
+        reproduce::reproduce(&train.set, &test.set, args.runs, args.seed, &mut |e, r| {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{}: seed {} accuracy {:.3}",
+                e.name(),
+                r.seed,
+                r.accuracy
+            ));
+        })?;
+    bar.finish_and_clear();
+    let seconds = started.elapsed().as_secs_f64();
+    if args.json {
+        return emit_json(&Report {
+            data: dir.display().to_string(),
+            runs: args.runs,
+            first_seed: args.seed,
+            seconds,
+            configurations: &summaries,
+        });
+    }
+    emit(&format!(
+        "The tutorial's configurations: 100 batches of SGD at lr 0.15, linear hidden layers, \
+         glorot-normal init,\nsoftmax output; {} runs each (seeds {}..={}), data {}.\n\n{}\n{EXPLANATION}\n\n\
+         total time {seconds:.1} s\n",
+        args.runs,
+        args.seed,
+        args.seed.wrapping_add(u64::from(args.runs) - 1),
+        dir.display(),
+        reproduce::table(&summaries),
+    ))
+}

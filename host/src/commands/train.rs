@@ -1,0 +1,194 @@
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use super::{emit, emit_json, progress_bar};
+use crate::cli::TrainArgs;
+use crate::data::Data;
+use crate::idx::{self, Split};
+use crate::metrics::{evaluate, ClassScore};
+use crate::model::describe;
+use crate::plot;
+use crate::training::{self, Divergence, Event, History, Length, TrainConfig};
+
+/// Loss reported as "final": the mean over this many last batches (one batch is noisy).
+const TAIL: usize = 10;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    config: &'a TrainConfig,
+    network: String,
+    parameters: usize,
+    data: String,
+    model: String,
+    batches: u64,
+    samples: u64,
+    epochs: u32,
+    seconds: f64,
+    diverged: Option<Divergence>,
+    final_loss: Option<f64>,
+    test_samples: u64,
+    test_accuracy: f64,
+    test_loss: f64,
+    per_class: Vec<ClassScore>,
+    history: &'a History,
+}
+
+fn config(args: &TrainArgs) -> TrainConfig {
+    TrainConfig {
+        hidden: args.hidden.0.clone(),
+        activation: args.activation.into(),
+        classes: args.classes as usize,
+        batch: args.batch as usize,
+        length: match (args.batches, args.epochs) {
+            (_, Some(e)) => Length::Epochs(e),
+            (Some(b), None) => Length::Batches(b),
+            (None, None) => Length::Batches(100),
+        },
+        lr: args.lr,
+        momentum: args.momentum,
+        weight_decay: args.weight_decay,
+        schedule: args.schedule,
+        init: args.init.into(),
+        seed: args.seed,
+        val_every: args.val_every,
+        val_size: args.val_size as usize,
+    }
+}
+
+pub fn run(args: TrainArgs) -> Result<()> {
+    let cfg = config(&args);
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let train = Data::load(&dir, Split::Train)?;
+    let test = Data::load(&dir, Split::Test)?;
+    train.check_labels(cfg.classes)?;
+    test.check_labels(cfg.classes)?;
+    let (a, b) = (&train.set.images, &test.set.images);
+    if (a.rows, a.cols) != (b.rows, b.cols) {
+        return Err(anyhow!(
+            "{}: the training images are {}x{} but the test images are {}x{}",
+            dir.display(),
+            a.rows,
+            a.cols,
+            b.rows,
+            b.cols
+        ));
+    }
+
+    let total = cfg.total_batches(train.len());
+    let bar = progress_bar(total, "batches", args.quiet || args.json);
+    let mut smoothed: Option<f32> = None;
+    let mut last_val = None;
+    let outcome = training::train(
+        &cfg,
+        &train.set,
+        Some(&test.set),
+        &mut |event| match event {
+            Event::Step { batch, loss, lr } => {
+                // Exponential moving average: a single batch's loss jumps around.
+                let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
+                smoothed = Some(s);
+                bar.set_position(batch);
+                let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
+                bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
+            }
+            Event::Val(p) => last_val = Some(p.accuracy),
+        },
+    )?;
+    bar.finish_and_clear();
+
+    outcome.model.save(&args.out)?;
+    let eval = evaluate(&outcome.model, &test.set, None);
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{}, batch {}, lr {}, seed {}",
+            describe(&outcome.model.topology),
+            cfg.batch,
+            cfg.lr,
+            cfg.seed
+        );
+        plot::training_curves(path, &outcome.history, &title)?;
+    }
+
+    let losses = &outcome.history.loss;
+    let tail = &losses[losses.len().saturating_sub(TAIL)..];
+    let final_loss = (!tail.is_empty())
+        .then(|| tail.iter().map(|&l| f64::from(l)).sum::<f64>() / tail.len() as f64);
+    if args.json {
+        emit_json(&Report {
+            config: &cfg,
+            network: describe(&outcome.model.topology),
+            parameters: outcome.model.params.len(),
+            data: dir.display().to_string(),
+            model: args.out.display().to_string(),
+            batches: outcome.batches,
+            samples: outcome.samples,
+            epochs: outcome.epochs,
+            seconds: outcome.elapsed.as_secs_f64(),
+            diverged: outcome.diverged,
+            final_loss,
+            test_samples: eval.total(),
+            test_accuracy: eval.accuracy(),
+            test_loss: eval.loss,
+            per_class: eval.per_class(),
+            history: &outcome.history,
+        })?;
+    } else {
+        let optimizer = if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
+            "SGD".to_string()
+        } else {
+            format!(
+                "SGD (momentum {}, weight decay {})",
+                cfg.momentum, cfg.weight_decay
+            )
+        };
+        let mut text = format!(
+            "network   {} with {} parameters, {} init\n\
+             training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
+            describe(&outcome.model.topology),
+            outcome.model.params.len(),
+            cfg.init.name(),
+            outcome.batches,
+            cfg.batch,
+            outcome.samples as f64 / train.len() as f64,
+            train.len(),
+            cfg.lr,
+            cfg.schedule.name(),
+            cfg.seed,
+            outcome.elapsed.as_secs_f64(),
+        );
+        if let Some(l) = final_loss {
+            text.push_str(&format!(
+                "loss      {l:.4} (mean of the last {} batches)",
+                tail.len()
+            ));
+            let val = &outcome.history.val;
+            let recent = &val[val.len().saturating_sub(TAIL)..];
+            if !recent.is_empty() {
+                let acc = recent.iter().map(|p| p.accuracy).sum::<f64>() / recent.len() as f64;
+                text.push_str(&format!(
+                    ", validation accuracy {acc:.3} (mean of the last {} validation batches)",
+                    recent.len()
+                ));
+            }
+            text.push('\n');
+        }
+        text.push_str(&format!(
+            "test      accuracy {:.4} on {} images ({})\nsaved     {}\n",
+            eval.accuracy(),
+            eval.total(),
+            dir.display(),
+            args.out.display()
+        ));
+        emit(&text)?;
+    }
+    match outcome.diverged {
+        Some(d) => Err(anyhow!(
+            "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
+             with a finite loss, after {} batches",
+            args.out.display(),
+            d.batch,
+            d.kept_after
+        )),
+        None => Ok(()),
+    }
+}

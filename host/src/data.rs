@@ -1,0 +1,132 @@
+//! Datasets as the network sees them: loading a split with a one-line error, checking it
+//! fits a network, and gathering batches of pixels scaled to [0, 1].
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use microdense::Topology;
+
+use crate::idx::{self, Dataset, Split};
+
+/// A loaded split and the directory it came from (for error messages).
+pub struct Data {
+    pub set: Dataset,
+    pub dir: PathBuf,
+    pub split: Split,
+}
+
+impl Data {
+    pub fn load(dir: &Path, split: Split) -> Result<Data> {
+        let set = idx::load_split(dir, split)?;
+        if set.is_empty() {
+            return Err(anyhow!("{}: the {split} set has no images", dir.display()));
+        }
+        Ok(Data {
+            set,
+            dir: dir.to_path_buf(),
+            split,
+        })
+    }
+
+    pub fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    /// Every label must name one of `classes` outputs.
+    pub fn check_labels(&self, classes: usize) -> Result<()> {
+        match self.set.max_label() {
+            Some(max) if usize::from(max) >= classes => Err(anyhow!(
+                "{}: the {} labels go up to {max}, but the network has {classes} classes",
+                self.dir.display(),
+                self.split
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The images must have as many pixels as the network has inputs, and the labels fit
+    /// its outputs. `model` names the network's file in the error.
+    pub fn check_fits(&self, topology: &Topology, model: &Path) -> Result<()> {
+        let img = &self.set.images;
+        if img.image_size() != topology.input() {
+            return Err(anyhow!(
+                "{}: the model takes {} inputs, but the {} images in {} are {}x{} = {} pixels",
+                model.display(),
+                topology.input(),
+                self.split,
+                self.dir.display(),
+                img.rows,
+                img.cols,
+                img.image_size()
+            ));
+        }
+        self.check_labels(topology.outputs())
+    }
+
+    /// Fills `xs` with the scaled pixels and `labels` with the labels of `indices`.
+    pub fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
+        gather(&self.set, indices, xs, labels);
+    }
+}
+
+/// Pixels of `indices`, end to end, as x/255 (as the tutorial scales them).
+pub fn gather(set: &Dataset, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
+    let n = set.input_size();
+    xs.clear();
+    labels.clear();
+    for &i in indices {
+        xs.extend(set.image(i).iter().map(|&p| f32::from(p) / 255.0));
+        labels.push(set.label(i));
+    }
+    debug_assert_eq!(xs.len(), indices.len() * n);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idx::Images;
+
+    fn set() -> Dataset {
+        Dataset {
+            images: Images {
+                count: 2,
+                rows: 1,
+                cols: 2,
+                pixels: vec![0, 255, 51, 102],
+            },
+            labels: vec![1, 0],
+        }
+    }
+
+    #[test]
+    fn gathers_scaled_pixels() {
+        let (mut xs, mut ys) = (vec![9.0], vec![9]);
+        gather(&set(), &[1, 0], &mut xs, &mut ys);
+        assert_eq!(xs, [0.2, 0.4, 0.0, 1.0]);
+        assert_eq!(ys, [0, 1]);
+    }
+
+    #[test]
+    fn fit_errors_name_files() {
+        let data = Data {
+            set: set(),
+            dir: PathBuf::from("d"),
+            split: Split::Test,
+        };
+        let t = crate::model::mlp(3, &[], microdense::Activation::Linear, 2).unwrap();
+        let e = data.check_fits(&t, Path::new("m.mdw")).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "m.mdw: the model takes 3 inputs, but the test images in d are 1x2 = 2 pixels"
+        );
+        assert!(data.check_labels(2).is_ok());
+        let e = data.check_labels(1).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "d: the test labels go up to 1, but the network has 1 classes"
+        );
+    }
+}

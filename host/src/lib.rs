@@ -1,0 +1,15 @@
+pub mod atomic;
+pub mod bundle;
+pub mod cli;
+pub mod commands;
+pub mod crosscheck;
+pub mod data;
+pub mod fetch;
+pub mod idx;
+pub mod metrics;
+pub mod model;
+pub mod plot;
+pub mod reference;
+pub mod reproduce;
+pub mod tfjs;
+pub mod training;

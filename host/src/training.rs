@@ -1,0 +1,485 @@
+//! The training loop: shuffled batches (reshuffled every epoch), an optional learning-rate
+//! schedule, periodic validation batches, and divergence handling.
+//!
+//! Divergence: core's `Trainer::step` returns `NonFiniteLoss` without touching the
+//! parameters when a batch's loss is NaN or infinite. The weights it was computed on
+//! (after the previous update) are already suspect — a loss overflows because the
+//! previous update blew the weights up — so the model kept is the one from *before the
+//! previous step*: the last weights whose loss was actually measured finite. Likewise, if
+//! the final update leaves a non-finite weight, the weights before it are kept.
+use std::time::{Duration, Instant};
+
+use anyhow::{anyhow, Result};
+use microdense::{argmax, softmax_cross_entropy, Activation, Error, Init, Rng, Sgd, Trainer};
+use serde::Serialize;
+
+use crate::cli::Schedule;
+use crate::data::gather;
+use crate::idx::Dataset;
+use crate::model::{mlp, Model};
+
+/// How long to train.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Length {
+    Batches(u64),
+    Epochs(u32),
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct TrainConfig {
+    pub hidden: Vec<usize>,
+    #[serde(serialize_with = "activation_name")]
+    pub activation: Activation,
+    pub classes: usize,
+    pub batch: usize,
+    pub length: Length,
+    pub lr: f32,
+    pub momentum: f32,
+    pub weight_decay: f32,
+    pub schedule: Schedule,
+    #[serde(serialize_with = "init_name")]
+    pub init: Init,
+    pub seed: u64,
+    /// Validate every this many batches; 0 disables validation.
+    pub val_every: u64,
+    pub val_size: usize,
+}
+
+fn activation_name<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(a.name())
+}
+
+fn init_name<S: serde::Serializer>(i: &Init, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(i.name())
+}
+
+impl TrainConfig {
+    /// The tutorial's network and optimizer: 32+256 linear hidden units, batch 16,
+    /// 100 batches of plain SGD at lr 0.15, glorot-normal weights, a 100-sample validation
+    /// batch every 5 batches.
+    pub fn tutorial() -> Self {
+        TrainConfig {
+            hidden: vec![32, 256],
+            activation: Activation::Linear,
+            classes: 10,
+            batch: 16,
+            length: Length::Batches(100),
+            lr: 0.15,
+            momentum: 0.0,
+            weight_decay: 0.0,
+            schedule: Schedule::Constant,
+            init: Init::GlorotNormal,
+            seed: 1,
+            val_every: 5,
+            val_size: 100,
+        }
+    }
+
+    /// Batches in the whole run for a training set of `n` samples.
+    pub fn total_batches(&self, n: usize) -> u64 {
+        match self.length {
+            Length::Batches(b) => b,
+            Length::Epochs(e) => u64::from(e) * n.div_ceil(self.batch) as u64,
+        }
+    }
+
+    fn sgd(&self) -> Sgd {
+        Sgd::new(self.lr)
+            .with_momentum(self.momentum)
+            .with_weight_decay(self.weight_decay)
+    }
+
+    /// Learning rate of batch `step` (0-based) out of `total`.
+    pub fn lr_at(&self, step: u64, total: u64) -> f32 {
+        match self.schedule {
+            Schedule::Constant => self.lr,
+            Schedule::Cosine => {
+                let t = step as f64 / total.max(1) as f64;
+                (f64::from(self.lr) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
+            }
+        }
+    }
+}
+
+/// Seeds of the independent random streams of a run, all derived from the one seed so
+/// that changing, say, the validation size does not change the initial weights.
+struct Seeds {
+    init: u64,
+    shuffle: u64,
+    validation: u64,
+}
+
+impl Seeds {
+    fn from(seed: u64) -> Self {
+        let mut r = Rng::new(seed);
+        Seeds {
+            init: r.next_u64(),
+            shuffle: r.next_u64(),
+            validation: r.next_u64(),
+        }
+    }
+}
+
+/// Batches of indices: a fresh shuffle of the whole set every epoch; the last batch of an
+/// epoch is smaller when the set does not divide evenly.
+pub struct Sampler {
+    order: Vec<usize>,
+    at: usize,
+    epoch: u32,
+    rng: Rng,
+}
+
+impl Sampler {
+    pub fn new(n: usize, seed: u64) -> Self {
+        let mut s = Sampler {
+            order: (0..n).collect(),
+            at: 0,
+            epoch: 0,
+            rng: Rng::new(seed),
+        };
+        s.rng.shuffle(&mut s.order);
+        s
+    }
+
+    /// The next batch, and the (0-based) epoch it belongs to.
+    pub fn next_batch(&mut self, batch: usize) -> (&[usize], u32) {
+        if self.at >= self.order.len() {
+            self.rng.shuffle(&mut self.order);
+            self.at = 0;
+            self.epoch += 1;
+        }
+        let start = self.at;
+        self.at = (start + batch).min(self.order.len());
+        (&self.order[start..self.at], self.epoch)
+    }
+}
+
+/// A validation score on one batch of held-out samples.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ValPoint {
+    /// Batches trained before this score.
+    pub batch: u64,
+    pub loss: f64,
+    pub accuracy: f64,
+}
+
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct History {
+    /// Loss of batch k (before its update), one per completed step.
+    pub loss: Vec<f32>,
+    pub val: Vec<ValPoint>,
+}
+
+/// Where and why training stopped early.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct Divergence {
+    /// 1-based batch whose loss was NaN or infinite (total + 1 when the last update
+    /// itself produced non-finite weights).
+    pub batch: u64,
+    /// The kept model has been updated by this many batches.
+    pub kept_after: u64,
+}
+
+pub struct Outcome {
+    pub model: Model,
+    pub history: History,
+    pub diverged: Option<Divergence>,
+    /// Batches trained (including the ones rolled back after a divergence).
+    pub batches: u64,
+    /// Samples trained on (counted like `batches`).
+    pub samples: u64,
+    pub epochs: u32,
+    pub elapsed: Duration,
+}
+
+/// What the loop reports as it goes, for a progress bar.
+pub enum Event<'a> {
+    Step { batch: u64, loss: f32, lr: f32 },
+    Val(&'a ValPoint),
+}
+
+/// Trains a new network on `train`, validating on `val` (both already checked to fit:
+/// same image size, labels below `cfg.classes`).
+pub fn train(
+    cfg: &TrainConfig,
+    train: &Dataset,
+    val: Option<&Dataset>,
+    on_event: &mut dyn FnMut(Event),
+) -> Result<Outcome> {
+    let started = Instant::now();
+    let seeds = Seeds::from(cfg.seed);
+    let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
+    let mut model = Model::init(topology.clone(), cfg.init, seeds.init);
+    let total = cfg.total_batches(train.len());
+
+    let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
+    let mut velocity = vec![
+        0.0f32;
+        if cfg.momentum != 0.0 {
+            topology.optimizer_len()
+        } else {
+            0
+        }
+    ];
+    let mut trainer = Trainer::new(&topology, cfg.batch, cfg.sgd(), &mut scratch, &mut velocity)
+        .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?;
+
+    let mut validator = match val {
+        Some(v) if cfg.val_every > 0 => Some(Validator::new(v, cfg.val_size, seeds.validation)),
+        _ => None,
+    };
+    let mut sampler = Sampler::new(train.len(), seeds.shuffle);
+    let (mut xs, mut labels) = (Vec::new(), Vec::new());
+    // `before_step`: weights before the step in flight; `last_good`: weights before the
+    // last step whose loss was finite (see the module comment).
+    let mut before_step = model.params.clone();
+    let mut last_good: Option<Vec<f32>> = None;
+    let mut history = History::default();
+    let mut diverged = None;
+    let mut epochs = 0;
+    let mut done = 0;
+    let mut samples = 0;
+
+    for step in 0..total {
+        let (indices, epoch) = sampler.next_batch(cfg.batch);
+        epochs = epoch + 1;
+        gather(train, indices, &mut xs, &mut labels);
+        let lr = cfg.lr_at(step, total);
+        if cfg.schedule != Schedule::Constant {
+            trainer
+                .set_sgd(Sgd { lr, ..cfg.sgd() })
+                .map_err(|e| anyhow!("cannot set the learning rate: {e}"))?;
+        }
+        before_step.copy_from_slice(&model.params);
+        let mut net = model.network_mut();
+        match trainer.step(&mut net, &xs, &labels) {
+            Ok(loss) => {
+                history.loss.push(loss);
+                done = step + 1;
+                samples += labels.len() as u64;
+                on_event(Event::Step {
+                    batch: done,
+                    loss,
+                    lr,
+                });
+                // Swap rather than copy: `before_step` is overwritten next step anyway.
+                match &mut last_good {
+                    Some(buf) => std::mem::swap(buf, &mut before_step),
+                    None => last_good = Some(before_step.clone()),
+                }
+            }
+            Err(Error::NonFiniteLoss) => {
+                diverged = Some(Divergence {
+                    batch: step + 1,
+                    kept_after: step.saturating_sub(1),
+                });
+                break;
+            }
+            Err(e) => return Err(anyhow!("batch {}: {e}", step + 1)),
+        }
+        if let Some(v) = validator.as_mut() {
+            if done % cfg.val_every == 0 || done == total {
+                let point = v.score(&model, done);
+                on_event(Event::Val(&point));
+                history.val.push(point);
+            }
+        }
+    }
+    if diverged.is_none() && model.params.iter().any(|p| !p.is_finite()) {
+        diverged = Some(Divergence {
+            batch: total + 1,
+            kept_after: total.saturating_sub(1),
+        });
+    }
+    if let Some(d) = diverged {
+        model.params = last_good.ok_or_else(|| {
+            anyhow!(
+                "training diverged at batch {}: the loss of the initial weights is not finite",
+                d.batch
+            )
+        })?;
+        // The kept weights' loss was measured, but later entries were not theirs.
+        history.loss.truncate(d.kept_after as usize + 1);
+        history.val.retain(|p| p.batch <= d.kept_after);
+    }
+    Ok(Outcome {
+        model,
+        history,
+        diverged,
+        batches: done,
+        samples,
+        epochs,
+        elapsed: started.elapsed(),
+    })
+}
+
+/// Rotates through a shuffled held-out set, `size` samples at a time, as the tutorial's
+/// `nextTestBatch`.
+struct Validator<'a> {
+    set: &'a Dataset,
+    sampler: Sampler,
+    size: usize,
+    xs: Vec<f32>,
+    labels: Vec<u8>,
+    scratch: Vec<f32>,
+    grad: Vec<f32>,
+}
+
+impl<'a> Validator<'a> {
+    fn new(set: &'a Dataset, size: usize, seed: u64) -> Self {
+        Validator {
+            set,
+            sampler: Sampler::new(set.len(), seed),
+            size: size.min(set.len()),
+            xs: Vec::new(),
+            labels: Vec::new(),
+            scratch: Vec::new(),
+            grad: Vec::new(),
+        }
+    }
+
+    fn score(&mut self, model: &Model, batch: u64) -> ValPoint {
+        let (indices, _) = self.sampler.next_batch(self.size);
+        gather(self.set, indices, &mut self.xs, &mut self.labels);
+        let t = &model.topology;
+        let n = self.labels.len();
+        self.scratch.resize(t.infer_scratch_len(n), 0.0);
+        self.grad.resize(t.outputs(), 0.0);
+        let Ok(logits) = model.network().logits(&self.xs, &mut self.scratch) else {
+            unreachable!("batch and scratch sized from the topology");
+        };
+        let (mut loss, mut correct) = (0.0f64, 0usize);
+        for (z, &label) in logits.chunks_exact(t.outputs()).zip(&self.labels) {
+            loss += f64::from(softmax_cross_entropy(z, usize::from(label), &mut self.grad));
+            correct += usize::from(argmax(z) == usize::from(label));
+        }
+        ValPoint {
+            batch,
+            loss: loss / n as f64,
+            accuracy: correct as f64 / n as f64,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::idx::Images;
+
+    /// Two separable classes in 4 pixels: bright left half or bright right half.
+    fn toy(n: usize) -> Dataset {
+        let mut pixels = Vec::new();
+        let mut labels = Vec::new();
+        let mut rng = Rng::new(5);
+        for i in 0..n {
+            let c = (i % 2) as u8;
+            let noise = |r: &mut Rng| r.below(60) as u8;
+            let (hi, lo) = (200, 20);
+            let row = if c == 0 {
+                [hi, hi, lo, lo]
+            } else {
+                [lo, lo, hi, hi]
+            };
+            pixels.extend(row.iter().map(|&p: &u8| p.saturating_add(noise(&mut rng))));
+            labels.push(c);
+        }
+        Dataset {
+            images: Images {
+                count: n,
+                rows: 2,
+                cols: 2,
+                pixels,
+            },
+            labels,
+        }
+    }
+
+    fn cfg() -> TrainConfig {
+        TrainConfig {
+            hidden: vec![3],
+            activation: Activation::Tanh,
+            classes: 2,
+            batch: 8,
+            length: Length::Epochs(3),
+            val_every: 2,
+            val_size: 10,
+            ..TrainConfig::tutorial()
+        }
+    }
+
+    #[test]
+    fn sampler_covers_each_epoch_once() {
+        let mut s = Sampler::new(10, 1);
+        let mut seen = Vec::new();
+        let mut sizes = Vec::new();
+        for _ in 0..3 {
+            let (b, e) = s.next_batch(4);
+            assert_eq!(e, 0);
+            sizes.push(b.len());
+            seen.extend_from_slice(b);
+        }
+        assert_eq!(sizes, [4, 4, 2]);
+        seen.sort();
+        assert_eq!(seen, (0..10).collect::<Vec<_>>());
+        let (b, e) = s.next_batch(4);
+        assert_eq!((b.len(), e), (4, 1));
+    }
+
+    #[test]
+    fn learns_a_toy_problem_deterministically() {
+        let (tr, va) = (toy(64), toy(20));
+        let mut events = 0;
+        let a = train(&cfg(), &tr, Some(&va), &mut |_| events += 1).unwrap();
+        assert!(a.diverged.is_none());
+        assert_eq!(a.batches, 24);
+        assert_eq!(a.epochs, 3);
+        assert_eq!(a.history.loss.len(), 24);
+        assert_eq!(a.history.val.len(), 12);
+        assert_eq!(events, 36);
+        assert!(a.history.val.last().unwrap().accuracy > 0.9);
+        let b = train(&cfg(), &tr, Some(&va), &mut |_| {}).unwrap();
+        assert_eq!(a.model.to_bytes().unwrap(), b.model.to_bytes().unwrap());
+        let c = train(&TrainConfig { seed: 2, ..cfg() }, &tr, None, &mut |_| {}).unwrap();
+        assert_ne!(a.model.params, c.model.params);
+    }
+
+    #[test]
+    fn divergence_keeps_the_last_finite_model() {
+        let tr = toy(64);
+        let huge = TrainConfig {
+            lr: 1e30,
+            activation: Activation::Linear,
+            length: Length::Batches(50),
+            ..cfg()
+        };
+        let out = train(&huge, &tr, None, &mut |_| {}).unwrap();
+        let d = out.diverged.expect("lr 1e30 must diverge");
+        assert!(d.batch >= 2, "{d:?}");
+        assert_eq!(d.kept_after, d.batch - 2);
+        assert!(out.model.params.iter().all(|p| p.is_finite()));
+        assert_eq!(out.history.loss.len() as u64, d.kept_after + 1);
+        // The kept model is exactly the one trained on `kept_after` batches.
+        let short = TrainConfig {
+            length: Length::Batches(d.kept_after),
+            ..huge
+        };
+        if d.kept_after > 0 {
+            let again = train(&short, &tr, None, &mut |_| {}).unwrap();
+            assert_eq!(again.model.params, out.model.params);
+        }
+    }
+
+    #[test]
+    fn cosine_schedule_decays_to_zero() {
+        let c = TrainConfig {
+            schedule: Schedule::Cosine,
+            lr: 0.2,
+            ..cfg()
+        };
+        assert_eq!(c.lr_at(0, 100), 0.2);
+        assert!((c.lr_at(50, 100) - 0.1).abs() < 1e-6);
+        assert!(c.lr_at(99, 100) < 1e-3);
+        assert_eq!(cfg().lr_at(99, 100), cfg().lr);
+    }
+}
