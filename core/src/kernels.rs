@@ -28,30 +28,32 @@ pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
     }
 }
 
-/// Calls `f(first, block, found)` for consecutive blocks of `x`, where `found` lists the
-/// positions (within `block`, which starts at `x[first]`) of the non-zero values, in
-/// order. The list is gathered without a branch per element (MNIST's zero pixels are too
-/// irregular to predict), a block at a time so no buffer is needed.
+/// Calls `f(first, values, found)` for consecutive blocks of 64 elements of `x`: `values`
+/// are the block's non-zero elements in order and `found` their positions within the block
+/// (which starts at `x[first]`). They are gathered without a branch per element (MNIST's
+/// zero pixels are too irregular to predict), a block at a time so no buffer is needed.
 #[inline(always)]
 pub fn for_each_nonzero_block(x: &[f32], mut f: impl FnMut(usize, &[f32], &[u8])) {
     const BLOCK: usize = 64;
-    let mut found = [0u8; BLOCK];
+    let (mut found, mut values) = ([0u8; BLOCK], [0.0f32; BLOCK]);
     for (b, block) in x.chunks(BLOCK).enumerate() {
         let mut n = 0;
         for (k, &v) in block.iter().enumerate() {
-            found[n] = k as u8; // n <= k < BLOCK
+            // n <= k < BLOCK: written always, kept only when v is not zero.
+            found[n] = k as u8;
+            values[n] = v;
             n += usize::from(v != 0.0);
         }
-        f(b * BLOCK, block, &found[..n]);
+        f(b * BLOCK, &values[..n], &found[..n]);
     }
 }
 
 /// Calls `f(i, x[i])` for every non-zero `x[i]`, in order.
 #[inline(always)]
 pub fn for_each_nonzero(x: &[f32], mut f: impl FnMut(usize, f32)) {
-    for_each_nonzero_block(x, |first, block, found| {
-        for &k in found {
-            f(first + usize::from(k), block[usize::from(k)]);
+    for_each_nonzero_block(x, |first, values, found| {
+        for (&v, &k) in values.iter().zip(found) {
+            f(first + usize::from(k), v);
         }
     });
 }

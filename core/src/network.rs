@@ -57,44 +57,127 @@ pub(crate) fn forward_layer(
     layer.activation.apply(outputs);
 }
 
-/// Outputs accumulated in registers at a time by [`dense_forward`]: 16 fit a Cortex-M4F's
-/// 32 float registers beside the weights being loaded, and two AVX registers.
-const LANES: usize = 16;
-
 simd::multiversion! {
     /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, summed in input order. Zero
     /// inputs are skipped (adding 0·W[i] changes nothing but the sign of a zero). Outputs
-    /// are taken [`LANES`] at a time and kept in registers over a block of inputs, so each
+    /// are taken up to 16 at a time and kept in registers over a block of inputs, so each
     /// multiply-add costs about one load and one instruction.
     fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
         let units = biases.len();
         let fan_in = weights.len() / units;
         for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
             out.copy_from_slice(biases);
-            kernels::for_each_nonzero_block(x, |first, block, found| {
-                for (c, part) in out.chunks_mut(LANES).enumerate() {
-                    let column = c * LANES;
-                    let mut acc = [0.0f32; LANES];
-                    let width = part.len();
-                    acc[..width].copy_from_slice(part);
-                    for &k in found {
-                        let k = usize::from(k);
-                        let (xi, row) = (block[k], (first + k) * units + column);
-                        if width == LANES {
-                            let w = &weights[row..row + LANES];
-                            for l in 0..LANES {
-                                acc[l] += xi * w[l];
-                            }
-                        } else {
-                            let w = &weights[row..row + width];
-                            for (a, wl) in acc.iter_mut().zip(w) {
-                                *a += xi * wl;
-                            }
-                        }
-                    }
-                    part.copy_from_slice(&acc[..width]);
+            kernels::for_each_nonzero_block(x, |first, values, found| {
+                let rows = &weights[first * units..];
+                let mut column = 0;
+                while column < units {
+                    let (out, rows) = (&mut out[column..], &rows[column..]);
+                    column += match units - column {
+                        16.. => accumulate::<16>(out, rows, units, values, found),
+                        8.. => accumulate::<8>(out, rows, units, values, found),
+                        4.. => accumulate::<4>(out, rows, units, values, found),
+                        _ => accumulate::<1>(out, rows, units, values, found),
+                    };
                 }
             });
+        }
+    }
+}
+
+/// `out[..W] += Σ_n values[n]·rows[found[n]·units..][..W]`, in order, with the `W` sums in
+/// registers; returns `W`. `rows` starts at the block's first row (at some column), each
+/// row `units` long; `found` holds row numbers within the block, and `out` and every row
+/// have at least `W` elements from there.
+#[inline(always)]
+fn accumulate<const W: usize>(
+    out: &mut [f32],
+    rows: &[f32],
+    units: usize,
+    values: &[f32],
+    found: &[u8],
+) -> usize {
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    if W == 16 {
+        arm::accumulate16(&mut out[..16], rows, units, values, found);
+        return W;
+    }
+    let mut acc = [0.0f32; W];
+    acc.copy_from_slice(&out[..W]);
+    for (&xi, &k) in values.iter().zip(found) {
+        let at = usize::from(k) * units;
+        debug_assert!(at + W <= rows.len());
+        // SAFETY: `found` indexes rows of the current block, which all lie inside the
+        // weight matrix, and the column plus W stays within a row (see the caller), so
+        // `rows[at..at + W]` is in bounds. Unchecked because this is the innermost loop.
+        let w: &[f32; W] = unsafe { &*rows.as_ptr().add(at).cast() };
+        for l in 0..W {
+            acc[l] += xi * w[l];
+        }
+    }
+    out[..W].copy_from_slice(&acc);
+    W
+}
+
+/// The 16-wide accumulation for Cortex-M4F-class FPUs in assembly: the compiler loads
+/// the weights one register at a time, while `vldm` loads eight in one instruction.
+/// `vmla` rounds the product before adding (it is not fused), so the sums are bit for bit
+/// those of the portable loop; the firmware's parity check with the host proves it.
+#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+mod arm {
+    use core::arch::asm;
+
+    /// As [`super::accumulate`] with W = 16 (same contract).
+    #[inline(always)]
+    pub fn accumulate16(out: &mut [f32], rows: &[f32], units: usize, values: &[f32], found: &[u8]) {
+        let n = values.len().min(found.len());
+        if n == 0 {
+            return;
+        }
+        debug_assert!(out.len() >= 16);
+        // SAFETY: reads 16 floats from `out`, `n` entries of `values` and `found`, and the
+        // rows they name (in bounds per the caller's contract); writes the 16 sums back.
+        // Every register it changes is declared.
+        unsafe {
+            asm!(
+                "vldmia {acc}, {{s0-s15}}",
+                "2:",
+                "ldrb {k}, [{found}], #1",
+                "vldmia {vals}!, {{s16}}",
+                "mla {p}, {k}, {stride}, {rows}",
+                "vldmia {p}!, {{s24-s31}}",
+                "vmla.f32 s0, s16, s24",
+                "vmla.f32 s1, s16, s25",
+                "vmla.f32 s2, s16, s26",
+                "vmla.f32 s3, s16, s27",
+                "vmla.f32 s4, s16, s28",
+                "vmla.f32 s5, s16, s29",
+                "vmla.f32 s6, s16, s30",
+                "vmla.f32 s7, s16, s31",
+                "vldmia {p}, {{s24-s31}}",
+                "vmla.f32 s8, s16, s24",
+                "vmla.f32 s9, s16, s25",
+                "vmla.f32 s10, s16, s26",
+                "vmla.f32 s11, s16, s27",
+                "vmla.f32 s12, s16, s28",
+                "vmla.f32 s13, s16, s29",
+                "vmla.f32 s14, s16, s30",
+                "vmla.f32 s15, s16, s31",
+                "subs {n}, {n}, #1",
+                "bne 2b",
+                "vstmia {acc}, {{s0-s15}}",
+                acc = in(reg) out.as_mut_ptr(),
+                rows = in(reg) rows.as_ptr(),
+                stride = in(reg) units * 4,
+                vals = inout(reg) values.as_ptr() => _,
+                found = inout(reg) found.as_ptr() => _,
+                n = inout(reg) n => _,
+                k = out(reg) _,
+                p = out(reg) _,
+                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
+                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
+                out("d8") _, out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+                options(nostack),
+            );
         }
     }
 }
