@@ -69,6 +69,37 @@ pub enum Error {
     ReservedNotZero,
     /// The blob holds a different element type than the caller asked for.
     ElementType,
+    // --- int8 models (element type 1) ---
+    /// An activation that int8 models do not support (sigmoid, tanh), by code.
+    Int8Activation(u8),
+    /// A quantization scale that is not a positive finite number. `tensor` 0 is the
+    /// input, `tensor` i + 1 the output of layer i.
+    QuantScale {
+        tensor: usize,
+    },
+    /// A zero point outside -128..=127, or not 0 on the output layer (whose values are
+    /// i32). `tensor` as for [`Error::QuantScale`].
+    ZeroPoint {
+        tensor: usize,
+        value: i32,
+    },
+    /// A negative requantization multiplier.
+    QuantMultiplier {
+        layer: usize,
+        unit: usize,
+        value: i32,
+    },
+    /// A requantization shift over 31.
+    QuantShift {
+        layer: usize,
+        unit: usize,
+        shift: u8,
+    },
+    /// Padding bytes of an int8 layer (after the shifts, or the zero row and column of
+    /// odd sizes) are not zero.
+    PaddingNotZero {
+        layer: usize,
+    },
 }
 
 impl fmt::Display for Error {
@@ -132,6 +163,37 @@ impl fmt::Display for Error {
             ),
             Error::ReservedNotZero => f.write_str("reserved header bytes are not zero"),
             Error::ElementType => f.write_str("blob element type does not match"),
+            Error::Int8Activation(a) => write!(
+                f,
+                "activation code {a} is not supported in int8 models (linear, relu, softmax are)"
+            ),
+            Error::QuantScale { tensor: 0 } => {
+                f.write_str("int8 input scale is not a positive finite number")
+            }
+            Error::QuantScale { tensor } => write!(
+                f,
+                "int8 output scale of layer {} is not a positive finite number",
+                tensor - 1
+            ),
+            Error::ZeroPoint { tensor: 0, value } => {
+                write!(f, "int8 input zero point {value} is out of range")
+            }
+            Error::ZeroPoint { tensor, value } => write!(
+                f,
+                "int8 zero point {value} of layer {} is out of range (-128..=127; 0 on the output layer)",
+                tensor - 1
+            ),
+            Error::QuantMultiplier { layer, unit, value } => write!(
+                f,
+                "int8 layer {layer} unit {unit}: negative requantization multiplier {value}"
+            ),
+            Error::QuantShift { layer, unit, shift } => write!(
+                f,
+                "int8 layer {layer} unit {unit}: requantization shift {shift} is over 31"
+            ),
+            Error::PaddingNotZero { layer } => {
+                write!(f, "int8 layer {layer}: padding bytes are not zero")
+            }
         }
     }
 }

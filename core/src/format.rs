@@ -25,19 +25,42 @@ const CRC_AT: usize = HEADER_LEN - 4;
 pub enum ElementType {
     /// IEEE-754 binary32, little-endian.
     F32 = 0,
+    /// Quantized: int8 weights and activations, i32 biases and requantization
+    /// multipliers (see [`crate::Int8Network`] and docs/weights-format.md).
+    Int8 = 1,
 }
 
 impl ElementType {
+    /// Bytes per weight.
     pub const fn size(self) -> usize {
         match self {
             ElementType::F32 => 4,
+            ElementType::Int8 => 1,
         }
     }
 
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(ElementType::F32),
+            1 => Some(ElementType::Int8),
             _ => None,
+        }
+    }
+
+    pub const fn name(self) -> &'static str {
+        match self {
+            ElementType::F32 => "f32",
+            ElementType::Int8 => "int8",
+        }
+    }
+
+    /// Payload bytes a topology needs in this element type.
+    pub fn payload_len(self, topology: &Topology) -> usize {
+        match self {
+            ElementType::F32 => 4 * topology.params_len(),
+            ElementType::Int8 => {
+                crate::quant::int8_payload_len(topology.input(), topology.layers())
+            }
         }
     }
 }
@@ -72,22 +95,37 @@ pub fn write_blob(topology: &Topology, params: &[f32], out: &mut [u8]) -> Result
             actual: params.len(),
         });
     }
-    let total = HEADER_LEN + 4 * count;
-    let Some(out) = out.get_mut(..total) else {
+    let (header, payload) = split_blob(topology, ElementType::F32, out)?;
+    for (dst, p) in payload.chunks_exact_mut(4).zip(params) {
+        dst.copy_from_slice(&p.to_le_bytes());
+    }
+    Ok(seal(header, payload))
+}
+
+/// Checks `out` holds a blob of `element` for `topology`, writes its header (all but the
+/// CRC) and returns (header, payload) for the caller to fill and [`seal`].
+pub(crate) fn split_blob<'o>(
+    topology: &Topology,
+    element: ElementType,
+    out: &'o mut [u8],
+) -> Result<(&'o mut [u8], &'o mut [u8]), Error> {
+    let payload_len = element.payload_len(topology);
+    let total = HEADER_LEN + payload_len;
+    if out.len() < total {
         return Err(Error::BufferLength {
             buffer: Buffer::Blob,
             expected: total,
             actual: out.len(),
         });
-    };
-    let (header, payload) = out.split_at_mut(HEADER_LEN);
+    }
+    let (header, payload) = out[..total].split_at_mut(HEADER_LEN);
     header.fill(0);
     header[..4].copy_from_slice(&MAGIC);
     header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[ELEMENT] = ElementType::F32 as u8;
+    header[ELEMENT] = element as u8;
     header[DEPTH] = topology.layers().len() as u8;
     header[INPUT..INPUT + 4].copy_from_slice(&(topology.input() as u32).to_le_bytes());
-    header[PAYLOAD..PAYLOAD + 4].copy_from_slice(&((4 * count) as u32).to_le_bytes());
+    header[PAYLOAD..PAYLOAD + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
     for (entry, layer) in header[LAYERS..RESERVED]
         .chunks_exact_mut(8)
         .zip(topology.layers())
@@ -95,12 +133,14 @@ pub fn write_blob(topology: &Topology, params: &[f32], out: &mut [u8]) -> Result
         entry[..4].copy_from_slice(&(layer.units as u32).to_le_bytes());
         entry[4] = layer.activation.code();
     }
-    for (dst, p) in payload.chunks_exact_mut(4).zip(params) {
-        dst.copy_from_slice(&p.to_le_bytes());
-    }
+    Ok((header, payload))
+}
+
+/// Stores the CRC of a filled blob; returns the blob's length.
+pub(crate) fn seal(header: &mut [u8], payload: &[u8]) -> usize {
     let crc = crc_of(header, payload);
     header[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
-    Ok(total)
+    HEADER_LEN + payload.len()
 }
 
 /// A validated blob borrowed from the caller's bytes (a file, or flash).
@@ -168,7 +208,10 @@ impl<'a> Blob<'a> {
         }
         let input = u32_at(header, INPUT) as usize;
         let topology = Topology::new(input, &layers)?;
-        let expected = topology.params_len() * element.size();
+        if element == ElementType::Int8 {
+            crate::quant::check_activations(&topology)?;
+        }
+        let expected = element.payload_len(&topology);
         let declared = u32_at(header, PAYLOAD) as usize;
         if declared != expected {
             return Err(Error::PayloadLength {
@@ -183,6 +226,9 @@ impl<'a> Blob<'a> {
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
         }
+        if element == ElementType::Int8 {
+            crate::quant::validate(&topology, payload)?;
+        }
         Ok(Blob {
             topology,
             element,
@@ -196,6 +242,11 @@ impl<'a> Blob<'a> {
 
     pub fn element_type(&self) -> ElementType {
         self.element
+    }
+
+    /// The payload's bytes (layout per element type: docs/weights-format.md).
+    pub fn payload(&self) -> &'a [u8] {
+        self.payload
     }
 
     /// Bytes the blob occupies, header included.
@@ -350,6 +401,28 @@ mod tests {
         assert_eq!(
             edit(&|b| b[ELEMENT] = 7, false),
             Err(Error::UnknownElementType(7))
+        );
+        // Read as int8, this f32 blob's tanh layer is refused first (int8 models run
+        // linear, relu and softmax layers), then its length (the int8 payload differs).
+        assert_eq!(
+            edit(&|b| b[ELEMENT] = 1, false),
+            Err(Error::Int8Activation(3))
+        );
+        assert_eq!(
+            edit(
+                &|b| {
+                    b[ELEMENT] = 1;
+                    b[LAYERS + 4] = 1;
+                },
+                false
+            ),
+            Err(Error::PayloadLength {
+                header: 92,
+                topology: crate::int8_payload_len(
+                    4,
+                    &[Layer::new(3, Relu), Layer::new(2, Softmax)]
+                )
+            })
         );
         assert_eq!(edit(&|b| b[DEPTH] = 0, false), Err(Error::NoLayers));
         assert_eq!(edit(&|b| b[DEPTH] = 9, false), Err(Error::TooManyLayers(9)));

@@ -20,42 +20,64 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
-/// y += alpha·x over the shorter length.
-#[inline(always)]
-pub fn axpy(alpha: f32, x: &[f32], y: &mut [f32]) {
-    for (yk, xk) in y.iter_mut().zip(x) {
-        *yk += alpha * xk;
-    }
+/// Gathers the non-zero elements of a block of up to [`Nonzeros::BLOCK`] values, with
+/// their positions, without a branch per element (MNIST's zero pixels are too irregular
+/// to predict). Callers loop over `x.chunks(Nonzeros::BLOCK)`; plain loops rather than a
+/// closure, so the body is compiled into each caller's AVX2 twin.
+pub struct Nonzeros {
+    found: [u8; Self::BLOCK],
+    values: [f32; Self::BLOCK],
 }
 
-/// Calls `f(first, values, found)` for consecutive blocks of 64 elements of `x`: `values`
-/// are the block's non-zero elements in order and `found` their positions within the block
-/// (which starts at `x[first]`). They are gathered without a branch per element (MNIST's
-/// zero pixels are too irregular to predict), a block at a time so no buffer is needed.
-#[inline(always)]
-pub fn for_each_nonzero_block(x: &[f32], mut f: impl FnMut(usize, &[f32], &[u8])) {
-    const BLOCK: usize = 64;
-    let (mut found, mut values) = ([0u8; BLOCK], [0.0f32; BLOCK]);
-    for (b, block) in x.chunks(BLOCK).enumerate() {
+impl Nonzeros {
+    pub const BLOCK: usize = 64;
+
+    #[inline(always)]
+    pub fn new() -> Self {
+        Nonzeros {
+            found: [0; Self::BLOCK],
+            values: [0.0; Self::BLOCK],
+        }
+    }
+
+    /// The block's non-zero values in order, and their positions within the block.
+    #[inline(always)]
+    pub fn gather(&mut self, block: &[f32]) -> (&[f32], &[u8]) {
+        self.gather_strided(block, 1, block.len())
+    }
+
+    /// As [`Nonzeros::gather`] over `x[0], x[stride], x[2·stride], …` (`count` of them,
+    /// at most a block): a column of a row-major matrix.
+    #[inline(always)]
+    pub fn gather_strided(&mut self, x: &[f32], stride: usize, count: usize) -> (&[f32], &[u8]) {
         let mut n = 0;
-        for (k, &v) in block.iter().enumerate() {
+        let count = count.min(Self::BLOCK);
+        for (k, &v) in x.iter().step_by(stride.max(1)).take(count).enumerate() {
             // n <= k < BLOCK: written always, kept only when v is not zero.
-            found[n] = k as u8;
-            values[n] = v;
+            self.found[n] = k as u8;
+            self.values[n] = v;
             n += usize::from(v != 0.0);
         }
-        f(b * BLOCK, &values[..n], &found[..n]);
+        (&self.values[..n], &self.found[..n])
     }
 }
 
-/// Calls `f(i, x[i])` for every non-zero `x[i]`, in order.
+/// The widest block of outputs kept in registers: eight AVX registers on x86-64 (enough
+/// independent sums to hide the adder's latency), sixteen floats elsewhere (a Cortex-M4F
+/// has 32 single-precision registers).
+pub const WIDEST: usize = if cfg!(target_arch = "x86_64") { 64 } else { 16 };
+
+/// The block width to use with `left` outputs to go: the widest that fits.
 #[inline(always)]
-pub fn for_each_nonzero(x: &[f32], mut f: impl FnMut(usize, f32)) {
-    for_each_nonzero_block(x, |first, values, found| {
-        for (&v, &k) in values.iter().zip(found) {
-            f(first + usize::from(k), v);
-        }
-    });
+pub fn block_width(left: usize) -> usize {
+    match left {
+        _ if left >= WIDEST => WIDEST,
+        32.. if WIDEST >= 32 => 32,
+        16.. => 16,
+        8.. => 8,
+        4.. => 4,
+        _ => 1,
+    }
 }
 
 #[cfg(test)]
@@ -63,14 +85,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn dot_and_axpy() {
+    fn dot_and_nonzeros() {
         let a: [f32; 19] = core::array::from_fn(|i| i as f32);
         let b: [f32; 19] = core::array::from_fn(|i| 1.0 - i as f32 * 0.5);
         let want: f32 = a.iter().zip(&b).map(|(x, y)| x * y).sum();
         assert_eq!(dot(&a, &b), want); // small integers and halves: exact in any order
-        let mut y = [1.0f32; 3];
-        axpy(2.0, &[1.0, 2.0, 3.0], &mut y);
-        assert_eq!(y, [3.0, 5.0, 7.0]);
         assert_eq!(dot(&[], &[]), 0.0);
         let mut x = [0.0f32; 150];
         x[3] = 1.0;
@@ -78,10 +97,14 @@ mod tests {
         x[149] = -2.0;
         let mut seen = [(0usize, 0.0f32); 3];
         let mut n = 0;
-        for_each_nonzero(&x, |i, v| {
-            seen[n] = (i, v);
-            n += 1;
-        });
+        let mut nz = Nonzeros::new();
+        for (b, block) in x.chunks(Nonzeros::BLOCK).enumerate() {
+            let (values, found) = nz.gather(block);
+            for (&v, &k) in values.iter().zip(found) {
+                seen[n] = (b * Nonzeros::BLOCK + usize::from(k), v);
+                n += 1;
+            }
+        }
         assert_eq!(n, 3);
         assert_eq!((seen[0], seen[2]), ((3, 1.0), (149, -2.0)));
         assert!(seen[1].0 == 64 && seen[1].1.is_nan());

@@ -5,6 +5,9 @@
 //! ([`params_len`], [`train_scratch_len`], [`infer_scratch_len`], [`optimizer_len`],
 //! [`blob_len`]). A wrong length, a bad label or a malformed weights blob is an [`Error`].
 //!
+//! Quantized models (int8 weights and activations, integer-only inference, SMLAD on a
+//! Cortex-M4) are [`Int8Network`]s over blobs of element type [`ElementType::Int8`].
+//!
 //! ```
 //! use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
 //! const LAYERS: [Layer; 2] = [Layer::new(8, Activation::Relu), Layer::new(3, Activation::Softmax)];
@@ -29,6 +32,7 @@ mod kernels;
 mod loss;
 mod math;
 mod network;
+mod quant;
 mod rng;
 mod sgd;
 mod simd;
@@ -41,6 +45,11 @@ pub use format::{blob_len, write_blob, Blob, ElementType, FORMAT_VERSION, HEADER
 pub use init::Init;
 pub use loss::{softmax_cross_entropy, softmax_in_place};
 pub use network::{argmax, Network};
+pub use quant::{
+    argmax_i32, int8_blob_len, int8_payload_len, int8_scratch_bound, int8_scratch_len,
+    multiplier_value, pixels_to_int8, quantize_multiplier, requantize, write_int8_blob, Int8Layer,
+    Int8LayerView, Int8Network, QuantParams, PIXEL_INPUT,
+};
 pub use rng::Rng;
 pub use sgd::Sgd;
 pub use simd::wide_loops;

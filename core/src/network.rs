@@ -1,5 +1,6 @@
 //! A topology over a caller-owned parameter buffer: initialization and inference.
-use crate::{kernels, simd, Buffer, Error, Init, Topology};
+use crate::kernels::{self, Nonzeros};
+use crate::{simd, Buffer, Error, Init, Topology};
 
 /// `P` is any parameter storage: `&[f32]`, `&mut [f32]`, `Box<[f32]>`, a static array...
 #[derive(Clone, Debug)]
@@ -67,19 +68,23 @@ simd::multiversion! {
         let fan_in = weights.len() / units;
         for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
             out.copy_from_slice(biases);
-            kernels::for_each_nonzero_block(x, |first, values, found| {
-                let rows = &weights[first * units..];
+            let mut nonzeros = Nonzeros::new();
+            for (b, block) in x.chunks(Nonzeros::BLOCK).enumerate() {
+                let (values, found) = nonzeros.gather(block);
+                let rows = &weights[b * Nonzeros::BLOCK * units..];
                 let mut column = 0;
                 while column < units {
                     let (out, rows) = (&mut out[column..], &rows[column..]);
-                    column += match units - column {
-                        16.. => accumulate::<16>(out, rows, units, values, found),
-                        8.. => accumulate::<8>(out, rows, units, values, found),
-                        4.. => accumulate::<4>(out, rows, units, values, found),
+                    column += match kernels::block_width(units - column) {
+                        64 => accumulate::<64>(out, rows, units, values, found),
+                        32 => accumulate::<32>(out, rows, units, values, found),
+                        16 => accumulate::<16>(out, rows, units, values, found),
+                        8 => accumulate::<8>(out, rows, units, values, found),
+                        4 => accumulate::<4>(out, rows, units, values, found),
                         _ => accumulate::<1>(out, rows, units, values, found),
                     };
                 }
-            });
+            }
         }
     }
 }

@@ -4,10 +4,9 @@
 //! Scratch layout for a capacity of `cap` samples: every layer's activations
 //! (`cap·units` each), two delta buffers (`cap·max_units` each), then the gradients
 //! (laid out like the parameters).
+use crate::kernels::{self, Nonzeros};
 use crate::network::{batch_of, forward_layer};
-use crate::{
-    kernels, simd, softmax_cross_entropy, Activation, Buffer, Error, Network, Sgd, Topology,
-};
+use crate::{simd, softmax_cross_entropy, Activation, Buffer, Error, Network, Sgd, Topology};
 
 pub struct Trainer<'a> {
     topology: Topology,
@@ -93,7 +92,9 @@ impl<'a> Trainer<'a> {
 
     /// One SGD step on a batch of up to the trainer's capacity; returns the batch-mean
     /// loss. A NaN or infinite loss is [`Error::NonFiniteLoss`] and leaves the parameters
-    /// as they were.
+    /// as they were. Gives the same bits as [`Trainer::loss_and_gradients`] followed by
+    /// [`Trainer::apply`], but updates each block of weights as soon as its gradient is
+    /// summed, so the gradients never travel through memory.
     pub fn step<P>(
         &mut self,
         net: &mut Network<P>,
@@ -103,11 +104,18 @@ impl<'a> Trainer<'a> {
     where
         P: AsRef<[f32]> + AsMut<[f32]>,
     {
-        let loss = self.loss_and_gradients(net, inputs, labels)?;
+        let n = self.check(net.topology(), inputs, labels)?;
+        let loss = self.forward_and_loss(net.params(), inputs, labels, n);
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss);
         }
-        self.apply(net)?;
+        if n <= Nonzeros::BLOCK {
+            self.backward(Target::Params(net.params_mut()), inputs, n);
+        } else {
+            // The fused update sums a row over at most one block of samples at a time.
+            self.backward(Target::Gradients(net.params()), inputs, n);
+            self.apply(net)?;
+        }
         Ok(loss)
     }
 
@@ -132,8 +140,16 @@ impl<'a> Trainer<'a> {
         inputs: &[f32],
         labels: &[u8],
     ) -> Result<f32, Error> {
+        let n = self.check(net.topology(), inputs, labels)?;
+        let loss = self.forward_and_loss(net.params(), inputs, labels, n);
+        self.backward(Target::Gradients(net.params()), inputs, n);
+        Ok(loss)
+    }
+
+    /// Validates a batch against the trainer; returns its size.
+    fn check(&self, topology: &Topology, inputs: &[f32], labels: &[u8]) -> Result<usize, Error> {
         let t = &self.topology;
-        if *net.topology() != *t {
+        if *topology != *t {
             return Err(Error::TopologyMismatch);
         }
         let n = batch_of(t, inputs)?;
@@ -148,17 +164,28 @@ impl<'a> Trainer<'a> {
         if let Some(&label) = labels.iter().find(|&&l| usize::from(l) >= classes) {
             return Err(Error::LabelOutOfRange { label, classes });
         }
+        Ok(n)
+    }
 
-        let layers = t.layers();
-        let cap = self.capacity;
+    /// The scratch regions: activations, the two delta buffers, gradients.
+    fn regions(&mut self) -> (&mut [f32], &mut [f32], &mut [f32], &mut [f32]) {
+        let layers = self.topology.layers();
         let sum_units: usize = layers.iter().map(|l| l.units).sum();
         let max_units = layers.iter().map(|l| l.units).max().unwrap_or(0);
-        let params = net.params();
+        let cap = self.capacity;
         let (acts, rest) = self.scratch.split_at_mut(cap * sum_units);
         let (delta_a, rest) = rest.split_at_mut(cap * max_units);
         let (delta_b, grads) = rest.split_at_mut(cap * max_units);
+        (acts, delta_a, delta_b, grads)
+    }
 
-        // Forward, keeping every layer's activations.
+    /// Forward keeping every layer's activations, then the batch-mean loss and the output
+    /// delta (softmax − one-hot) / n into the first delta buffer.
+    fn forward_and_loss(&mut self, params: &[f32], inputs: &[f32], labels: &[u8], n: usize) -> f32 {
+        let t = self.topology.clone();
+        let cap = self.capacity;
+        let layers = t.layers();
+        let (acts, delta, _, _) = self.regions();
         let mut offset = 0;
         for i in 0..layers.len() {
             let (done, todo) = acts.split_at_mut(offset);
@@ -167,14 +194,11 @@ impl<'a> Trainer<'a> {
             } else {
                 &done[offset - cap * layers[i - 1].units..][..n * layers[i - 1].units]
             };
-            forward_layer(t, params, i, input, todo, n);
+            forward_layer(&t, params, i, input, todo, n);
             offset += cap * layers[i].units;
         }
-
-        // Loss and the output delta (softmax − one-hot) / n.
-        let logits_at = offset - cap * classes;
-        let logits = &acts[logits_at..logits_at + n * classes];
-        let (mut delta, mut delta_prev) = (delta_a, delta_b);
+        let classes = t.outputs();
+        let logits = &acts[offset - cap * classes..][..n * classes];
         let scale = 1.0 / n as f32;
         let mut loss = 0.0f32;
         for ((z, d), &label) in logits
@@ -185,9 +209,24 @@ impl<'a> Trainer<'a> {
             loss += softmax_cross_entropy(z, usize::from(label), d);
             d.iter_mut().for_each(|g| *g *= scale);
         }
+        loss * scale
+    }
 
-        // Backward, last layer first.
-        let mut act_offset = offset;
+    /// Backward, last layer first: each layer's delta one layer down (with the weights as
+    /// they were), then its gradients into `target`.
+    fn backward(&mut self, mut target: Target<'_>, inputs: &[f32], n: usize) {
+        let t = self.topology.clone();
+        let (cap, sgd) = (self.capacity, self.sgd);
+        let layers = t.layers();
+        let start = self.scratch.len() - t.params_len();
+        let (scratch, velocity) = (&mut *self.scratch, &mut *self.velocity);
+        let (acts, rest) = scratch.split_at_mut(start);
+        let grads = rest;
+        let sum_units: usize = layers.iter().map(|l| l.units).sum();
+        let max_units = layers.iter().map(|l| l.units).max().unwrap_or(0);
+        let (acts, deltas) = acts.split_at_mut(cap * sum_units);
+        let (mut delta, mut delta_prev) = deltas.split_at_mut(cap * max_units);
+        let mut act_offset = cap * sum_units;
         for i in (0..layers.len()).rev() {
             let units = layers[i].units;
             let fan_in = t.fan_in(i);
@@ -199,44 +238,148 @@ impl<'a> Trainer<'a> {
             };
             let (w, b) = t.offsets(i);
             let d = &delta[..n * units];
-            let (grad_w, grad_b) = grads[w..b + units].split_at_mut(b - w);
-            dense_gradients(prev, d, grad_w, grad_b);
-            if i == 0 {
-                break;
+            if i > 0 {
+                let weights = match &target {
+                    Target::Gradients(p) => &p[w..b],
+                    Target::Params(p) => &p[w..b],
+                };
+                let below = layers[i - 1].activation;
+                dense_backprop(
+                    weights,
+                    prev,
+                    d,
+                    &mut delta_prev[..n * fan_in],
+                    units,
+                    below,
+                );
             }
-            let below = layers[i - 1].activation;
-            dense_backprop(
-                &params[w..b],
-                prev,
-                d,
-                &mut delta_prev[..n * fan_in],
-                units,
-                below,
-            );
+            let update = matches!(target, Target::Params(_));
+            let (into, velocity) = match &mut target {
+                Target::Gradients(_) => (&mut grads[w..b + units], &mut [][..]),
+                Target::Params(p) => (
+                    &mut p[w..b + units],
+                    match velocity.get_mut(w..b + units) {
+                        Some(v) => v,
+                        None => &mut [][..],
+                    },
+                ),
+            };
+            dense_gradients(prev, d, into, velocity, units, update, sgd);
             core::mem::swap(&mut delta, &mut delta_prev);
         }
-        Ok(loss * scale)
     }
 }
 
+/// Where backward puts a layer's gradients.
+enum Target<'p> {
+    /// Into the scratch buffer; the parameters are only read.
+    Gradients(&'p [f32]),
+    /// Straight into an SGD update of these parameters.
+    Params(&'p mut [f32]),
+}
+
 simd::multiversion! {
-    /// `dW[i] = Σ_s prev_s[i]·d_s` (zero inputs skipped), `db = Σ_s d_s`.
-    fn dense_gradients(prev: &[f32], deltas: &[f32], grad_w: &mut [f32], grad_b: &mut [f32]) {
-        let units = grad_b.len();
-        let fan_in = grad_w.len() / units;
-        grad_b.fill(0.0);
-        for d in deltas.chunks_exact(units) {
-            grad_b.iter_mut().zip(d).for_each(|(g, v)| *g += v);
-        }
-        // Sample by sample, each row sums its terms in sample order: the same bits as
-        // row by row, but only the rows of non-zero inputs are touched.
-        grad_w.fill(0.0);
-        for (xs, d) in prev.chunks_exact(fan_in).zip(deltas.chunks_exact(units)) {
-            kernels::for_each_nonzero(xs, |i, xi| {
-                kernels::axpy(xi, d, &mut grad_w[i * units..][..units])
-            });
+    /// A layer's gradients, `dW[i] = Σ_s prev_s[i]·d_s` and `db = Σ_s d_s`, summed in
+    /// sample order, row by row and up to 16 columns at a time in registers. `into` is
+    /// the layer's weights then biases (laid out like its parameters): with `update` false
+    /// the gradients are written there; with it true each block updates the parameters
+    /// there by `sgd` as soon as it is summed (then at most one block of samples). Zero
+    /// inputs are skipped, and rows with none under plain SGD are left alone (their
+    /// update would subtract zero).
+    fn dense_gradients(
+        prev: &[f32],
+        deltas: &[f32],
+        into: &mut [f32],
+        velocity: &mut [f32],
+        units: usize,
+        update: bool,
+        sgd: Sgd,
+    ) {
+        let n = deltas.len() / units;
+        let fan_in = prev.len() / n.max(1);
+        let plain = !sgd.needs_state() && sgd.weight_decay == 0.0;
+        let mut nonzeros = Nonzeros::new();
+        let ones = [1.0f32; Nonzeros::BLOCK];
+        let all: [u8; Nonzeros::BLOCK] = core::array::from_fn(|k| k as u8);
+        let (weights, biases) = into.split_at_mut(fan_in * units);
+        let (velocity_w, velocity_b) = velocity.split_at_mut(velocity.len().min(fan_in * units));
+        for first in (0..n).step_by(Nonzeros::BLOCK) {
+            let count = (n - first).min(Nonzeros::BLOCK);
+            let chunk = &deltas[first * units..][..count * units];
+            let (add, xs) = (first > 0, &prev[first * fan_in..]);
+            for (r, row) in weights.chunks_exact_mut(units).enumerate() {
+                let (values, found) = nonzeros.gather_strided(&xs[r..], fan_in, count);
+                if values.is_empty() && update && plain {
+                    continue;
+                }
+                let v = velocity_w.get_mut(r * units..(r + 1) * units).unwrap_or(&mut []);
+                row_gradient(row, v, chunk, units, values, found, add, update, sgd);
+            }
+            let (values, found) = (&ones[..count], &all[..count]);
+            let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
+            row_gradient(biases, v, chunk, units, values, found, add, update, sgd);
         }
     }
+}
+
+/// One row of [`dense_gradients`]: `Σ_n values[n]·deltas[found[n]]` over the row's
+/// columns, then stored (added to what is there when `add`) or applied by `sgd`.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn row_gradient(
+    row: &mut [f32],
+    velocity: &mut [f32],
+    deltas: &[f32],
+    units: usize,
+    values: &[f32],
+    found: &[u8],
+    add: bool,
+    update: bool,
+    sgd: Sgd,
+) {
+    let mut column = 0;
+    while column < units {
+        let width = kernels::block_width(units - column);
+        let mut acc = [0.0f32; kernels::WIDEST];
+        match width {
+            64 => sum_block::<64>(&mut acc, deltas, units, column, values, found),
+            32 => sum_block::<32>(&mut acc, deltas, units, column, values, found),
+            16 => sum_block::<16>(&mut acc, deltas, units, column, values, found),
+            8 => sum_block::<8>(&mut acc, deltas, units, column, values, found),
+            4 => sum_block::<4>(&mut acc, deltas, units, column, values, found),
+            _ => sum_block::<1>(&mut acc, deltas, units, column, values, found),
+        }
+        let out = &mut row[column..column + width];
+        if update {
+            let v = velocity.get_mut(column..column + width).unwrap_or(&mut []);
+            sgd.update(out, &acc[..width], v);
+        } else if add {
+            out.iter_mut().zip(&acc).for_each(|(o, a)| *o += a);
+        } else {
+            out.copy_from_slice(&acc[..width]);
+        }
+        column += width;
+    }
+}
+
+/// `acc[..W] = Σ_n values[n]·deltas[found[n]·units + column..][..W]`, in order.
+#[inline(always)]
+fn sum_block<const W: usize>(
+    acc: &mut [f32; kernels::WIDEST],
+    deltas: &[f32],
+    units: usize,
+    column: usize,
+    values: &[f32],
+    found: &[u8],
+) {
+    let mut sum = [0.0f32; W];
+    for (&x, &s) in values.iter().zip(found) {
+        let d = &deltas[usize::from(s) * units + column..][..W];
+        for l in 0..W {
+            sum[l] += x * d[l];
+        }
+    }
+    acc[..W].copy_from_slice(&sum);
 }
 
 simd::multiversion! {
@@ -264,6 +407,8 @@ simd::multiversion! {
 
 #[cfg(test)]
 mod tests {
+    extern crate std;
+
     use super::*;
     use crate::{Activation::*, Init, Layer};
 
@@ -338,6 +483,56 @@ mod tests {
         assert!(last < 0.05 * first, "{first} -> {last}");
         let (_, _, again) = run();
         assert_eq!(params.map(f32::to_bits), again.map(f32::to_bits));
+    }
+
+    /// The fused step must give the bits of gradients-then-apply, for plain SGD (which
+    /// skips rows of zero inputs), momentum with decay, and batches over one block.
+    #[test]
+    fn fused_step_equals_gradients_then_apply() {
+        const L: [Layer; 2] = [Layer::new(20, Relu), Layer::new(10, Softmax)];
+        const IN: usize = 40;
+        const PL: usize = crate::params_len(IN, &L);
+        let t = Topology::new(IN, &L).unwrap();
+        let mut rng = crate::Rng::new(4);
+        for (batch, sgd) in [
+            (16, Sgd::new(0.2)),
+            (16, Sgd::new(0.2).with_momentum(0.9).with_weight_decay(1e-3)),
+            (70, Sgd::new(0.2).with_momentum(0.5)),
+            (70, Sgd::new(0.2)),
+        ] {
+            // Sparse inputs, like MNIST: most values exactly zero.
+            let xs: std::vec::Vec<f32> = (0..batch * IN)
+                .map(|_| {
+                    if rng.below(4) == 0 {
+                        rng.next_f64() as f32
+                    } else {
+                        0.0
+                    }
+                })
+                .collect();
+            let ys: std::vec::Vec<u8> = (0..batch).map(|_| rng.below(10) as u8).collect();
+            let mut fused = Network::new(t.clone(), std::vec![0.0f32; PL]).unwrap();
+            fused.init(Init::He, 3);
+            let mut split = fused.clone();
+            let len = t.train_scratch_len(batch);
+            let (mut s1, mut s2) = (std::vec![0.0f32; len], std::vec![0.0f32; len]);
+            let (mut v1, mut v2) = (std::vec![0.0f32; PL], std::vec![0.0f32; PL]);
+            let mut a = Trainer::new(&t, batch, sgd, &mut s1, &mut v1).unwrap();
+            let mut b = Trainer::new(&t, batch, sgd, &mut s2, &mut v2).unwrap();
+            for _ in 0..5 {
+                let l1 = a.step(&mut fused, &xs, &ys).unwrap();
+                let l2 = b.loss_and_gradients(&split, &xs, &ys).unwrap();
+                b.apply(&mut split).unwrap();
+                assert_eq!(l1.to_bits(), l2.to_bits());
+            }
+            let bits = |n: &Network<std::vec::Vec<f32>>| {
+                n.params()
+                    .iter()
+                    .map(|p| p.to_bits())
+                    .collect::<std::vec::Vec<_>>()
+            };
+            assert_eq!(bits(&fused), bits(&split), "batch {batch}, {sgd:?}");
+        }
     }
 
     #[test]
