@@ -67,18 +67,61 @@ impl Nonzeros {
 /// has 32 single-precision registers).
 pub const WIDEST: usize = if cfg!(target_arch = "x86_64") { 64 } else { 16 };
 
-/// The block width to use with `left` outputs to go: the widest that fits.
+/// The block width to use with `left` outputs to go: the widest that fits. On x86-64 a
+/// narrow rest (such as 10 classes) is one exact-width block, so its sums run side by
+/// side instead of in separate passes, each waiting on its own adder.
 #[inline(always)]
 pub fn block_width(left: usize) -> usize {
     match left {
         _ if left >= WIDEST => WIDEST,
         32.. if WIDEST >= 32 => 32,
         16.. => 16,
+        _ if cfg!(target_arch = "x86_64") => left,
         8.. => 8,
         4.. => 4,
         _ => 1,
     }
 }
+
+/// `$f::<W>(args)` with the const `W` equal to `$width`, one of [`block_width`]'s values.
+#[cfg(target_arch = "x86_64")]
+macro_rules! with_width {
+    ($width:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $width {
+            64 => $f::<64>($($arg),*),
+            32 => $f::<32>($($arg),*),
+            16 => $f::<16>($($arg),*),
+            15 => $f::<15>($($arg),*),
+            14 => $f::<14>($($arg),*),
+            13 => $f::<13>($($arg),*),
+            12 => $f::<12>($($arg),*),
+            11 => $f::<11>($($arg),*),
+            10 => $f::<10>($($arg),*),
+            9 => $f::<9>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            7 => $f::<7>($($arg),*),
+            6 => $f::<6>($($arg),*),
+            5 => $f::<5>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            3 => $f::<3>($($arg),*),
+            2 => $f::<2>($($arg),*),
+            _ => $f::<1>($($arg),*),
+        }
+    };
+}
+
+#[cfg(not(target_arch = "x86_64"))]
+macro_rules! with_width {
+    ($width:expr, $f:ident($($arg:expr),* $(,)?)) => {
+        match $width {
+            16 => $f::<16>($($arg),*),
+            8 => $f::<8>($($arg),*),
+            4 => $f::<4>($($arg),*),
+            _ => $f::<1>($($arg),*),
+        }
+    };
+}
+pub(crate) use with_width;
 
 #[cfg(test)]
 mod tests {

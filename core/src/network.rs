@@ -75,14 +75,10 @@ simd::multiversion! {
                 let mut column = 0;
                 while column < units {
                     let (out, rows) = (&mut out[column..], &rows[column..]);
-                    column += match kernels::block_width(units - column) {
-                        64 => accumulate::<64>(out, rows, units, values, found),
-                        32 => accumulate::<32>(out, rows, units, values, found),
-                        16 => accumulate::<16>(out, rows, units, values, found),
-                        8 => accumulate::<8>(out, rows, units, values, found),
-                        4 => accumulate::<4>(out, rows, units, values, found),
-                        _ => accumulate::<1>(out, rows, units, values, found),
-                    };
+                    column += kernels::with_width!(
+                        kernels::block_width(units - column),
+                        accumulate(out, rows, units, values, found)
+                    );
                 }
             }
         }

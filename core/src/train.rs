@@ -341,14 +341,10 @@ fn row_gradient(
     while column < units {
         let width = kernels::block_width(units - column);
         let mut acc = [0.0f32; kernels::WIDEST];
-        match width {
-            64 => sum_block::<64>(&mut acc, deltas, units, column, values, found),
-            32 => sum_block::<32>(&mut acc, deltas, units, column, values, found),
-            16 => sum_block::<16>(&mut acc, deltas, units, column, values, found),
-            8 => sum_block::<8>(&mut acc, deltas, units, column, values, found),
-            4 => sum_block::<4>(&mut acc, deltas, units, column, values, found),
-            _ => sum_block::<1>(&mut acc, deltas, units, column, values, found),
-        }
+        kernels::with_width!(
+            width,
+            sum_block(&mut acc, deltas, units, column, values, found)
+        );
         let out = &mut row[column..column + width];
         if update {
             let v = velocity.get_mut(column..column + width).unwrap_or(&mut []);
