@@ -88,6 +88,12 @@ fn main() {
     let memory = manifest.join("boards").join(board.name).join("memory.x");
     copy(&memory, &out.join("memory.x"));
     copy(&manifest.join("sections.x"), &out.join("sections.x"));
+    // cortex-m-rt's "device" feature includes device.x for named interrupt handlers; the
+    // vector table's interrupt part is src/lib.rs's __INTERRUPTS, all DefaultHandler.
+    write(
+        &out.join("device.x"),
+        b"/* No named interrupt handlers: see __INTERRUPTS in src/lib.rs. */\n",
+    );
     println!("cargo:rustc-link-search={}", out.display());
     println!("cargo:rustc-link-arg-bins=--nmagic");
     println!("cargo:rustc-link-arg-bins=-Tlink.x");
@@ -330,7 +336,7 @@ impl Bundle {
                 "HOST_LOGITS",
                 "TEST_COUNT * CLASSES * 4",
                 &bytes[self.logits.clone()],
-                "The host's logits for the test digits, f32 little-endian.",
+                "The host's logits for the test digits, little-endian: f32 for an f32 model, i32 for an int8 one.",
             ),
             (
                 "TRAIN_IMAGES",
@@ -357,8 +363,46 @@ impl Bundle {
             "/// The test digits at the training resolution: the on-chip trainer's held-out set.\n\
              pub static HELDOUT_IMAGES: &[u8; TEST_COUNT * TRAIN_PIXELS] = {held_out};"
         );
+        // The test digits again, run-length coded (demo-int8 takes these: a blank pixel
+        // costs nothing, a digit about a quarter of its bytes).
+        let pixels = (self.rows * self.cols).max(1);
+        let mut packed = Vec::new();
+        let mut starts = vec![0usize];
+        for digit in bytes[self.test_images.clone()].chunks_exact(pixels) {
+            packed.extend(run_length(digit));
+            starts.push(packed.len());
+        }
+        let f = part("test_images_rle.bin", &packed);
+        let _ = writeln!(
+            w,
+            "/// The test digits run-length coded: per digit, until its pixels are covered, a \
+             count of zero pixels (u8), a count n of literal pixels (u8), then those n pixels.\n\
+             #[link_section = \".digits.test_images_rle\"]\n\
+             pub static TEST_IMAGES_RLE: [u8; {}] = *include_bytes!({f});\n\
+             /// Where digit i's code starts in TEST_IMAGES_RLE (and, at i + 1, ends).\n\
+             #[link_section = \".digits.test_images_rle_at\"]\n\
+             pub static TEST_IMAGES_RLE_AT: [u32; TEST_COUNT + 1] = {starts:?};",
+            packed.len()
+        );
         s
     }
+}
+
+/// Run-length code of one digit: (zero pixels: u8, literal count n: u8, n pixels)
+/// groups covering it.
+fn run_length(digit: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < digit.len() {
+        let zeros = digit[i..].iter().take(255).take_while(|&&p| p == 0).count();
+        i += zeros;
+        let n = digit[i..].iter().take(255).take_while(|&&p| p != 0).count();
+        out.push(zeros as u8);
+        out.push(n as u8);
+        out.extend_from_slice(&digit[i..i + n]);
+        i += n;
+    }
+    out
 }
 
 /// Code takes up to about this much flash (the train program on the LM3S6965: 68 KiB).

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Flash and RAM of each board's build, code apart from weights (llvm-size from
-# `rustup component add llvm-tools`). Builds both boards in release first; each needs its
-# bundle (see build.rs). Usage: ./size-report.sh [--no-build]
+# `rustup component add llvm-tools`). Builds both boards first (demo and train in release,
+# demo-int8 in the size-optimized `small` profile); each needs its bundle (see build.rs;
+# MICRODENSE_BUNDLE=... for an int8 one). Usage: ./size-report.sh [--no-build]
 #   flash code    .vector_table + .text + .rodata + .data's initial values
 #   flash model   .model: the compiled-in weights blob
 #   flash digits  .digits: bundled test/training digits and host logits
@@ -14,6 +15,8 @@ size=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/b
 if [ "${1:-}" != "--no-build" ]; then
   cargo build-stm32f405 -q
   cargo build-lm3s6965 -q
+  cargo build-stm32f405-int8 -q
+  cargo build-lm3s6965-int8 -q
 fi
 dir=${CARGO_TARGET_DIR:-target}
 
@@ -23,13 +26,15 @@ region() {
     awk '{ print $1 * ($2 == "K" ? 1024 : $2 == "M" ? 1048576 : 1) }'
 }
 
-printf '%-10s %-6s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
+printf '%-10s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
   board binary code model digits 'flash' 'of FLASH' 'RAM stat' 'of RAM' WEIGHTS
 for pair in stm32f405:thumbv7em-none-eabihf lm3s6965:thumbv7m-none-eabi; do
   board=${pair%%:*}; target=${pair#*:}
   flash=$(region "$board" FLASH); ram=$(region "$board" RAM); weights=$(region "$board" WEIGHTS)
-  for bin in demo train; do
-    elf=$dir/$target/release/$bin
+  for bin in demo train demo-int8; do
+    profile=release
+    [ "$bin" = demo-int8 ] && profile=small
+    elf=$dir/$target/$profile/$bin
     [ -f "$elf" ] || { echo "$board $bin: not built ($elf)"; continue; }
     "$size" -A -d "$elf" | awk -v board="$board" -v bin="$bin" -v flash="$flash" -v ram="$ram" -v weights="$weights" '
       function kib(b) { return sprintf("%.1fK", b / 1024) }
@@ -40,7 +45,7 @@ for pair in stm32f405:thumbv7em-none-eabihf lm3s6965:thumbv7m-none-eabi; do
       $1 == ".bss" || $1 == ".uninit" { stat += $2 }
       END {
         total = code + model + digits
-        printf "%-10s %-6s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
+        printf "%-10s %-9s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
           kib(digits), kib(total), 100 * total / flash, kib(stat), 100 * stat / ram, kib(weights)
       }'
   done

@@ -8,7 +8,8 @@ pub const MAGIC: [u8; 4] = *b"MDNS";
 pub const FORMAT_VERSION: u16 = 1;
 pub const HEADER_LEN: usize = 96;
 
-const CRC: crc::Crc<u32> = crc::Crc::<u32>::new(&crc::CRC_32_ISO_HDLC);
+// Bit by bit, no lookup table: 1 KiB less flash on a chip, and a blob is checked once.
+const CRC: crc::Crc<u32, crc::NoTable> = crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
 // Byte offsets inside the header.
 const VERSION: usize = 4;
 const ELEMENT: usize = 6;
@@ -159,7 +160,7 @@ impl<'a> Blob<'a> {
             needed,
             actual: bytes.len(),
         };
-        if bytes.len() < 4 || bytes[..4] != MAGIC {
+        if bytes.len() < 4 || u32_at(bytes, 0) != u32::from_le_bytes(MAGIC) {
             // Too short to tell is still "not ours" unless it starts like ours.
             return Err(if bytes.len() < 4 && MAGIC.starts_with(bytes) {
                 truncated(HEADER_LEN)

@@ -9,6 +9,8 @@ compile_error!("enable exactly one board feature");
 #[cfg(feature = "stm32f405")]
 mod chosen {
     pub const NAME: &str = "STM32F405 (Cortex-M4F, hardware float; qemu netduinoplus2)";
+    /// Interrupt lines (the vector table's length past the 16 system exceptions).
+    pub const IRQS: usize = 82;
     /// Widest layer the demo can run (its scratch is 2 × this many f32: 4 KiB).
     pub const MAX_UNITS: usize = 512;
     /// 784-16-10 on full 28x28 digits: params and gradients take 2 × 49.7 KiB of the
@@ -22,6 +24,9 @@ mod chosen {
 #[cfg(feature = "lm3s6965")]
 mod chosen {
     pub const NAME: &str = "LM3S6965 (Cortex-M3, software float; qemu lm3s6965evb)";
+    /// Interrupt lines (the vector table's length past the 16 system exceptions; qemu's
+    /// lm3s6965evb has 64, the chip fewer).
+    pub const IRQS: usize = 64;
     pub const MAX_UNITS: usize = 256;
     /// 196-16-10 on 14x14 digits (2x2-pooled at build time): params, gradients and
     /// momentum are 3 × 13 KiB, well inside the 64 KiB RAM.

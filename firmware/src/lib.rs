@@ -6,7 +6,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod board;
+pub mod inference;
 pub mod meter;
+pub mod out;
 pub mod ram;
 pub mod weights;
 
@@ -19,13 +21,45 @@ pub mod bundle {
         TEST_IMAGES.get(i * PIXELS..(i + 1) * PIXELS).unwrap_or(&[])
     }
 
-    /// The host's logit `k` for test digit `i` (NaN when out of range).
-    pub fn host_logit(i: usize, k: usize) -> f32 {
-        let at = 4 * (i * CLASSES + k);
-        match HOST_LOGITS.get(at..at + 4) {
-            Some(b) => f32::from_le_bytes([b[0], b[1], b[2], b[3]]),
-            None => f32::NAN,
+    /// Test digit `i` as an int8 model's input (`pixel − 128`), decoded from the
+    /// run-length coded copy (`TEST_IMAGES_RLE`; `demo-int8` uses it to save flash).
+    pub fn test_image_int8(i: usize, out: &mut [i8]) {
+        let (start, end) = match (TEST_IMAGES_RLE_AT.get(i), TEST_IMAGES_RLE_AT.get(i + 1)) {
+            (Some(&s), Some(&e)) => (s as usize, e as usize),
+            _ => (0, 0),
+        };
+        let mut code = TEST_IMAGES_RLE.get(start..end).unwrap_or(&[]).iter();
+        let mut pixels = out.iter_mut();
+        while let (Some(&zeros), Some(&n)) = (code.next(), code.next()) {
+            for q in pixels.by_ref().take(usize::from(zeros)) {
+                *q = -128;
+            }
+            // The code first: zip stops on it without taking another pixel.
+            for (&p, q) in code.by_ref().take(usize::from(n)).zip(pixels.by_ref()) {
+                *q = (p ^ 0x80) as i8;
+            }
         }
+        for q in pixels {
+            *q = -128;
+        }
+    }
+
+    /// The host's logit `k` for test digit `i` (NaN when out of range), for an f32 model.
+    pub fn host_logit(i: usize, k: usize) -> f32 {
+        f32::from_bits(host_word(i, k).unwrap_or(f32::NAN.to_bits()))
+    }
+
+    /// The host's i32 output `k` for test digit `i`, for an int8 model (`None` out of
+    /// range).
+    pub fn host_int8_logit(i: usize, k: usize) -> Option<i32> {
+        host_word(i, k).map(|w| w as i32)
+    }
+
+    fn host_word(i: usize, k: usize) -> Option<u32> {
+        let at = 4 * (i * CLASSES + k);
+        HOST_LOGITS
+            .get(at..at + 4)
+            .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
     }
 }
 
@@ -44,6 +78,20 @@ pub fn to_input(pixels: &[u8], x: &mut [f32]) {
     }
 }
 
+/// Bytes of program flash in use: vector table, code, constants, the compiled-in model and
+/// digits, and the initial values of `.data` (linker symbols from sections.x).
+pub fn flash_used() -> usize {
+    extern "C" {
+        static _flash_origin: u8;
+        static _flash_used_end: u8;
+    }
+    let (start, end) = (
+        core::ptr::addr_of!(_flash_origin) as usize,
+        core::ptr::addr_of!(_flash_used_end) as usize,
+    );
+    end - start
+}
+
 /// Ends the program: qemu exits 0 when `ok`, 1 otherwise.
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
@@ -58,11 +106,26 @@ pub fn exit(ok: bool) -> ! {
     }
 }
 
+/// The interrupt part of the vector table (cortex-m-rt's "device" feature): the board's
+/// interrupt lines, none of which the programs enable, all to the default handler.
+#[link_section = ".vector_table.interrupts"]
+#[no_mangle]
+pub static __INTERRUPTS: [unsafe extern "C" fn(); board::IRQS] = {
+    extern "C" {
+        fn DefaultHandler();
+    }
+    [DefaultHandler; board::IRQS]
+};
+
 /// A fault (a bad address, say) ends the run with exit code 1 instead of hanging qemu
 /// until its timeout.
 #[cortex_m_rt::exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
-    hprintln!("hard fault at pc {:#010x}", frame.pc());
+    // Without core::fmt, which a small program may not otherwise link.
+    out::Line::new()
+        .s("hard fault at pc ")
+        .hex(frame.pc())
+        .end();
     exit(false)
 }
 

@@ -16,10 +16,13 @@ const LONG: u32 = 2_000_000;
 
 enum Source {
     Cycles,
-    /// `ticks` SysTick ticks were measured for `instructions` instructions.
+    /// `ticks` SysTick ticks were measured for `instructions` instructions: `q8` is
+    /// instructions per tick in 1/256ths (no 64-bit division needed afterwards; a small
+    /// program saves the code of one).
     Instructions {
-        ticks: u64,
-        instructions: u64,
+        ticks: u32,
+        instructions: u32,
+        q8: u32,
     },
 }
 
@@ -69,6 +72,7 @@ impl Meter {
             source: Source::Instructions {
                 ticks: 1,
                 instructions: 1,
+                q8: 256,
             },
         };
         let (short, long) = {
@@ -79,9 +83,12 @@ impl Meter {
             };
             (time(SHORT), time(LONG))
         };
+        let ticks = long.saturating_sub(short).max(1);
+        let instructions = 2 * (LONG - SHORT); // 2,000,000: times 256 fits a u32
         meter.source = Source::Instructions {
-            ticks: u64::from(long.saturating_sub(short)).max(1),
-            instructions: 2 * u64::from(LONG - SHORT),
+            ticks,
+            instructions,
+            q8: (instructions * 256 + ticks / 2) / ticks,
         };
         meter
     }
@@ -106,11 +113,27 @@ impl Meter {
         let ticks = u64::from(self.ticks_since(start));
         match self.source {
             Source::Cycles => ticks,
-            Source::Instructions {
-                ticks: t,
-                instructions: i,
-            } => (ticks * i + t / 2) / t,
+            Source::Instructions { q8, .. } => (ticks * u64::from(q8) + 128) >> 8,
         }
+    }
+
+    /// The [`Display`](core::fmt::Display) text, without `core::fmt`.
+    pub fn describe(&self, line: &mut crate::out::Line) {
+        match self.source {
+            Source::Cycles => line.s("DWT cycle counter"),
+            Source::Instructions {
+                ticks,
+                instructions,
+                ..
+            } => line
+                .s("SysTick under qemu -icount: ")
+                .u(ticks)
+                .s(" ticks per ")
+                .u(instructions)
+                .s(" instructions (calibrated; one tick = ")
+                .ratio(instructions / 100, ticks / 100, 2)
+                .s(" instructions)"),
+        };
     }
 
     pub fn unit(&self) -> &'static str {
@@ -129,11 +152,12 @@ impl core::fmt::Display for Meter {
             Source::Instructions {
                 ticks,
                 instructions,
+                ..
             } => write!(
                 f,
                 "SysTick under qemu -icount: {ticks} ticks per {instructions} instructions \
                  (calibrated; one tick = {} instructions)",
-                Ratio(instructions, ticks)
+                Ratio(u64::from(instructions), u64::from(ticks))
             ),
         }
     }

@@ -16,18 +16,22 @@
 //! | 36     | blob offset (64, a multiple of 32), 40: blob length           |
 //! | 44     | test images offset (N·rows·cols bytes, one byte per pixel)   |
 //! | 48     | test labels offset (N bytes)                                 |
-//! | 52     | logits offset (N·classes `f32` LE, 4-aligned)                |
+//! | 52     | logits offset (N·classes 4-byte LE values, 4-aligned)        |
 //! | 56     | train images offset (K·rows·cols), 60: train labels (K)      |
 //!
 //! The file ends right after the train labels. The blob is core's weights format
 //! ([`microdense::write_blob`]) at offset 64, so its payload (offset 64 + 96) is 32-byte
 //! aligned wherever the bundle is embedded at a 32-byte boundary and the firmware can use
-//! it in place. The logits are the host's: core's [`Network::logits`] for one sample at a
-//! time on `pixel / 255.0`, the exact computation the firmware repeats on the chip.
+//! it in place. The logits are the host's, the exact computation the firmware repeats on
+//! the chip, and their type follows the blob's element type: for an f32 model `f32`s,
+//! core's [`Network::logits`] for one sample at a time on `pixel / 255.0`; for an int8
+//! model `i32`s, core's [`microdense::Int8Network::logits`] on `pixel − 128`.
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context};
-use microdense::{write_blob, Network, Topology};
+use microdense::{write_blob, ElementType, Network, Topology};
+
+use crate::model::{AnyModel, QuantModel};
 
 pub const MAGIC: [u8; 8] = *b"MDBUNDLE";
 pub const VERSION: u32 = 1;
@@ -54,6 +58,15 @@ pub fn host_logits(
         to_input(image, &mut x);
         let logits = net.logits(&x, &mut scratch).map_err(anyhow::Error::msg)?;
         out.extend_from_slice(logits);
+    }
+    Ok(out)
+}
+
+/// The int8 model's i32 outputs for each image, laid end to end.
+pub fn host_int8_logits(model: &QuantModel, images: &[&[u8]]) -> anyhow::Result<Vec<i32>> {
+    let mut out = Vec::with_capacity(images.len() * model.topology.outputs());
+    for image in images {
+        out.extend(model.logits(image)?);
     }
     Ok(out)
 }
@@ -113,10 +126,70 @@ pub fn bundle_bytes(
     check_digits("test", topology, images, labels)?;
     check_digits("train", topology, train_images, train_labels)?;
     let logits = host_logits(topology, params, images)?;
-
     let mut blob = vec![0u8; microdense::HEADER_LEN + 4 * topology.params_len()];
     write_blob(topology, params, &mut blob).map_err(anyhow::Error::msg)?;
+    let logits: Vec<[u8; 4]> = logits.iter().map(|z| z.to_le_bytes()).collect();
+    assemble(
+        topology,
+        &blob,
+        &logits,
+        images,
+        labels,
+        train_images,
+        train_labels,
+    )
+}
 
+/// The bundle's bytes for a model of either element type (int8: the blob as it is, and
+/// the host's i32 outputs as the logits).
+pub fn bundle_bytes_for(
+    model: &AnyModel,
+    images: &[&[u8]],
+    labels: &[u8],
+    train_images: &[&[u8]],
+    train_labels: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let q = match model {
+        AnyModel::F32(m) => {
+            return bundle_bytes(
+                &m.topology,
+                &m.params,
+                images,
+                labels,
+                train_images,
+                train_labels,
+            )
+        }
+        AnyModel::Int8(q) => q,
+    };
+    let topology = &q.topology;
+    check_digits("test", topology, images, labels)?;
+    check_digits("train", topology, train_images, train_labels)?;
+    let logits: Vec<[u8; 4]> = host_int8_logits(q, images)?
+        .iter()
+        .map(|y| y.to_le_bytes())
+        .collect();
+    assemble(
+        topology,
+        q.bytes(),
+        &logits,
+        images,
+        labels,
+        train_images,
+        train_labels,
+    )
+}
+
+/// Lays out header, blob, digits and logits (see the module docs).
+fn assemble(
+    topology: &Topology,
+    blob: &[u8],
+    logits: &[[u8; 4]],
+    images: &[&[u8]],
+    labels: &[u8],
+    train_images: &[&[u8]],
+    train_labels: &[u8],
+) -> anyhow::Result<Vec<u8>> {
     let (rows, cols) = shape(topology.input());
     let pixels = topology.input();
     let blob_at = HEADER_LEN;
@@ -148,13 +221,11 @@ pub fn bundle_bytes(
         out.extend_from_slice(&u32_of(field)?);
     }
     debug_assert_eq!(out.len(), HEADER_LEN);
-    out.extend_from_slice(&blob);
+    out.extend_from_slice(blob);
     images.iter().for_each(|i| out.extend_from_slice(i));
     out.extend_from_slice(labels);
     out.resize(logits_at, 0);
-    logits
-        .iter()
-        .for_each(|z| out.extend_from_slice(&z.to_le_bytes()));
+    logits.iter().for_each(|z| out.extend_from_slice(z));
     train_images.iter().for_each(|i| out.extend_from_slice(i));
     out.extend_from_slice(train_labels);
     debug_assert_eq!(out.len(), end);
@@ -175,11 +246,28 @@ pub fn write_bundle(
     train_labels: &[u8],
 ) -> anyhow::Result<()> {
     let bytes = bundle_bytes(topology, params, images, labels, train_images, train_labels)?;
+    store(out, &bytes)
+}
+
+/// [`write_bundle`] for a model of either element type ([`bundle_bytes_for`]).
+pub fn write_bundle_for(
+    out: &Path,
+    model: &AnyModel,
+    images: &[&[u8]],
+    labels: &[u8],
+    train_images: &[&[u8]],
+    train_labels: &[u8],
+) -> anyhow::Result<()> {
+    let bytes = bundle_bytes_for(model, images, labels, train_images, train_labels)?;
+    store(out, &bytes)
+}
+
+fn store(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
         std::fs::create_dir_all(dir)
             .with_context(|| format!("{}: cannot create", dir.display()))?;
     }
-    crate::atomic::write_atomic(out, &bytes)?;
+    crate::atomic::write_atomic(out, bytes)?;
     Ok(())
 }
 
@@ -192,7 +280,12 @@ pub struct BundleView<'a> {
     pub blob: &'a [u8],
     pub test_images: &'a [u8],
     pub test_labels: &'a [u8],
+    /// The model's element type: the logits are f32 for f32 models, i32 for int8 ones.
+    pub element: ElementType,
+    /// The host's logits: as stored for f32 models, dequantized for int8 models.
     pub logits: Vec<f32>,
+    /// The host's i32 outputs for int8 models (empty for f32 models).
+    pub int_logits: Vec<i32>,
     pub train_images: &'a [u8],
     pub train_labels: &'a [u8],
 }
@@ -206,7 +299,11 @@ impl BundleView<'_> {
 
     /// The host's predicted class for test digit `i` (argmax of its logits).
     pub fn host_prediction(&self, i: usize) -> usize {
-        microdense::argmax(&self.logits[i * self.classes..(i + 1) * self.classes])
+        let range = i * self.classes..(i + 1) * self.classes;
+        match self.element {
+            ElementType::Int8 => microdense::argmax_i32(&self.int_logits[range]),
+            ElementType::F32 => microdense::argmax(&self.logits[range]),
+        }
     }
 }
 
@@ -242,10 +339,20 @@ pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
         parsed.topology().input() == pixels && parsed.topology().outputs() == classes,
         "bundle shape {rows}x{cols} -> {classes} disagrees with its model"
     );
-    let logits = section(lg, 4 * n * classes, "logits")?
+    let words = section(lg, 4 * n * classes, "logits")?
         .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
+        .map(|b| [b[0], b[1], b[2], b[3]]);
+    let element = parsed.element_type();
+    let (logits, int_logits) = match element {
+        ElementType::F32 => (words.map(f32::from_le_bytes).collect(), Vec::new()),
+        ElementType::Int8 => {
+            let net = microdense::Int8Network::new(&parsed).map_err(anyhow::Error::msg)?;
+            let ints: Vec<i32> = words.map(i32::from_le_bytes).collect();
+            let mut z = vec![0.0f32; ints.len()];
+            net.dequantize_logits(&ints, &mut z);
+            (z, ints)
+        }
+    };
     Ok(BundleView {
         rows,
         cols,
@@ -253,7 +360,9 @@ pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
         blob,
         test_images: section(ti, n * pixels, "test images")?,
         test_labels: section(tl, n, "test labels")?,
+        element,
         logits,
+        int_logits,
         train_images: section(ri, k * pixels, "train images")?,
         train_labels: section(rl, k, "train labels")?,
     })
@@ -319,6 +428,68 @@ mod tests {
             std::fs::read_dir(path.parent().unwrap()).unwrap().count(),
             1
         );
+    }
+
+    #[test]
+    fn int8_bundles_carry_the_blob_and_the_integer_logits() {
+        use crate::idx::{Dataset, Images};
+        use crate::model::{mlp, Model};
+        use crate::quantize::{calibrate, quantize};
+        let imgs: Vec<Vec<u8>> = (0..6u8)
+            .map(|d| {
+                (0..16u32)
+                    .map(|p| (p * 37 + u32::from(d) * 101) as u8 & 0xF7)
+                    .collect()
+            })
+            .collect();
+        let set = Dataset {
+            images: Images {
+                count: 6,
+                rows: 4,
+                cols: 4,
+                pixels: imgs.concat(),
+            },
+            labels: vec![0, 1, 2, 0, 1, 2],
+        };
+        let f = Model::init(
+            mlp(16, &[7], Activation::Relu, 3).unwrap(),
+            Init::GlorotUniform,
+            4,
+        );
+        let q = quantize(&f, &calibrate(&f, &set, &[0, 1, 2, 3, 4, 5]).unwrap())
+            .unwrap()
+            .model;
+        let refs: Vec<&[u8]> = imgs.iter().map(|i| &i[..]).collect();
+        let bytes = bundle_bytes_for(
+            &AnyModel::Int8(q.clone()),
+            &refs,
+            &set.labels,
+            &refs[..1],
+            &[2],
+        )
+        .unwrap();
+        let b = read_bundle(&bytes).unwrap();
+        assert_eq!(b.element, ElementType::Int8);
+        assert_eq!(b.blob, q.bytes());
+        for (i, img) in imgs.iter().enumerate() {
+            let want = q.logits(img).unwrap();
+            assert_eq!(&b.int_logits[3 * i..3 * i + 3], &want[..]);
+            assert_eq!(b.host_prediction(i), microdense::argmax_i32(&want));
+            let scale = q.network().output_scale();
+            assert_eq!(b.logits[3 * i], scale * want[0] as f32);
+        }
+        // An f32 model through the same entry point is the f32 bundle.
+        let (t, params) = model();
+        let f = AnyModel::F32(Model {
+            topology: t.clone(),
+            params: params.clone(),
+        });
+        let img = [0u8; 16];
+        assert_eq!(
+            bundle_bytes_for(&f, &[&img], &[1], &[], &[]).unwrap(),
+            bundle_bytes(&t, &params, &[&img], &[1], &[], &[]).unwrap()
+        );
+        assert!(bundle_bytes_for(&AnyModel::Int8(q), &[&img[..15]], &[1], &[], &[]).is_err());
     }
 
     #[test]

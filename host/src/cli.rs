@@ -41,10 +41,29 @@ pub enum Command {
     Check(CheckArgs),
     /// Export a model and test digits for the firmware.
     Export(ExportArgs),
+    /// Quantize an f32 model to int8 (post-training, calibrated on training images).
+    ///
+    /// Weights become int8 (symmetric, a scale per output unit), biases i32, hidden
+    /// activations int8 with a scale and zero point per layer from the range seen on N
+    /// training images, and each unit's output is requantized by an integer multiplier and
+    /// shift: inference is integer-only. The output layer yields i32 values at one scale
+    /// (the softmax, when wanted, runs on their dequantized values). Prints what was chosen
+    /// per layer and the accuracy of both models on the test set; saves the int8 model in
+    /// the weights format (element type int8), which `eval` and `export --firmware` take.
+    Quantize(QuantizeArgs),
     /// Import a TensorFlow.js Layers model (model.json and its weight shards).
     ImportTfjs(ImportTfjsArgs),
     /// Export a model as TensorFlow.js Layers files (model.json, model.weights.bin).
     ExportTfjs(ExportTfjsArgs),
+    /// Measure training throughput (samples per second) on the training set.
+    ///
+    /// Timed per step: drawing the batch's indices from a shuffled order, copying those
+    /// rows of the training set (scaled to [0, 1] beforehand) into one batch, and the
+    /// training step (forward, softmax cross-entropy, backward, SGD update). Loading and
+    /// scaling the data are not timed. A warm-up of about 0.5 s comes first; every repeat
+    /// then starts from the same initial weights and shuffle. Reports the median of the
+    /// repeats. One thread. bench/pytorch/bench.py times PyTorch the same way.
+    Bench(BenchArgs),
 }
 
 #[derive(Debug, Args)]
@@ -65,6 +84,42 @@ pub struct ExportTfjsArgs {
     /// Directory to write model.json and model.weights.bin into.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
+    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
+    pub hidden: Hidden,
+    /// Activation of the hidden layers (the output is always softmax).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
+    pub activation: ActivationArg,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch: u32,
+    /// Learning rate.
+    #[arg(long, default_value_t = 0.15, value_parser = positive)]
+    pub lr: f32,
+    /// SGD momentum (0 = plain SGD).
+    #[arg(long, default_value_t = 0.0, value_parser = momentum)]
+    pub momentum: f32,
+    /// Weight initializer (biases start at zero).
+    #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
+    pub init: InitArg,
+    /// Seed of the initial weights and the shuffle.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Steps per repeat [default: as many as take about 2 s].
+    #[arg(long, value_parser = clap::value_parser!(u64).range(1..))]
+    pub steps: Option<u64>,
+    /// Timed repeats; the median is reported.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub repeats: u32,
+    /// Print the results as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Where the IDX files are.
@@ -137,6 +192,13 @@ pub struct TrainArgs {
     /// Draw loss and accuracy curves to this SVG file.
     #[arg(long, value_name = "FILE.svg")]
     pub plot: Option<PathBuf>,
+    /// Score the whole test set after every epoch (not counted in the training time).
+    #[arg(long)]
+    pub eval_every_epoch: bool,
+    /// Report the first epoch, and the training time, whose test accuracy reaches ACC
+    /// (a fraction, 0.98 for 98%); implies --eval-every-epoch.
+    #[arg(long, value_name = "ACC", value_parser = fraction)]
+    pub target_accuracy: Option<f64>,
     /// Print the metrics as JSON on stdout instead of the text summary.
     #[arg(long)]
     pub json: bool,
@@ -192,6 +254,24 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// Print the deviations as JSON on stdout.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct QuantizeArgs {
+    #[command(flatten)]
+    pub data: DataArgs,
+    /// The f32 model file (weights format).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Calibration images, drawn (with a fixed seed) from the training set.
+    #[arg(long, value_name = "N", default_value_t = crate::quantize::DEFAULT_CALIBRATION as u32, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    pub calibrate: u32,
+    /// Where to save the int8 model (written to a temporary file, then renamed).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+    /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
 }
@@ -264,6 +344,13 @@ fn momentum(s: &str) -> Result<f32, String> {
     match number::<f32>(s)? {
         v if (0.0..1.0).contains(&v) => Ok(v),
         _ => Err("must be at least 0 and below 1".into()),
+    }
+}
+
+fn fraction(s: &str) -> Result<f64, String> {
+    match number::<f64>(s)? {
+        v if v > 0.0 && v <= 1.0 => Ok(v),
+        _ => Err("must be above 0 and at most 1".into()),
     }
 }
 
@@ -359,5 +446,7 @@ mod tests {
         assert_eq!(momentum("0.9"), Ok(0.9));
         assert!(momentum("1").is_err() && momentum("-0.1").is_err());
         assert!(tolerance("1e-4").is_ok() && tolerance("0").is_err());
+        assert_eq!(fraction("0.98"), Ok(0.98));
+        assert!(fraction("1").is_ok() && fraction("0").is_err() && fraction("98").is_err());
     }
 }

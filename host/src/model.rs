@@ -5,7 +5,9 @@ use std::fs;
 use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
-use microdense::{write_blob, Activation, Blob, Init, Layer, Network, Topology};
+use microdense::{
+    write_blob, Activation, Blob, ElementType, Init, Int8Network, Layer, Network, Topology,
+};
 
 use crate::atomic;
 
@@ -79,14 +81,11 @@ impl Model {
     /// Parses a whole file's bytes; `path` only names the source in errors.
     pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<Model> {
         let at = path.display();
-        let blob = Blob::parse(bytes).map_err(|e| anyhow!("{at}: {e}"))?;
-        // A file holds exactly one blob; anything after it means a damaged or wrong file
-        // (flash regions may be larger, files may not).
-        if bytes.len() != blob.len() {
+        let blob = parse_file(path, bytes)?;
+        if blob.element_type() != ElementType::F32 {
             return Err(anyhow!(
-                "{at}: {} unexpected bytes after the {}-byte weights blob",
-                bytes.len() - blob.len(),
-                blob.len()
+                "{at}: an {} (quantized) model; this takes an f32 model",
+                blob.element_type().name()
             ));
         }
         let topology = blob.topology().clone();
@@ -96,11 +95,7 @@ impl Model {
         if let Some(i) = params.iter().position(|p| !p.is_finite()) {
             return Err(anyhow!("{at}: parameter {i} is {} (not finite)", params[i]));
         }
-        if topology.layers().last().map(|l| l.activation) != Some(Activation::Softmax) {
-            return Err(anyhow!(
-                "{at}: the output layer is not softmax; not a classifier"
-            ));
-        }
+        check_classifier(path, &topology)?;
         Ok(Model { topology, params })
     }
 
@@ -115,6 +110,140 @@ impl Model {
         create_parent(path)?;
         atomic::write_atomic(path, &bytes)?;
         Ok(())
+    }
+}
+
+/// Parses a whole file as one blob: anything after it means a damaged or wrong file
+/// (flash regions may be larger than their blob, files may not).
+fn parse_file<'b>(path: &Path, bytes: &'b [u8]) -> Result<Blob<'b>> {
+    let at = path.display();
+    let blob = Blob::parse(bytes).map_err(|e| anyhow!("{at}: {e}"))?;
+    if bytes.len() != blob.len() {
+        return Err(anyhow!(
+            "{at}: {} unexpected bytes after the {}-byte weights blob",
+            bytes.len() - blob.len(),
+            blob.len()
+        ));
+    }
+    Ok(blob)
+}
+
+fn check_classifier(path: &Path, topology: &Topology) -> Result<()> {
+    if topology.layers().last().map(|l| l.activation) != Some(Activation::Softmax) {
+        return Err(anyhow!(
+            "{}: the output layer is not softmax; not a classifier",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
+/// An int8 (quantized) model: its validated blob, kept as the bytes of the file (see
+/// [`crate::quantize`] for how one is made).
+#[derive(Clone, Debug, PartialEq)]
+pub struct QuantModel {
+    pub topology: Topology,
+    bytes: Vec<u8>,
+}
+
+impl QuantModel {
+    /// Checks `bytes` is exactly one valid int8 blob of a classifier; `path` names the
+    /// source in errors.
+    pub fn from_bytes(path: &Path, bytes: &[u8]) -> Result<QuantModel> {
+        let blob = parse_file(path, bytes)?;
+        if blob.element_type() != ElementType::Int8 {
+            return Err(anyhow!(
+                "{}: an {} model; this takes an int8 model",
+                path.display(),
+                blob.element_type().name()
+            ));
+        }
+        check_classifier(path, blob.topology())?;
+        Ok(QuantModel {
+            topology: blob.topology().clone(),
+            bytes: bytes.to_vec(),
+        })
+    }
+
+    /// The model in the weights format (the file's bytes).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// The network, read in place.
+    pub fn network(&self) -> Int8Network<'_> {
+        Int8Network::parse(&self.bytes)
+            .unwrap_or_else(|_| unreachable!("QuantModel holds a validated int8 blob"))
+    }
+
+    /// One image's pixels as the int8 input: `p − 128` for the usual pixel quantization
+    /// ([`microdense::PIXEL_INPUT`]), else `p / 255` quantized with the model's input
+    /// parameters.
+    pub fn quantize_image(&self, image: &[u8], out: &mut [i8]) {
+        let params = self.network().input_params();
+        if params == microdense::PIXEL_INPUT {
+            microdense::pixels_to_int8(image, out);
+        } else {
+            for (q, &p) in out.iter_mut().zip(image) {
+                *q = params.quantize(f32::from(p) / 255.0);
+            }
+        }
+    }
+
+    /// The output layer's i32 values for one image (pixels, one byte each).
+    pub fn logits(&self, image: &[u8]) -> Result<Vec<i32>> {
+        let net = self.network();
+        let mut x = vec![0i8; self.topology.input()];
+        self.quantize_image(image, &mut x);
+        let mut scratch = vec![0u32; net.scratch_len()];
+        let mut out = vec![0i32; self.topology.outputs()];
+        net.logits(&x, &mut scratch, &mut out)
+            .map_err(|e| anyhow!("int8 inference: {e}"))?;
+        Ok(out)
+    }
+
+    pub fn load(path: &Path) -> Result<QuantModel> {
+        let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+        QuantModel::from_bytes(path, &bytes)
+    }
+
+    /// Writes atomically (temporary file, then rename), creating parent directories.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        create_parent(path)?;
+        atomic::write_atomic(path, &self.bytes)?;
+        Ok(())
+    }
+}
+
+/// A model file of either element type, for the commands that take both (`eval`,
+/// `export --firmware`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum AnyModel {
+    F32(Model),
+    Int8(QuantModel),
+}
+
+impl AnyModel {
+    pub fn load(path: &Path) -> Result<AnyModel> {
+        let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+        match parse_file(path, &bytes)?.element_type() {
+            ElementType::F32 => Model::from_bytes(path, &bytes).map(AnyModel::F32),
+            ElementType::Int8 => QuantModel::from_bytes(path, &bytes).map(AnyModel::Int8),
+        }
+    }
+
+    pub fn topology(&self) -> &Topology {
+        match self {
+            AnyModel::F32(m) => &m.topology,
+            AnyModel::Int8(m) => &m.topology,
+        }
+    }
+
+    pub fn element_type(&self) -> ElementType {
+        match self {
+            AnyModel::F32(_) => ElementType::F32,
+            AnyModel::Int8(_) => ElementType::Int8,
+        }
     }
 }
 
@@ -174,6 +303,55 @@ mod tests {
         let bytes = Model::init(t, Init::He, 1).to_bytes().unwrap();
         let e = Model::from_bytes(Path::new("y"), &bytes).unwrap_err();
         assert!(e.to_string().contains("not softmax"), "{e}");
+    }
+
+    #[test]
+    fn int8_files_load_as_int8_and_f32_files_as_f32() {
+        use crate::idx::{Dataset, Images};
+        let f = small();
+        let set = Dataset {
+            images: Images {
+                count: 4,
+                rows: 2,
+                cols: 3,
+                pixels: (0..24).map(|p| (p * 10) as u8).collect(),
+            },
+            labels: vec![0, 1, 2, 0],
+        };
+        let cal = crate::quantize::calibrate(&f, &set, &[0, 1, 2, 3]).unwrap();
+        let q = crate::quantize::quantize(&f, &cal).unwrap().model;
+        let p = Path::new("q.mdw");
+        assert_eq!(QuantModel::from_bytes(p, q.bytes()).unwrap(), q);
+        let e = Model::from_bytes(p, q.bytes()).unwrap_err().to_string();
+        assert_eq!(
+            e,
+            "q.mdw: an int8 (quantized) model; this takes an f32 model"
+        );
+        let fb = f.to_bytes().unwrap();
+        let e = QuantModel::from_bytes(p, &fb).unwrap_err().to_string();
+        assert_eq!(e, "q.mdw: an f32 model; this takes an int8 model");
+        let mut longer = q.bytes().to_vec();
+        longer.push(0);
+        let e = QuantModel::from_bytes(p, &longer).unwrap_err().to_string();
+        assert!(e.contains("1 unexpected bytes"), "{e}");
+        // The file's bytes, and the model's logits, through a save and a load.
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/q.mdw");
+        q.save(&path).unwrap();
+        match AnyModel::load(&path).unwrap() {
+            AnyModel::Int8(back) => {
+                assert_eq!(back, q);
+                assert_eq!(
+                    back.logits(set.image(1)).unwrap(),
+                    q.logits(set.image(1)).unwrap()
+                );
+            }
+            AnyModel::F32(_) => panic!("int8 file loaded as f32"),
+        }
+        f.save(&dir.path().join("f.mdw")).unwrap();
+        let any = AnyModel::load(&dir.path().join("f.mdw")).unwrap();
+        assert_eq!(any.element_type(), ElementType::F32);
+        assert_eq!(any.topology(), &f.topology);
     }
 
     #[test]

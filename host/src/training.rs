@@ -142,6 +142,11 @@ impl Sampler {
         s
     }
 
+    /// Whether the last batch handed out ended an epoch.
+    pub fn epoch_finished(&self) -> bool {
+        self.at >= self.order.len()
+    }
+
     /// The next batch, and the (0-based) epoch it belongs to.
     pub fn next_batch(&mut self, batch: usize) -> (&[usize], u32) {
         if self.at >= self.order.len() {
@@ -191,16 +196,31 @@ pub struct Outcome {
     pub samples: u64,
     pub epochs: u32,
     pub elapsed: Duration,
+    /// Time in the steps alone: sampling, batch assembly, the step and its bookkeeping;
+    /// not validation nor the event handler (see `train`).
+    pub train_time: Duration,
 }
 
 /// What the loop reports as it goes, for a progress bar.
 pub enum Event<'a> {
-    Step { batch: u64, loss: f32, lr: f32 },
+    Step {
+        batch: u64,
+        loss: f32,
+        lr: f32,
+    },
     Val(&'a ValPoint),
+    /// The step just done completed epoch `epoch` (1-based); `train_time` so far.
+    Epoch {
+        epoch: u32,
+        model: &'a Model,
+        train_time: Duration,
+    },
 }
 
 /// Trains a new network on `train`, validating on `val` (both already checked to fit:
-/// same image size, labels below `cfg.classes`).
+/// same image size, labels below `cfg.classes`). `Outcome::train_time` leaves out what a
+/// caller adds (validation, whatever `on_event` does, such as scoring a whole test set
+/// after each epoch), so that benchmarks can time the training alone.
 pub fn train(
     cfg: &TrainConfig,
     train: &Dataset,
@@ -240,8 +260,10 @@ pub fn train(
     let mut epochs = 0;
     let mut done = 0;
     let mut samples = 0;
+    let mut train_time = Duration::ZERO;
 
     for step in 0..total {
+        let timer = Instant::now();
         let (indices, epoch) = sampler.next_batch(cfg.batch);
         epochs = epoch + 1;
         gather(train, indices, &mut xs, &mut labels);
@@ -258,18 +280,27 @@ pub fn train(
                 history.loss.push(loss);
                 done = step + 1;
                 samples += labels.len() as u64;
-                on_event(Event::Step {
-                    batch: done,
-                    loss,
-                    lr,
-                });
                 // Swap rather than copy: `before_step` is overwritten next step anyway.
                 match &mut last_good {
                     Some(buf) => std::mem::swap(buf, &mut before_step),
                     None => last_good = Some(before_step.clone()),
                 }
+                train_time += timer.elapsed();
+                on_event(Event::Step {
+                    batch: done,
+                    loss,
+                    lr,
+                });
+                if sampler.epoch_finished() {
+                    on_event(Event::Epoch {
+                        epoch: epoch + 1,
+                        model: &model,
+                        train_time,
+                    });
+                }
             }
             Err(Error::NonFiniteLoss) => {
+                train_time += timer.elapsed();
                 diverged = Some(Divergence {
                     batch: step + 1,
                     kept_after: step.saturating_sub(1),
@@ -311,6 +342,7 @@ pub fn train(
         samples,
         epochs,
         elapsed: started.elapsed(),
+        train_time,
     })
 }
 
@@ -436,12 +468,48 @@ mod tests {
         assert_eq!(a.epochs, 3);
         assert_eq!(a.history.loss.len(), 24);
         assert_eq!(a.history.val.len(), 12);
-        assert_eq!(events, 36);
+        assert_eq!(events, 39); // 24 steps, 12 validations, 3 epochs
         assert!(a.history.val.last().unwrap().accuracy > 0.9);
         let b = train(&cfg(), &tr, Some(&va), &mut |_| {}).unwrap();
         assert_eq!(a.model.to_bytes().unwrap(), b.model.to_bytes().unwrap());
         let c = train(&TrainConfig { seed: 2, ..cfg() }, &tr, None, &mut |_| {}).unwrap();
         assert_ne!(a.model.params, c.model.params);
+    }
+
+    #[test]
+    fn epoch_events_come_after_each_full_epoch_with_the_training_time() {
+        let tr = toy(60); // batch 8: 8 batches per epoch, the last one of 4
+        let mut seen = Vec::new();
+        let out = train(&cfg(), &tr, None, &mut |e| {
+            if let Event::Epoch {
+                epoch,
+                model,
+                train_time,
+            } = e
+            {
+                seen.push((epoch, model.params.clone(), train_time));
+            }
+        })
+        .unwrap();
+        assert_eq!(seen.iter().map(|s| s.0).collect::<Vec<_>>(), [1, 2, 3]);
+        assert!(seen.windows(2).all(|w| w[0].2 <= w[1].2));
+        assert_eq!(
+            seen[2].1, out.model.params,
+            "the model after the epoch's last step"
+        );
+        assert_eq!(seen[2].2, out.train_time);
+        assert!(out.train_time <= out.elapsed);
+        // A run that stops mid-epoch reports only the epochs it finished.
+        let mut epochs = 0;
+        let short = TrainConfig {
+            length: Length::Batches(12),
+            ..cfg()
+        };
+        train(&short, &tr, None, &mut |e| {
+            epochs += u32::from(matches!(e, Event::Epoch { .. }))
+        })
+        .unwrap();
+        assert_eq!(epochs, 1);
     }
 
     #[test]

@@ -1,5 +1,10 @@
-//! Shared helpers for the workspace-level tests.
-use std::path::PathBuf;
+//! Shared helpers for the workspace-level tests: the MNIST folder, and building and
+//! running the firmware under qemu-system-arm.
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
 
 /// The MNIST folder from `MICRODENSE_DATA`, or `None` after saying loudly that `test`
 /// is skipped (CI always sets it).
@@ -11,4 +16,174 @@ pub fn mnist_dir(test: &str) -> Option<PathBuf> {
             None
         }
     }
+}
+
+pub const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
+pub const QEMU_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// A board the firmware runs on under qemu.
+pub struct Board {
+    pub name: &'static str,
+    pub target: &'static str,
+    pub features: &'static [&'static str],
+}
+
+pub const STM32F405: Board = Board {
+    name: "stm32f405",
+    target: "thumbv7em-none-eabihf",
+    features: &[],
+};
+
+pub const LM3S6965: Board = Board {
+    name: "lm3s6965",
+    target: "thumbv7m-none-eabi",
+    features: &["--no-default-features", "--features", "lm3s6965"],
+};
+
+pub const BOARDS: [Board; 2] = [STM32F405, LM3S6965];
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Where the firmware tests keep their bundles, models and cargo target folders.
+pub fn work() -> PathBuf {
+    root().join("target/firmware-tests")
+}
+
+pub fn target_installed(target: &str) -> bool {
+    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output();
+    sysroot.is_ok_and(|o| {
+        let dir = String::from_utf8_lossy(&o.stdout).trim().to_string();
+        Path::new(&dir).join("lib/rustlib").join(target).is_dir()
+    })
+}
+
+/// Everything the firmware tests need from outside (MNIST, qemu, both thumb targets), or
+/// `None` after a loud skip note.
+pub fn firmware_prerequisites(test: &str) -> Option<PathBuf> {
+    let data = mnist_dir(test)?;
+    let qemu = Command::new("qemu-system-arm").arg("--version").output();
+    if !qemu.is_ok_and(|o| o.status.success()) {
+        eprintln!("SKIPPED: {test}: qemu-system-arm not found (apt-get install qemu-system-arm)");
+        return None;
+    }
+    if let Some(b) = BOARDS.iter().find(|b| !target_installed(b.target)) {
+        eprintln!(
+            "SKIPPED: {test}: rust target {} not installed (rustup target add {})",
+            b.target, b.target
+        );
+        return None;
+    }
+    Some(data)
+}
+
+/// Runs `cmd` to completion or kills it after `limit`; returns (exit code, stdout+stderr).
+pub fn run_with_timeout(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
+    let mut child = cmd
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
+    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
+    let reader = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let mut stdout = String::new();
+    let out_reader = std::thread::spawn(move || {
+        let _ = out.read_to_string(&mut stdout);
+        stdout
+    });
+    let start = Instant::now();
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let text = out_reader.join().unwrap() + &reader.join().unwrap();
+    match status {
+        Some(s) => (s.code(), text),
+        None => panic!("timed out after {limit:?}: {cmd:?}\n{text}"),
+    }
+}
+
+/// Builds firmware for `board` with `bundle` into `target_dir` (`cargo build` and
+/// `args`, e.g. `--release --bins`, or `--profile small --bin demo-int8`); returns the
+/// folder of the ELFs for `profile` ("release", "small"). Builds run one at a time: they
+/// share cargo's locks, which would otherwise count against another build's timeout.
+pub fn build_firmware(
+    board: &Board,
+    bundle: &Path,
+    target_dir: &Path,
+    args: &[&str],
+    profile: &str,
+) -> PathBuf {
+    static LOCK: Mutex<()> = Mutex::new(());
+    let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
+    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+    cmd.current_dir(root().join("firmware"))
+        .arg("build")
+        .args(args)
+        .args(["--target", board.target])
+        .args(board.features)
+        .env("CARGO_TARGET_DIR", target_dir)
+        .env("MICRODENSE_BUNDLE", bundle);
+    let (code, text) = run_with_timeout(cmd, BUILD_TIMEOUT);
+    assert_eq!(
+        code,
+        Some(0),
+        "firmware build for {} failed:\n{text}",
+        board.name
+    );
+    target_dir.join(board.target).join(profile)
+}
+
+/// Boots `elf` in qemu through the firmware's runner script, with `weights` (a blob
+/// file) in the WEIGHTS flash region if given.
+pub fn qemu(board: &Board, elf: &Path, weights: Option<&Path>) -> (Option<i32>, String) {
+    let mut cmd = Command::new(root().join("firmware/qemu-run.sh"));
+    cmd.arg(board.name)
+        .arg(elf)
+        .env_remove("MICRODENSE_WEIGHTS");
+    if let Some(w) = weights {
+        cmd.env("MICRODENSE_WEIGHTS", w);
+    }
+    let (code, text) = run_with_timeout(cmd, QEMU_TIMEOUT);
+    eprintln!("--- {} {} ---\n{text}", board.name, elf.display());
+    (code, text)
+}
+
+/// (digit, label, firmware prediction, host prediction or None) from a demo's table.
+pub fn predictions(output: &str) -> Vec<(usize, usize, usize, Option<usize>)> {
+    output
+        .lines()
+        .skip_while(|l| !l.starts_with("digit  label"))
+        .skip(1)
+        .map_while(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let num = |k: usize| f.get(k)?.parse::<usize>().ok();
+            Some((num(0)?, num(1)?, num(2)?, num(3)))
+        })
+        .collect()
+}
+
+/// The number after `prefix` on the line that starts with it (up to the next space,
+/// `/` or `%`), e.g. `number(out, "cost per inference: ")`.
+pub fn number_after(output: &str, prefix: &str) -> Option<f64> {
+    let line = output.lines().find(|l| l.starts_with(prefix))?;
+    let rest = &line[prefix.len()..];
+    let end = rest
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(rest.len());
+    rest[..end].parse().ok()
 }

@@ -4,73 +4,20 @@
 //! the WEIGHTS flash region is used (a new model) or refused (a corrupt one, exit 1), and
 //! that on-chip training learns. Needs MNIST (MICRODENSE_DATA), qemu-system-arm and the
 //! thumb targets; each missing one skips loudly (CI has them all).
-use std::io::Read;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
-use std::sync::{Mutex, OnceLock};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::sync::OnceLock;
 
 use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
 use microdense_host::bundle::{read_bundle, write_bundle};
 use microdense_host::idx::{load_split, Dataset, Split};
-use microdense_tests::mnist_dir;
+use microdense_tests::{
+    build_firmware, firmware_prerequisites as prerequisites, predictions, qemu, root,
+    run_with_timeout, target_installed, work, Board, BOARDS, BUILD_TIMEOUT,
+};
 
-const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
-const QEMU_TIMEOUT: Duration = Duration::from_secs(180);
 const TEST_DIGITS: usize = 40;
 const TRAIN_DIGITS: usize = 300;
-const BOARDS: [Board; 2] = [
-    Board {
-        name: "stm32f405",
-        target: "thumbv7em-none-eabihf",
-        features: &[],
-    },
-    Board {
-        name: "lm3s6965",
-        target: "thumbv7m-none-eabi",
-        features: &["--no-default-features", "--features", "lm3s6965"],
-    },
-];
-
-struct Board {
-    name: &'static str,
-    target: &'static str,
-    features: &'static [&'static str],
-}
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-fn work() -> PathBuf {
-    root().join("target/firmware-tests")
-}
-
-/// Everything the tests need from outside, or `None` after a loud skip note.
-fn prerequisites(test: &str) -> Option<PathBuf> {
-    let data = mnist_dir(test)?;
-    let qemu = Command::new("qemu-system-arm").arg("--version").output();
-    if !qemu.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: {test}: qemu-system-arm not found (apt-get install qemu-system-arm)");
-        return None;
-    }
-    if let Some(b) = BOARDS.iter().find(|b| !target_installed(b.target)) {
-        eprintln!(
-            "SKIPPED: {test}: rust target {} not installed (rustup target add {})",
-            b.target, b.target
-        );
-        return None;
-    }
-    Some(data)
-}
-
-fn target_installed(target: &str) -> bool {
-    let sysroot = Command::new("rustc").args(["--print", "sysroot"]).output();
-    sysroot.is_ok_and(|o| {
-        let dir = String::from_utf8_lossy(&o.stdout).trim().to_string();
-        Path::new(&dir).join("lib/rustlib").join(target).is_dir()
-    })
-}
 
 /// A 784-`hidden`-10 relu net trained with the core on the first `n` training digits.
 fn train(data: &Dataset, hidden: usize, n: usize, seed: u64) -> (Topology, Vec<f32>) {
@@ -163,99 +110,22 @@ fn fixture(data: &Path) -> &'static Fixture {
     })
 }
 
-/// Runs `cmd` to completion or kills it after `limit`; returns (exit code, stdout+stderr).
-fn run_with_timeout(mut cmd: Command, limit: Duration) -> (Option<i32>, String) {
-    let mut child = cmd
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {cmd:?}: {e}"));
-    let (mut out, mut err) = (child.stdout.take().unwrap(), child.stderr.take().unwrap());
-    let reader = std::thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let mut stdout = String::new();
-    let out_reader = std::thread::spawn(move || {
-        let _ = out.read_to_string(&mut stdout);
-        stdout
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break Some(status);
-        }
-        if start.elapsed() > limit {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    };
-    let text = out_reader.join().unwrap() + &reader.join().unwrap();
-    match status {
-        Some(s) => (s.code(), text),
-        None => panic!("timed out after {limit:?}: {cmd:?}\n{text}"),
-    }
-}
-
 /// Builds both programs for `board` with the fixture's bundle; returns the ELF folder.
 fn build(board: &Board, bundle: &Path) -> PathBuf {
-    // One build at a time: both boards share the target folder, and cargo's lock would
-    // otherwise count against the other build's timeout.
-    static LOCK: Mutex<()> = Mutex::new(());
     static BUILT: [OnceLock<PathBuf>; 2] = [OnceLock::new(), OnceLock::new()];
     let k = BOARDS.iter().position(|b| b.name == board.name).unwrap();
     BUILT[k]
         .get_or_init(|| {
-            let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
             let target_dir = work().join("cargo");
-            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-            cmd.current_dir(root().join("firmware"))
-                .args(["build", "--release", "--bins", "--target", board.target])
-                .args(board.features)
-                .env("CARGO_TARGET_DIR", &target_dir)
-                .env("MICRODENSE_BUNDLE", bundle);
-            let (code, text) = run_with_timeout(cmd, BUILD_TIMEOUT);
-            assert_eq!(
-                code,
-                Some(0),
-                "firmware build for {} failed:\n{text}",
-                board.name
-            );
-            target_dir.join(board.target).join("release")
+            build_firmware(
+                board,
+                bundle,
+                &target_dir,
+                &["--release", "--bins"],
+                "release",
+            )
         })
         .clone()
-}
-
-/// Boots `elf` in qemu through the firmware's runner script.
-fn qemu(board: &Board, elf: &Path, weights: Option<&Path>) -> (Option<i32>, String) {
-    let mut cmd = Command::new(root().join("firmware/qemu-run.sh"));
-    cmd.arg(board.name)
-        .arg(elf)
-        .env_remove("MICRODENSE_WEIGHTS");
-    if let Some(w) = weights {
-        cmd.env("MICRODENSE_WEIGHTS", w);
-    }
-    let (code, text) = run_with_timeout(cmd, QEMU_TIMEOUT);
-    eprintln!("--- {} {} ---\n{text}", board.name, elf.display());
-    (code, text)
-}
-
-/// (digit, label, firmware prediction, host prediction or None) from the demo's table.
-fn predictions(output: &str) -> Vec<(usize, usize, usize, Option<usize>)> {
-    output
-        .lines()
-        .skip_while(|l| !l.starts_with("digit  label"))
-        .skip(1)
-        .map_while(|l| {
-            let f: Vec<&str> = l.split_whitespace().collect();
-            let num = |k: usize| f.get(k)?.parse::<usize>().ok();
-            Some((num(0)?, num(1)?, num(2)?, num(3)))
-        })
-        .collect()
 }
 
 #[test]

@@ -89,7 +89,7 @@ pub const fn int8_blob_len(input: usize, layers: &[Layer]) -> usize {
 }
 
 /// Scratch words (`u32`) for one int8 inference: the list of non-zero input pairs of the
-/// widest layer input, then two int8 activation buffers.
+/// widest layer input, then two activation buffers (two values per word).
 pub const fn int8_scratch_len(input: usize, layers: &[Layer]) -> usize {
     let (mut widest_in, mut widest_out, mut fan_in, mut i) = (0, 0, input, 0);
     while i < layers.len() {
@@ -109,7 +109,7 @@ pub const fn int8_scratch_len(input: usize, layers: &[Layer]) -> usize {
 /// `fan_in` wide and whose layers have at most `units` units (firmware that runs models
 /// it does not know at build time sizes its buffer by this).
 pub const fn int8_scratch_bound(fan_in: usize, units: usize) -> usize {
-    forward::list_words(fan_in) + 2 * units.div_ceil(4)
+    forward::list_words(fan_in) + 2 * units.div_ceil(2)
 }
 
 /// Checks every layer's activation is one int8 models run: linear or relu (any layer),
@@ -283,6 +283,27 @@ pub fn write_int8_blob(
 }
 
 /// An int8 model read in place from a parsed blob (flash, or a file's bytes).
+///
+/// ```
+/// use microdense::{Activation, Int8Layer, Int8Network, Layer, QuantParams, Topology};
+/// // 2 inputs → 2 outputs, y = W·x with W = [[1, 0], [0, 2]] (rows: inputs), M = 1/4.
+/// let t = Topology::new(2, &[Layer::new(2, Activation::Softmax)]).unwrap();
+/// let (m, s) = microdense::quantize_multiplier(0.25).unwrap();
+/// let layer = Int8Layer {
+///     weights: &[1, 0, 0, 2],
+///     biases: &[0, 0],
+///     multipliers: &[m, m],
+///     shifts: &[s, s],
+///     output: QuantParams { scale: 0.5, zero_point: 0 },
+/// };
+/// let input = QuantParams { scale: 1.0, zero_point: 0 };
+/// let mut blob = [0u8; microdense::int8_blob_len(2, &[Layer::new(2, Activation::Softmax)])];
+/// microdense::write_int8_blob(&t, input, &[layer], &mut blob).unwrap();
+/// let net = Int8Network::parse(&blob).unwrap();
+/// let (mut scratch, mut out) = ([0u32; 8], [0i32; 2]);
+/// net.logits(&[40, 100], &mut scratch[..net.scratch_len()], &mut out).unwrap();
+/// assert_eq!(out, [10, 50]); // (40·1, 100·2) / 4
+/// ```
 #[derive(Clone, Debug)]
 pub struct Int8Network<'a> {
     topology: Topology,
@@ -393,6 +414,8 @@ impl<'a> Int8Network<'a> {
     /// The output layer's i32 values for one quantized input (`topology().input()` long,
     /// quantized by [`Int8Network::input_params`]) into `out` (`topology().outputs()`
     /// long). Integer arithmetic only. `scratch` needs [`Int8Network::scratch_len`] words.
+    /// An input at a 4-byte-aligned address is read four values at a time (faster, same
+    /// result).
     pub fn logits(&self, input: &[i8], scratch: &mut [u32], out: &mut [i32]) -> Result<(), Error> {
         let t = &self.topology;
         for (buffer, expected, actual) in [

@@ -153,10 +153,10 @@ fn sizes_of_the_tutorial_network() {
         + (8 + 8 * 10 + 12 + 256 * 10);
     assert_eq!(int8_payload_len(784, &TUTORIAL), want);
     assert_eq!(int8_blob_len(784, &TUTORIAL), HEADER_LEN + want);
-    assert_eq!(int8_scratch_len(784, &TUTORIAL), 788 + 2 * 64);
+    assert_eq!(int8_scratch_len(784, &TUTORIAL), 788 + 2 * 128);
     const S: usize = int8_scratch_len(784, &TUTORIAL);
     static SCRATCH: [u32; S] = [0; S];
-    assert_eq!(SCRATCH.len(), 916);
+    assert_eq!(SCRATCH.len(), 1044);
     assert!(int8_scratch_bound(784, 256) >= S);
     // Odd sizes: a zero row and column of padding; shifts padded to 4 bytes.
     let odd = [Layer::new(5, Relu)];

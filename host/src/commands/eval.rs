@@ -6,13 +6,15 @@ use crate::cli::EvalArgs;
 use crate::data::Data;
 use crate::idx::{self, Split};
 use crate::metrics::{evaluate, ClassScore, Evaluation};
-use crate::model::{describe, Model};
+use crate::model::{describe, AnyModel};
 use crate::plot;
+use crate::quantize::evaluate_int8;
 
 #[derive(Serialize)]
 struct Report<'a> {
     model: String,
     network: String,
+    element: &'static str,
     data: String,
     samples: u64,
     accuracy: f64,
@@ -22,11 +24,16 @@ struct Report<'a> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let model = Model::load(&args.model)?;
+    let model = AnyModel::load(&args.model)?;
+    let topology = model.topology();
     let dir = idx::data_dir(args.data.data.as_deref());
     let test = Data::load(&dir, Split::Test)?;
-    test.check_fits(&model.topology, &args.model)?;
-    let eval: Evaluation = evaluate(&model, &test.set, None);
+    test.check_fits(topology, &args.model)?;
+    let eval: Evaluation = match &model {
+        AnyModel::F32(m) => evaluate(m, &test.set, None),
+        AnyModel::Int8(q) => evaluate_int8(q, &test.set, None),
+    };
+    let element = model.element_type().name();
     if let Some(path) = &args.plot {
         let title = format!("{} on {}", args.model.display(), dir.display());
         plot::confusion(path, &eval, &title)?;
@@ -34,7 +41,8 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if args.json {
         return emit_json(&Report {
             model: args.model.display().to_string(),
-            network: describe(&model.topology),
+            network: describe(topology),
+            element,
             data: dir.display().to_string(),
             samples: eval.total(),
             accuracy: eval.accuracy(),
@@ -44,10 +52,10 @@ pub fn run(args: EvalArgs) -> Result<()> {
         });
     }
     emit(&format!(
-        "model {}: {}, {} parameters\ndata  {} (test set)\n\n{}",
+        "model {}: {}, {} parameters ({element})\ndata  {} (test set)\n\n{}",
         args.model.display(),
-        describe(&model.topology),
-        model.params.len(),
+        describe(topology),
+        topology.params_len(),
         dir.display(),
         eval.report()
     ))

@@ -4,28 +4,28 @@ use super::emit;
 use crate::cli::ExportArgs;
 use crate::data::Data;
 use crate::idx::{self, Split};
-use crate::model::Model;
+use crate::model::AnyModel;
 
 pub fn run(args: ExportArgs) -> Result<()> {
     debug_assert!(args.firmware, "clap requires --firmware");
-    let model = Model::load(&args.model)?;
+    let model = AnyModel::load(&args.model)?;
+    let topology = model.topology();
     let dir = idx::data_dir(args.data.data.as_deref());
     let test = Data::load(&dir, Split::Test)?;
-    test.check_fits(&model.topology, &args.model)?;
+    test.check_fits(topology, &args.model)?;
     let (images, labels) = first(&test, args.digits as usize);
     let (train_images, train_labels) = if args.train_digits > 0 {
         let train = Data::load(&dir, Split::Train)?;
-        train.check_fits(&model.topology, &args.model)?;
+        train.check_fits(topology, &args.model)?;
         let (i, l) = first(&train, args.train_digits as usize);
         (i.into_iter().map(<[u8]>::to_vec).collect::<Vec<_>>(), l)
     } else {
         (Vec::new(), Vec::new())
     };
     let train_refs: Vec<&[u8]> = train_images.iter().map(Vec::as_slice).collect();
-    crate::bundle::write_bundle(
+    crate::bundle::write_bundle_for(
         &args.out,
-        &model.topology,
-        &model.params,
+        &model,
         &images,
         &labels,
         &train_refs,
@@ -40,9 +40,10 @@ pub fn run(args: ExportArgs) -> Result<()> {
         }
     })?;
     emit(&format!(
-        "wrote {}: {} and {} test digits ({} training digits)\n",
+        "wrote {}: {} ({}) and {} test digits ({} training digits)\n",
         args.out.display(),
         args.model.display(),
+        model.element_type().name(),
         images.len(),
         train_refs.len()
     ))

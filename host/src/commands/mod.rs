@@ -7,10 +7,12 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 use crate::cli::{Cli, Command};
 
+mod bench;
 mod check;
 mod eval;
 mod export;
 mod fetch;
+mod quantize;
 mod reproduce;
 mod tfjs;
 mod train;
@@ -23,8 +25,10 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Reproduce(a) => reproduce::run(a),
         Command::Check(a) => check::run(a),
         Command::Export(a) => export::run(a),
+        Command::Quantize(a) => quantize::run(a),
         Command::ImportTfjs(a) => tfjs::import(a),
         Command::ExportTfjs(a) => tfjs::export(a),
+        Command::Bench(a) => bench::run(a),
     }
 }
 

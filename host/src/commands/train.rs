@@ -1,3 +1,5 @@
+use std::time::{Duration, Instant};
+
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
@@ -24,6 +26,12 @@ struct Report<'a> {
     samples: u64,
     epochs: u32,
     seconds: f64,
+    /// `seconds` less validation and per-epoch scoring: the steps alone.
+    train_seconds: f64,
+    /// Spent scoring the test set after each epoch (--eval-every-epoch).
+    epoch_eval_seconds: f64,
+    epoch_scores: &'a [EpochScore],
+    target: Option<Target>,
     diverged: Option<Divergence>,
     final_loss: Option<f64>,
     test_samples: u64,
@@ -31,6 +39,35 @@ struct Report<'a> {
     test_loss: f64,
     per_class: Vec<ClassScore>,
     history: &'a History,
+}
+
+/// The whole test set scored after an epoch.
+#[derive(Serialize)]
+struct EpochScore {
+    epoch: u32,
+    /// Training time up to the end of this epoch.
+    train_seconds: f64,
+    test_accuracy: f64,
+    test_loss: f64,
+}
+
+/// The first epoch whose test accuracy reached `accuracy`, if any did.
+#[derive(Serialize)]
+struct Target {
+    accuracy: f64,
+    epoch: Option<u32>,
+    train_seconds: Option<f64>,
+}
+
+impl Target {
+    fn first(accuracy: f64, scores: &[EpochScore]) -> Target {
+        let hit = scores.iter().find(|s| s.test_accuracy >= accuracy);
+        Target {
+            accuracy,
+            epoch: hit.map(|s| s.epoch),
+            train_seconds: hit.map(|s| s.train_seconds),
+        }
+    }
 }
 
 fn config(args: &TrainArgs) -> TrainConfig {
@@ -78,6 +115,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let bar = progress_bar(total, "batches", args.quiet || args.json);
     let mut smoothed: Option<f32> = None;
     let mut last_val = None;
+    let per_epoch = args.eval_every_epoch || args.target_accuracy.is_some();
+    let (mut scores, mut eval_time) = (Vec::new(), Duration::ZERO);
     let outcome = training::train(
         &cfg,
         &train.set,
@@ -92,6 +131,22 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
             }
             Event::Val(p) => last_val = Some(p.accuracy),
+            Event::Epoch {
+                epoch,
+                model,
+                train_time,
+            } if per_epoch => {
+                let started = Instant::now();
+                let e = evaluate(model, &test.set, None);
+                eval_time += started.elapsed();
+                scores.push(EpochScore {
+                    epoch,
+                    train_seconds: train_time.as_secs_f64(),
+                    test_accuracy: e.accuracy(),
+                    test_loss: e.loss,
+                });
+            }
+            Event::Epoch { .. } => {}
         },
     )?;
     bar.finish_and_clear();
@@ -113,6 +168,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let tail = &losses[losses.len().saturating_sub(TAIL)..];
     let final_loss = (!tail.is_empty())
         .then(|| tail.iter().map(|&l| f64::from(l)).sum::<f64>() / tail.len() as f64);
+    let target = args.target_accuracy.map(|a| Target::first(a, &scores));
     if args.json {
         emit_json(&Report {
             config: &cfg,
@@ -124,6 +180,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             samples: outcome.samples,
             epochs: outcome.epochs,
             seconds: outcome.elapsed.as_secs_f64(),
+            train_seconds: outcome.train_time.as_secs_f64(),
+            epoch_eval_seconds: eval_time.as_secs_f64(),
+            epoch_scores: &scores,
+            target,
             diverged: outcome.diverged,
             final_loss,
             test_samples: eval.total(),
@@ -172,6 +232,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
             }
             text.push('\n');
         }
+        if per_epoch {
+            text.push_str(&epochs_line(&scores, target.as_ref(), outcome.train_time));
+        }
         text.push_str(&format!(
             "test      accuracy {:.4} on {} images ({})\nsaved     {}\n",
             eval.accuracy(),
@@ -191,4 +254,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         )),
         None => Ok(()),
     }
+}
+
+/// `epochs    test accuracy after each: 0.9611 0.9702 …; 0.98 first after epoch 5 (…)`.
+fn epochs_line(scores: &[EpochScore], target: Option<&Target>, train_time: Duration) -> String {
+    let accs: Vec<String> = scores
+        .iter()
+        .map(|s| format!("{:.4}", s.test_accuracy))
+        .collect();
+    let mut line = format!(
+        "epochs    test accuracy after each: {}",
+        if accs.is_empty() {
+            "none completed".to_string()
+        } else {
+            accs.join(" ")
+        }
+    );
+    match target {
+        Some(Target {
+            accuracy,
+            epoch: Some(e),
+            train_seconds: Some(t),
+        }) => line.push_str(&format!(
+            "; {accuracy} first reached after epoch {e}, {t:.2} s of training"
+        )),
+        Some(t) => line.push_str(&format!("; {} not reached", t.accuracy)),
+        None => {}
+    }
+    line.push_str(&format!(
+        " ({:.2} s of training steps in all, scoring excluded)\n",
+        train_time.as_secs_f64()
+    ));
+    line
 }

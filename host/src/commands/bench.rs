@@ -1,0 +1,82 @@
+use anyhow::Result;
+use serde::Serialize;
+
+use super::{emit, emit_json};
+use crate::cli::BenchArgs;
+use crate::data::Data;
+use crate::idx::{self, Split};
+use crate::model::{describe, mlp};
+use crate::throughput::{measure, BenchConfig, Prescaled, Throughput};
+
+const CLASSES: usize = 10;
+
+#[derive(Serialize)]
+struct Report<'a> {
+    config: &'a BenchConfig,
+    network: String,
+    data: String,
+    /// Whether core runs its AVX2 loops on this machine.
+    wide_loops: bool,
+    timed: &'static str,
+    #[serde(flatten)]
+    result: &'a Throughput,
+}
+
+pub fn run(args: BenchArgs) -> Result<()> {
+    let cfg = BenchConfig {
+        hidden: args.hidden.0.clone(),
+        activation: args.activation.into(),
+        batch: args.batch as usize,
+        lr: args.lr,
+        momentum: args.momentum,
+        init: args.init.into(),
+        seed: args.seed,
+        steps: args.steps,
+        repeats: args.repeats,
+    };
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let train = Data::load(&dir, Split::Train)?;
+    train.check_labels(CLASSES)?;
+    let network = describe(&mlp(
+        train.set.input_size(),
+        &cfg.hidden,
+        cfg.activation,
+        CLASSES,
+    )?);
+    let data = Prescaled::new(&train.set);
+    drop(train);
+    let result = measure(&data, CLASSES, &cfg)?;
+    if args.json {
+        return emit_json(&Report {
+            config: &cfg,
+            network,
+            data: dir.display().to_string(),
+            wide_loops: microdense::wide_loops(),
+            timed: "per step: next batch of shuffled indices, copy of those pre-scaled f32 \
+                    rows into one batch, forward, softmax cross-entropy, backward, SGD update",
+            result: &result,
+        });
+    }
+    let spread: Vec<String> = result
+        .repeats
+        .iter()
+        .map(|r| format!("{:.0}", r.samples_per_second))
+        .collect();
+    emit(&format!(
+        "{network}, batch {}, SGD lr {}{}, one thread (AVX2 loops: {})\n\
+         {:.0} samples/s: median of {} repeats of {} steps after {} warm-up steps ({})\n",
+        cfg.batch,
+        cfg.lr,
+        if cfg.momentum != 0.0 {
+            format!(" momentum {}", cfg.momentum)
+        } else {
+            String::new()
+        },
+        microdense::wide_loops(),
+        result.samples_per_second,
+        result.repeats.len(),
+        result.steps,
+        result.warmup_steps,
+        spread.join(", "),
+    ))
+}

@@ -1,0 +1,130 @@
+use std::fmt::Write as _;
+
+use anyhow::{anyhow, Result};
+use serde::Serialize;
+
+use super::{emit, emit_json};
+use crate::cli::QuantizeArgs;
+use crate::data::Data;
+use crate::idx::{self, Split};
+use crate::metrics::evaluate;
+use crate::model::{describe, Model};
+use crate::quantize::{
+    calibrate, calibration_indices, evaluate_int8, quantize, LayerReport, CALIBRATION_SEED,
+};
+
+#[derive(Serialize)]
+struct Score {
+    accuracy: f64,
+    loss: f64,
+    bytes: usize,
+}
+
+#[derive(Serialize)]
+struct Report<'a> {
+    model: String,
+    out: String,
+    network: String,
+    data: String,
+    calibration_samples: usize,
+    calibration_seed: u64,
+    layers: &'a [LayerReport],
+    test_samples: u64,
+    f32: Score,
+    int8: Score,
+    /// Accuracy points lost (f32 − int8, in percentage points).
+    drop_points: f64,
+}
+
+pub fn run(args: QuantizeArgs) -> Result<()> {
+    let model = Model::load(&args.model)?;
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let train = Data::load(&dir, Split::Train)?;
+    train.check_fits(&model.topology, &args.model)?;
+    let test = Data::load(&dir, Split::Test)?;
+    test.check_fits(&model.topology, &args.model)?;
+
+    let at = args.model.display();
+    let indices = calibration_indices(train.len(), args.calibrate as usize);
+    let calibration = calibrate(&model, &train.set, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
+    let quantized = quantize(&model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
+    let float = evaluate(&model, &test.set, None);
+    let int8 = evaluate_int8(&quantized.model, &test.set, None);
+    quantized.model.save(&args.out)?;
+
+    let f32_bytes = microdense::HEADER_LEN + 4 * model.params.len();
+    let int8_bytes = quantized.model.bytes().len();
+    let drop_points = 100.0 * (float.accuracy() - int8.accuracy());
+    if args.json {
+        return emit_json(&Report {
+            model: at.to_string(),
+            out: args.out.display().to_string(),
+            network: describe(&model.topology),
+            data: dir.display().to_string(),
+            calibration_samples: calibration.samples,
+            calibration_seed: CALIBRATION_SEED,
+            layers: &quantized.layers,
+            test_samples: int8.total(),
+            f32: Score {
+                accuracy: float.accuracy(),
+                loss: float.loss,
+                bytes: f32_bytes,
+            },
+            int8: Score {
+                accuracy: int8.accuracy(),
+                loss: int8.loss,
+                bytes: int8_bytes,
+            },
+            drop_points,
+        });
+    }
+    let mut s = format!(
+        "model        {at}: {}, f32, {f32_bytes} bytes\n\
+         calibration  {} training images from {}\n\n\
+         layer  shape        activation  weight scales            calibrated range      output\n",
+        describe(&model.topology),
+        calibration.samples,
+        dir.display()
+    );
+    for l in &quantized.layers {
+        let range = l
+            .range
+            .map_or("-".to_string(), |r| format!("[{:.4}, {:.4}]", r.min, r.max));
+        let output = match l.range {
+            Some(_) => format!(
+                "int8, scale {:.4e}, zero point {}",
+                l.output_scale, l.output_zero_point
+            ),
+            None => format!("i32, scale {:.4e}", l.output_scale),
+        };
+        let widened = if l.widened { " (widened)" } else { "" };
+        let _ = writeln!(
+            s,
+            "{:<6} {:<12} {:<11} {:.3e} .. {:.3e}   {range:<21} {output}{widened}",
+            l.layer,
+            format!("{}→{}", l.fan_in, l.units),
+            l.activation,
+            l.weight_scale.0,
+            l.weight_scale.1,
+        );
+    }
+    let _ = writeln!(
+        s,
+        "\naccuracy     f32 {:.4}, int8 {:.4} ({:+.2} points) on {} test images",
+        float.accuracy(),
+        int8.accuracy(),
+        -drop_points,
+        int8.total()
+    );
+    let _ = writeln!(
+        s,
+        "mean loss    f32 {:.4}, int8 {:.4}",
+        float.loss, int8.loss
+    );
+    let _ = writeln!(
+        s,
+        "saved        {}: int8, {int8_bytes} bytes",
+        args.out.display()
+    );
+    emit(&s)
+}
