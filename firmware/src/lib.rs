@@ -66,6 +66,17 @@ pub mod bundle {
 // Re-exported so the binaries print through one path.
 pub use cortex_m_semihosting::hprintln;
 
+/// Scratch words for any int8 model the demos take: layer inputs up to the digit size or
+/// the widest layer, layers up to `board::MAX_UNITS`.
+pub const INT8_SCRATCH: usize = microdense::int8_scratch_bound(
+    if bundle::PIXELS > board::MAX_UNITS {
+        bundle::PIXELS
+    } else {
+        board::MAX_UNITS
+    },
+    board::MAX_UNITS,
+);
+
 /// Data whose start is 32-byte aligned: `include_bytes!` alone guarantees nothing, and
 /// the core uses a blob's parameters in place only when they are 4-byte aligned.
 #[repr(C, align(32))]

@@ -30,7 +30,7 @@ pub struct ClassScore {
 }
 
 impl Evaluation {
-    fn empty(classes: usize) -> Self {
+    pub(crate) fn empty(classes: usize) -> Self {
         Evaluation {
             classes,
             confusion: vec![vec![0; classes]; classes],
@@ -130,6 +130,20 @@ fn ratio(a: u64, b: u64) -> f64 {
 /// Scores `model` on `indices` of `set` (all of it when `None`). The caller has checked
 /// the set fits the model (see `Data::check_fits`).
 pub fn evaluate(model: &Model, set: &Dataset, indices: Option<&[usize]>) -> Evaluation {
+    score_in_parallel(set, indices, model.topology.outputs(), |part| {
+        evaluate_serial(model, set, part)
+    })
+}
+
+/// Runs `score` (counts and a summed loss over some indices) over `indices` of `set` (all
+/// of it when `None`), split across the cores. Counts add up exactly, and the f64 loss
+/// sum is taken in a fixed order, so the result does not depend on thread timing.
+pub(crate) fn score_in_parallel(
+    set: &Dataset,
+    indices: Option<&[usize]>,
+    classes: usize,
+    score: impl Fn(&[usize]) -> Evaluation + Sync,
+) -> Evaluation {
     let all: Vec<usize>;
     let indices = match indices {
         Some(i) => i,
@@ -138,24 +152,23 @@ pub fn evaluate(model: &Model, set: &Dataset, indices: Option<&[usize]>) -> Eval
             &all
         }
     };
-    // Split across cores: counts add up exactly, and the f64 loss sum is taken in a fixed
-    // order below, so the result does not depend on thread timing.
     let threads = std::thread::available_parallelism()
         .map_or(1, |n| n.get())
         .min(indices.len().div_ceil(CHUNK))
         .max(1);
     let per = indices.len().div_ceil(threads).max(1);
+    let score = &score;
     let parts: Vec<Evaluation> = std::thread::scope(|s| {
         let handles: Vec<_> = indices
             .chunks(per)
-            .map(|part| s.spawn(move || evaluate_serial(model, set, part)))
+            .map(|part| s.spawn(move || score(part)))
             .collect();
         handles
             .into_iter()
             .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
             .collect()
     });
-    let mut total = Evaluation::empty(model.topology.outputs());
+    let mut total = Evaluation::empty(classes);
     for p in &parts {
         total.merge(p);
     }

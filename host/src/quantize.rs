@@ -27,7 +27,7 @@ use serde::Serialize;
 
 use crate::data::gather;
 use crate::idx::Dataset;
-use crate::metrics::Evaluation;
+use crate::metrics::{score_in_parallel, Evaluation};
 use crate::model::{Model, QuantModel};
 
 /// Calibration images drawn from the training set by default.
@@ -310,53 +310,16 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
 /// [`crate::metrics::evaluate`]: integer inference per image, the loss from the softmax
 /// of the dequantized outputs. The caller has checked the set fits the model.
 pub fn evaluate_int8(model: &QuantModel, set: &Dataset, indices: Option<&[usize]>) -> Evaluation {
-    let all: Vec<usize>;
-    let indices = match indices {
-        Some(i) => i,
-        None => {
-            all = (0..set.len()).collect();
-            &all
-        }
-    };
-    let classes = model.topology.outputs();
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(indices.len().div_ceil(256))
-        .max(1);
-    let per = indices.len().div_ceil(threads).max(1);
-    let parts: Vec<(Vec<Vec<u64>>, f64)> = std::thread::scope(|s| {
-        let handles: Vec<_> = indices
-            .chunks(per)
-            .map(|part| s.spawn(move || evaluate_serial(model, set, part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut confusion = vec![vec![0u64; classes]; classes];
-    let mut loss = 0.0;
-    for (c, l) in &parts {
-        for (a, b) in confusion.iter_mut().zip(c) {
-            for (x, y) in a.iter_mut().zip(b) {
-                *x += y;
-            }
-        }
-        loss += l;
-    }
-    Evaluation {
-        classes,
-        confusion,
-        loss: loss / indices.len().max(1) as f64,
-    }
+    score_in_parallel(set, indices, model.topology.outputs(), |part| {
+        evaluate_serial(model, set, part)
+    })
 }
 
 /// Confusion counts and the summed loss over `indices`.
-fn evaluate_serial(model: &QuantModel, set: &Dataset, indices: &[usize]) -> (Vec<Vec<u64>>, f64) {
+fn evaluate_serial(model: &QuantModel, set: &Dataset, indices: &[usize]) -> Evaluation {
     let net = model.network();
     let classes = model.topology.outputs();
-    let mut confusion = vec![vec![0u64; classes]; classes];
-    let mut loss = 0.0;
+    let mut eval = Evaluation::empty(classes);
     let mut x = vec![0i8; model.topology.input()];
     let mut scratch = vec![0u32; net.scratch_len()];
     let (mut y, mut z, mut grad) = (
@@ -370,11 +333,11 @@ fn evaluate_serial(model: &QuantModel, set: &Dataset, indices: &[usize]) -> (Vec
             unreachable!("buffers sized from the topology");
         }
         let truth = usize::from(set.label(i));
-        confusion[truth][argmax_i32(&y)] += 1;
+        eval.confusion[truth][argmax_i32(&y)] += 1;
         net.dequantize_logits(&y, &mut z);
-        loss += f64::from(softmax_cross_entropy(&z, truth, &mut grad));
+        eval.loss += f64::from(softmax_cross_entropy(&z, truth, &mut grad));
     }
-    (confusion, loss)
+    eval
 }
 
 #[cfg(test)]

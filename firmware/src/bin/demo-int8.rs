@@ -15,17 +15,7 @@ use microdense::{argmax_i32, Blob, ElementType, Int8Network, PIXEL_INPUT};
 use microdense_firmware::meter::Meter;
 use microdense_firmware::out::Line;
 use microdense_firmware::weights;
-use microdense_firmware::{board, bundle, exit, flash_used, ram, Aligned};
-
-/// Scratch words for any int8 model this program takes (as `demo`).
-const SCRATCH: usize = microdense::int8_scratch_bound(
-    if bundle::PIXELS > board::MAX_UNITS {
-        bundle::PIXELS
-    } else {
-        board::MAX_UNITS
-    },
-    board::MAX_UNITS,
-);
+use microdense_firmware::{board, bundle, exit, flash_used, ram, Aligned, INT8_SCRATCH};
 
 struct Buffers {
     scratch: &'static mut [u32],
@@ -36,7 +26,7 @@ struct Buffers {
 
 #[entry]
 fn main() -> ! {
-    static mut SCRATCH_WORDS: [u32; SCRATCH] = [0; SCRATCH];
+    static mut SCRATCH_WORDS: [u32; INT8_SCRATCH] = [0; INT8_SCRATCH];
     static mut INPUT: Aligned<[i8; bundle::PIXELS]> = Aligned([0; bundle::PIXELS]);
     static mut OUT: [i32; bundle::CLASSES] = [0; bundle::CLASSES];
 

@@ -14,19 +14,8 @@ use cortex_m_rt::entry;
 use microdense::{argmax, Blob, ElementType, Network};
 use microdense_firmware::inference::{open, report, run_int8, Int8Buffers, Tally};
 use microdense_firmware::meter::Meter;
-use microdense_firmware::{board, bundle, exit, hprintln, to_input, Aligned};
+use microdense_firmware::{board, bundle, exit, hprintln, to_input, Aligned, INT8_SCRATCH};
 use panic_semihosting as _;
-
-/// Scratch words for any int8 model the demo takes: layer inputs up to the digit size or
-/// the widest layer, layers up to `board::MAX_UNITS`.
-const INT8_SCRATCH: usize = microdense::int8_scratch_bound(
-    if bundle::PIXELS > board::MAX_UNITS {
-        bundle::PIXELS
-    } else {
-        board::MAX_UNITS
-    },
-    board::MAX_UNITS,
-);
 
 /// The static buffers of both paths.
 struct Buffers {
