@@ -90,15 +90,8 @@ pub struct ExportTfjsArgs {
 pub struct BenchArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
-    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
-    pub hidden: Hidden,
-    /// Activation of the hidden layers (the output is always softmax).
-    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
-    pub activation: ActivationArg,
-    /// Samples per batch.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub batch: u32,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Learning rate.
     #[arg(long, default_value_t = 0.15, value_parser = positive)]
     pub lr: f32,
@@ -120,6 +113,20 @@ pub struct BenchArgs {
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
+}
+
+/// The network and batch to train (defaults: the tutorial's).
+#[derive(Debug, Clone, Args)]
+pub struct ShapeArgs {
+    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
+    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
+    pub hidden: Hidden,
+    /// Activation of the hidden layers (the output is always softmax).
+    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
+    pub activation: ActivationArg,
+    /// Samples per batch.
+    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch: u32,
 }
 
 /// Where the IDX files are.
@@ -144,15 +151,8 @@ pub struct FetchArgs {
 pub struct TrainArgs {
     #[command(flatten)]
     pub data: DataArgs,
-    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
-    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
-    pub hidden: Hidden,
-    /// Activation of the hidden layers (the output is always softmax).
-    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
-    pub activation: ActivationArg,
-    /// Samples per batch.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub batch: u32,
+    #[command(flatten)]
+    pub shape: ShapeArgs,
     /// Number of batches to train [default: 100 unless --epochs is given].
     #[arg(long, conflicts_with = "epochs", value_parser = clap::value_parser!(u64).range(1..))]
     pub batches: Option<u64>,

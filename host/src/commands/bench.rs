@@ -24,9 +24,9 @@ struct Report<'a> {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let cfg = BenchConfig {
-        hidden: args.hidden.0.clone(),
-        activation: args.activation.into(),
-        batch: args.batch as usize,
+        hidden: args.shape.hidden.0.clone(),
+        activation: args.shape.activation.into(),
+        batch: args.shape.batch as usize,
         lr: args.lr,
         momentum: args.momentum,
         init: args.init.into(),

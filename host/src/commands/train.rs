@@ -72,10 +72,10 @@ impl Target {
 
 fn config(args: &TrainArgs) -> TrainConfig {
     TrainConfig {
-        hidden: args.hidden.0.clone(),
-        activation: args.activation.into(),
+        hidden: args.shape.hidden.0.clone(),
+        activation: args.shape.activation.into(),
         classes: args.classes as usize,
-        batch: args.batch as usize,
+        batch: args.shape.batch as usize,
         length: match (args.batches, args.epochs) {
             (_, Some(e)) => Length::Epochs(e),
             (Some(b), None) => Length::Batches(b),
