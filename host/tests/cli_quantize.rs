@@ -23,11 +23,7 @@ fn quantize(data: &Path, model: &Path, out: &Path, extra: &[&str]) -> std::proce
 }
 
 fn ok(out: &std::process::Output) -> String {
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(out);
     String::from_utf8(out.stdout.clone()).unwrap()
 }
 

@@ -151,11 +151,7 @@ fn export_writes_a_firmware_bundle() {
         .arg(&bundle)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let bytes = fs::read(&bundle).unwrap();
     let view = read_bundle(&bytes).unwrap();
     assert_eq!((view.rows, view.cols), (4, 4));
@@ -174,11 +170,7 @@ fn data_directory_from_the_environment_and_flag_precedence() {
         .arg(&model)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     // --data wins over the environment.
     let empty = tempfile::tempdir().unwrap();
     let out = microdense()

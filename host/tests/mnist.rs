@@ -5,7 +5,7 @@ mod common;
 use std::io::Write;
 use std::path::PathBuf;
 
-use common::microdense;
+use common::{assert_success, microdense};
 use microdense_host::idx::DATA_ENV;
 
 fn mnist(test: &str) -> Option<PathBuf> {
@@ -39,11 +39,7 @@ fn tutorial_run_then_eval() {
         .arg(&model)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let train: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let acc = train["test_accuracy"].as_f64().unwrap();
     assert_eq!(train["test_samples"], 10_000);
@@ -56,11 +52,7 @@ fn tutorial_run_then_eval() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let eval: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(eval["accuracy"].as_f64().unwrap(), acc);
     assert_eq!(eval["per_class"].as_array().unwrap().len(), 10);
@@ -77,11 +69,7 @@ fn check_against_the_reference() {
         .arg(&data)
         .output()
         .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["steps"], 100);
     let tol = microdense_host::crosscheck::DEFAULT_TOLERANCE;

@@ -118,3 +118,12 @@ pub fn train_small(data: &Path, out: &Path, extra: &[&str]) -> std::process::Out
     );
     output
 }
+
+/// Asserts that a command succeeded, showing its stderr when it did not.
+pub fn assert_success(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
