@@ -215,13 +215,7 @@ pub fn report(meter: &Meter, t: &Topology, tally: &Tally, comparable: bool) -> b
         t.macs(),
         unit = meter.unit()
     );
-    hprintln!(
-        "RAM: {} of {}: statics {}, stack peak {}",
-        KiB(ram::statics() + ram::stack_peak()),
-        KiB(ram::total()),
-        KiB(ram::statics()),
-        KiB(ram::stack_peak())
-    );
+    ram::report();
     let ok = !comparable || tally.identical == n;
     hprintln!("verdict: {}", if ok { "PASS" } else { "FAIL" });
     ok

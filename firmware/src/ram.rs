@@ -3,6 +3,8 @@
 //! cortex-m-rt's `paint-stack` feature lays over the free RAM at reset.
 use core::ptr::addr_of;
 
+use crate::KiB;
+
 extern "C" {
     static _ram_start: u32;
     static _ram_end: u32;
@@ -36,4 +38,15 @@ pub fn stack_peak() -> usize {
         at += 4;
     }
     top - at
+}
+
+/// Prints the RAM line both programs end with: in use, of the total, statics and stack.
+pub fn report() {
+    crate::hprintln!(
+        "RAM: {} of {}: statics {}, stack peak {}",
+        KiB(statics() + stack_peak()),
+        KiB(total()),
+        KiB(statics()),
+        KiB(stack_peak())
+    );
 }

@@ -6,6 +6,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+use microdense_host::bundle::BundleView;
+
 /// The MNIST folder from `MICRODENSE_DATA`, or `None` after saying loudly that `test`
 /// is skipped (CI always sets it).
 pub fn mnist_dir(test: &str) -> Option<PathBuf> {
@@ -175,6 +177,18 @@ pub fn predictions(output: &str) -> Vec<(usize, usize, usize, Option<usize>)> {
             Some((num(0)?, num(1)?, num(2)?, num(3)))
         })
         .collect()
+}
+
+/// Asserts that a demo's table lists `digits` rows, in order, with the bundle's labels,
+/// and that both the firmware's and the printed host prediction equal the host's.
+pub fn assert_predictions_match(output: &str, view: &BundleView<'_>, digits: usize) {
+    let rows = predictions(output);
+    assert_eq!(rows.len(), digits, "{output}");
+    for (i, (digit, label, firmware, host)) in rows.into_iter().enumerate() {
+        assert_eq!((digit, label), (i, usize::from(view.test_labels[i])));
+        assert_eq!(host, Some(view.host_prediction(i)), "digit {i}");
+        assert_eq!(firmware, view.host_prediction(i), "digit {i}");
+    }
 }
 
 /// The number after `prefix` on the line that starts with it (up to the next space,

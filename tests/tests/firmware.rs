@@ -12,8 +12,8 @@ use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
 use microdense_host::bundle::{read_bundle, write_bundle};
 use microdense_host::idx::{load_split, Dataset, Split};
 use microdense_tests::{
-    build_firmware, firmware_prerequisites as prerequisites, predictions, qemu, root,
-    run_with_timeout, target_installed, work, Board, BOARDS, BUILD_TIMEOUT,
+    assert_predictions_match, build_firmware, firmware_prerequisites as prerequisites, predictions,
+    qemu, root, run_with_timeout, target_installed, work, Board, BOARDS, BUILD_TIMEOUT,
 };
 
 const TEST_DIGITS: usize = 40;
@@ -148,13 +148,7 @@ fn demo_matches_the_host_bit_for_bit_on_both_boards() {
         );
         assert!(out.contains("verdict: PASS"), "{out}");
         assert!(out.contains("cost per inference: "), "{out}");
-        let rows = predictions(&out);
-        assert_eq!(rows.len(), TEST_DIGITS, "{out}");
-        for (i, (digit, label, firmware, host)) in rows.into_iter().enumerate() {
-            assert_eq!((digit, label), (i, usize::from(view.test_labels[i])));
-            assert_eq!(host, Some(view.host_prediction(i)), "digit {i}");
-            assert_eq!(firmware, view.host_prediction(i), "digit {i}");
-        }
+        assert_predictions_match(&out, &view, TEST_DIGITS);
     }
 }
 

@@ -17,8 +17,8 @@ use microdense_host::model::{AnyModel, Model, QuantModel};
 use microdense_host::quantize::{calibrate, calibration_indices, quantize};
 use microdense_host::training::{train, Length, TrainConfig};
 use microdense_tests::{
-    build_firmware, firmware_prerequisites, number_after, predictions, qemu, work, Board, LM3S6965,
-    STM32F405,
+    assert_predictions_match, build_firmware, firmware_prerequisites, number_after, predictions,
+    qemu, work, Board, LM3S6965, STM32F405,
 };
 
 /// Digits in the bundle `demo` runs, and in the slim one `demo-int8` runs (flash).
@@ -154,13 +154,7 @@ fn assert_parity(out: &str, code: Option<i32>, bundle: &Path, digits: usize) {
     assert!(out.contains("verdict: PASS"), "{out}");
     let bytes = std::fs::read(bundle).unwrap();
     let view = read_bundle(&bytes).unwrap();
-    let rows = predictions(out);
-    assert_eq!(rows.len(), digits, "{out}");
-    for (i, (digit, label, firmware, host)) in rows.into_iter().enumerate() {
-        assert_eq!((digit, label), (i, usize::from(view.test_labels[i])));
-        assert_eq!(host, Some(view.host_prediction(i)), "digit {i}");
-        assert_eq!(firmware, view.host_prediction(i), "digit {i}");
-    }
+    assert_predictions_match(out, &view, digits);
 }
 
 #[test]

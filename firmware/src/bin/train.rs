@@ -185,13 +185,7 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
         Ratio(per_step, TRAIN_BATCH as u64),
         unit = meter.unit()
     );
-    hprintln!(
-        "RAM: {} of {}: statics {}, stack peak {}",
-        KiB(ram::statics() + ram::stack_peak()),
-        KiB(ram::total()),
-        KiB(ram::statics()),
-        KiB(ram::stack_peak())
-    );
+    ram::report();
     let ok = loss_after < loss_before && right_after > right_before;
     hprintln!(
         "verdict: {}",
