@@ -20,6 +20,53 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     ((acc[0] + acc[4]) + (acc[1] + acc[5])) + ((acc[2] + acc[6]) + (acc[3] + acc[7])) + tail
 }
 
+/// Bit k set when `block[k]` is not zero (NaN counts as non-zero, -0.0 as zero), for a
+/// block of at most 64 values.
+#[inline(always)]
+pub fn nonzero_mask(block: &[f32]) -> u64 {
+    let block = &block[..block.len().min(64)];
+    let mut mask = 0u64;
+    // On x86-64, four floats per compare; the scalar loop below takes the rest.
+    #[cfg(target_arch = "x86_64")]
+    let (done, rest) = {
+        use core::arch::x86_64::{_mm_cmpneq_ps, _mm_loadu_ps, _mm_movemask_ps, _mm_setzero_ps};
+        let quads = block.chunks_exact(4);
+        let rest = quads.remainder();
+        for (q, quad) in quads.enumerate() {
+            // SAFETY: SSE is part of x86-64, and `quad` holds the four floats read.
+            let bits = unsafe {
+                _mm_movemask_ps(_mm_cmpneq_ps(_mm_loadu_ps(quad.as_ptr()), _mm_setzero_ps()))
+            };
+            mask |= u64::from(bits as u8) << (4 * q);
+        }
+        (block.len() - rest.len(), rest)
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let (done, rest) = (0, block);
+    for (k, &v) in rest.iter().enumerate() {
+        mask |= u64::from(v != 0.0) << (done + k);
+    }
+    mask
+}
+
+/// A batch's non-zero inputs by input: for inputs `first..first + 64` of up to 64 samples
+/// laid end to end (`fan_in` each), bit s of entry k is set when sample s's input
+/// `first + k` is not zero. Built from each sample's contiguous inputs, so it costs a
+/// scan of the batch rather than a cache line per sample and input.
+#[inline(always)]
+pub fn nonzero_samples(xs: &[f32], fan_in: usize, first: usize) -> [u64; 64] {
+    let mut samples = [0u64; 64];
+    let width = fan_in.saturating_sub(first).min(64);
+    for (s, x) in xs.chunks_exact(fan_in.max(1)).take(64).enumerate() {
+        let mut bits = nonzero_mask(x.get(first..first + width).unwrap_or(&[]));
+        while bits != 0 {
+            samples[bits.trailing_zeros() as usize % 64] |= 1 << s;
+            bits &= bits - 1;
+        }
+    }
+    samples
+}
+
 /// Gathers the non-zero elements of a block of up to [`Nonzeros::BLOCK`] values, with
 /// their positions, without a branch per element (MNIST's zero pixels are too irregular
 /// to predict). Callers loop over `x.chunks(Nonzeros::BLOCK)`; plain loops rather than a
@@ -41,22 +88,47 @@ impl Nonzeros {
     }
 
     /// The block's non-zero values in order, and their positions within the block.
+    /// On x86-64 from a bit mask made four values per compare, visiting only the
+    /// non-zeros; elsewhere (a Cortex-M compares one float at a time anyway) by writing
+    /// every element and keeping the non-zero ones.
     #[inline(always)]
     pub fn gather(&mut self, block: &[f32]) -> (&[f32], &[u8]) {
-        self.gather_strided(block, 1, block.len())
-    }
-
-    /// As [`Nonzeros::gather`] over `x[0], x[stride], x[2·stride], …` (`count` of them,
-    /// at most a block): a column of a row-major matrix.
-    #[inline(always)]
-    pub fn gather_strided(&mut self, x: &[f32], stride: usize, count: usize) -> (&[f32], &[u8]) {
+        let block = &block[..block.len().min(Self::BLOCK)];
+        if cfg!(target_arch = "x86_64") {
+            return self.gather_bits(nonzero_mask(block), block, 1, 0);
+        }
         let mut n = 0;
-        let count = count.min(Self::BLOCK);
-        for (k, &v) in x.iter().step_by(stride.max(1)).take(count).enumerate() {
+        for (k, &v) in block.iter().enumerate() {
             // n <= k < BLOCK: written always, kept only when v is not zero.
             self.found[n] = k as u8;
             self.values[n] = v;
             n += usize::from(v != 0.0);
+        }
+        (&self.values[..n], &self.found[..n])
+    }
+
+    /// For each set bit k of `bits` in order: position k and value `x[k·stride + at]`
+    /// (bits past the end of `x` are dropped).
+    #[inline(always)]
+    pub fn gather_bits(
+        &mut self,
+        mut bits: u64,
+        x: &[f32],
+        stride: usize,
+        at: usize,
+    ) -> (&[f32], &[u8]) {
+        let mut n = 0;
+        while bits != 0 {
+            let k = bits.trailing_zeros() as usize;
+            bits &= bits - 1;
+            if let (Some(&v), Some(f), Some(slot)) = (
+                x.get(k * stride + at),
+                self.found.get_mut(n),
+                self.values.get_mut(n),
+            ) {
+                (*f, *slot) = (k as u8, v);
+                n += 1;
+            }
         }
         (&self.values[..n], &self.found[..n])
     }
@@ -151,5 +223,39 @@ mod tests {
         assert_eq!(n, 3);
         assert_eq!((seen[0], seen[2]), ((3, 1.0), (149, -2.0)));
         assert!(seen[1].0 == 64 && seen[1].1.is_nan());
+    }
+
+    /// The masks against a plain per-element test, over every length up to 64 (the
+    /// x86-64 path takes four at a time, then a scalar rest) and awkward values.
+    #[test]
+    fn masks_match_a_plain_test() {
+        let mut rng = crate::Rng::new(9);
+        let odd = [0.0, -0.0, f32::NAN, f32::INFINITY, -1e-40, 1.0];
+        let xs: [f32; 70 * 5] = core::array::from_fn(|_| odd[rng.below(6)]);
+        for len in 0..=64 {
+            let block = &xs[..len];
+            let want = block
+                .iter()
+                .enumerate()
+                .fold(0u64, |m, (k, &v)| m | (u64::from(v != 0.0) << k));
+            assert_eq!(nonzero_mask(block), want, "length {len}");
+        }
+        // Five samples of 70 inputs: the second group of 64 inputs has only 6.
+        for first in [0, 64] {
+            let samples = nonzero_samples(&xs, 70, first);
+            for (k, &bits) in samples.iter().enumerate() {
+                for s in 0..64 {
+                    let want = s < 5 && first + k < 70 && xs[s * 70 + first + k] != 0.0;
+                    assert_eq!(bits >> s & 1 == 1, want, "input {}, sample {s}", first + k);
+                }
+            }
+            let mut nz = Nonzeros::new();
+            let (values, found) = nz.gather_bits(samples[3], &xs, 70, first + 3);
+            assert_eq!(values.len(), samples[3].count_ones() as usize);
+            for (&v, &s) in values.iter().zip(found) {
+                let x = xs[usize::from(s) * 70 + first + 3];
+                assert_eq!(v.to_bits(), x.to_bits());
+            }
+        }
     }
 }

@@ -83,6 +83,19 @@ impl<'a> Trainer<'a> {
         Ok(())
     }
 
+    /// The optimizer's state (momentum velocity, laid out like the parameters; empty
+    /// without momentum): with the parameters, all a step depends on besides its batch.
+    pub fn velocity(&self) -> &[f32] {
+        self.velocity
+    }
+
+    /// Puts back a state read with [`Trainer::velocity`], to replay steps from a snapshot.
+    pub fn set_velocity(&mut self, velocity: &[f32]) -> Result<(), Error> {
+        check_len(Buffer::OptimizerState, self.velocity.len(), velocity.len())?;
+        self.velocity.copy_from_slice(velocity);
+        Ok(())
+    }
+
     /// The gradients of the last [`Trainer::loss_and_gradients`], laid out like the
     /// parameters.
     pub fn gradients(&self) -> &[f32] {
@@ -306,14 +319,19 @@ simd::multiversion! {
         for first in (0..n).step_by(Nonzeros::BLOCK) {
             let count = (n - first).min(Nonzeros::BLOCK);
             let chunk = &deltas[first * units..][..count * units];
-            let (add, xs) = (first > 0, &prev[first * fan_in..]);
-            for (r, row) in weights.chunks_exact_mut(units).enumerate() {
-                let (values, found) = nonzeros.gather_strided(&xs[r..], fan_in, count);
-                if values.is_empty() && update && plain {
-                    continue;
+            let (add, xs) = (first > 0, &prev[first * fan_in..][..count * fan_in]);
+            for (c, rows) in weights.chunks_mut(64 * units).enumerate() {
+                let first_row = c * 64;
+                let samples = kernels::nonzero_samples(xs, fan_in, first_row);
+                for (k, row) in rows.chunks_exact_mut(units).enumerate() {
+                    let r = first_row + k;
+                    let (values, found) = nonzeros.gather_bits(samples[k], xs, fan_in, r);
+                    if values.is_empty() && update && plain {
+                        continue;
+                    }
+                    let v = velocity_w.get_mut(r * units..(r + 1) * units).unwrap_or(&mut []);
+                    row_gradient(row, v, chunk, units, values, found, add, update, sgd);
                 }
-                let v = velocity_w.get_mut(r * units..(r + 1) * units).unwrap_or(&mut []);
-                row_gradient(row, v, chunk, units, values, found, add, update, sgd);
             }
             let (values, found) = (&ones[..count], &all[..count]);
             let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
