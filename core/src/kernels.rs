@@ -25,13 +25,15 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 #[inline(always)]
 pub fn nonzero_mask(block: &[f32]) -> u64 {
     let block = &block[..block.len().min(64)];
-    let mut mask = 0u64;
-    // On x86-64, four floats per compare; the scalar loop below takes the rest.
+    // One bit per value, from the bits but the sign.
+    let bit = |v: &f32| v.to_bits() << 1 != 0;
     #[cfg(target_arch = "x86_64")]
-    let (done, rest) = {
+    {
+        // Four floats per compare, then the rest one by one.
         use core::arch::x86_64::{_mm_cmpneq_ps, _mm_loadu_ps, _mm_movemask_ps, _mm_setzero_ps};
+        let mut mask = 0u64;
         let quads = block.chunks_exact(4);
-        let rest = quads.remainder();
+        let (done, rest) = (block.len() - quads.remainder().len(), quads.remainder());
         for (q, quad) in quads.enumerate() {
             // SAFETY: SSE is part of x86-64, and `quad` holds the four floats read.
             let bits = unsafe {
@@ -39,14 +41,23 @@ pub fn nonzero_mask(block: &[f32]) -> u64 {
             };
             mask |= u64::from(bits as u8) << (4 * q);
         }
-        (block.len() - rest.len(), rest)
-    };
-    #[cfg(not(target_arch = "x86_64"))]
-    let (done, rest) = (0, block);
-    for (k, &v) in rest.iter().enumerate() {
-        mask |= u64::from(v != 0.0) << (done + k);
+        for (k, v) in rest.iter().enumerate() {
+            mask |= u64::from(bit(v)) << (done + k);
+        }
+        mask
     }
-    mask
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        // Integer tests (no FPU flag transfer per value), into 32-bit words (a 64-bit
+        // shift is several instructions on a 32-bit core).
+        let word = |part: &[f32]| {
+            part.iter()
+                .enumerate()
+                .fold(0u32, |m, (k, v)| m | u32::from(bit(v)) << k)
+        };
+        let (low, high) = block.split_at(block.len().min(32));
+        u64::from(word(low)) | u64::from(word(high)) << 32
+    }
 }
 
 /// A batch's non-zero inputs by input: for inputs `first..first + 64` of up to 64 samples

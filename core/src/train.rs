@@ -407,13 +407,34 @@ simd::multiversion! {
         below: Activation,
     ) {
         let fan_in = weights.len() / units;
+        let mut nonzeros = Nonzeros::new();
         for ((d, dp), xs) in deltas
             .chunks_exact(units)
             .zip(deltas_prev.chunks_exact_mut(fan_in))
             .zip(prev.chunks_exact(fan_in))
         {
-            for ((g, row), &y) in dp.iter_mut().zip(weights.chunks_exact(units)).zip(xs) {
-                *g = kernels::dot(row, d) * below.derivative_from_output(y);
+            if below != Activation::Relu {
+                for ((g, row), &y) in dp.iter_mut().zip(weights.chunks_exact(units)).zip(xs) {
+                    *g = kernels::dot(row, d) * below.derivative_from_output(y);
+                }
+                continue;
+            }
+            // A ReLU's derivative is zero wherever its output is (about half the units),
+            // so only the others need a dot product. The zeros written instead are +0.0
+            // where dot·0 could be -0.0: no sum downstream can tell them apart, as every
+            // sum starts at +0.0.
+            dp.fill(0.0);
+            let blocks = xs.chunks(Nonzeros::BLOCK).zip(dp.chunks_mut(Nonzeros::BLOCK));
+            for (b, (ys, gs)) in blocks.enumerate() {
+                let (values, found) = nonzeros.gather(ys);
+                let rows = &weights[b * Nonzeros::BLOCK * units..];
+                for (&y, &k) in values.iter().zip(found) {
+                    let k = usize::from(k);
+                    let row = rows.get(k * units..(k + 1) * units);
+                    if let (Some(g), Some(row)) = (gs.get_mut(k), row) {
+                        *g = kernels::dot(row, d) * below.derivative_from_output(y);
+                    }
+                }
             }
         }
     }
