@@ -62,16 +62,21 @@ simd::multiversion! {
     /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, summed in input order. Zero
     /// inputs are skipped (adding 0·W[i] changes nothing but the sign of a zero). Outputs
     /// are taken up to 16 at a time and kept in registers over a block of inputs, so each
-    /// multiply-add costs about one load and one instruction.
+    /// multiply-add costs about one load and one instruction. A block of inputs is done
+    /// for the whole batch before the next, so its weight rows stay in a PC's L1 cache
+    /// across samples instead of coming from L2 for each.
     fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
         let units = biases.len();
         let fan_in = weights.len() / units;
-        for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
+        for out in outputs.chunks_exact_mut(units) {
             out.copy_from_slice(biases);
-            let mut nonzeros = Nonzeros::new();
-            for (b, block) in x.chunks(Nonzeros::BLOCK).enumerate() {
-                let (values, found) = nonzeros.gather(block);
-                let rows = &weights[b * Nonzeros::BLOCK * units..];
+        }
+        let mut nonzeros = Nonzeros::new();
+        for (b, rows) in weights.chunks(Nonzeros::BLOCK * units).enumerate() {
+            let first = b * Nonzeros::BLOCK;
+            let width = rows.len() / units;
+            for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
+                let (values, found) = nonzeros.gather(&x[first..first + width]);
                 let mut column = 0;
                 while column < units {
                     let (out, rows) = (&mut out[column..], &rows[column..]);
