@@ -80,8 +80,8 @@ pub fn nonzero_samples(xs: &[f32], fan_in: usize, first: usize) -> [u64; 64] {
 
 /// Gathers the non-zero elements of a block of up to [`Nonzeros::BLOCK`] values, with
 /// their positions, without a branch per element (MNIST's zero pixels are too irregular
-/// to predict). Callers loop over `x.chunks(Nonzeros::BLOCK)`; plain loops rather than a
-/// closure, so the body is compiled into each caller's AVX2 twin.
+/// to predict). Callers take inputs a block of up to [`Nonzeros::BLOCK`] at a time; plain
+/// loops rather than a closure, so the body is compiled into each caller's AVX2 twin.
 pub struct Nonzeros {
     found: [u8; Self::BLOCK],
     values: [f32; Self::BLOCK],

@@ -278,7 +278,13 @@ fn run(
         _ => None,
     };
     let mut sampler = Sampler::new(train.len(), seeds.shuffle);
-    let (mut xs, mut labels) = (Vec::new(), Vec::new());
+    let mut batches = Batches {
+        cfg,
+        train,
+        total,
+        xs: Vec::new(),
+        labels: Vec::new(),
+    };
     // The last two snapshots, newest first: a divergence right after a snapshot keeps
     // weights from before it.
     let mut snapshots: [Option<Snapshot>; 2] = [None, None];
@@ -296,25 +302,18 @@ fn run(
             snapshots[1] = snapshots[0].take();
             snapshots[0] = Some(take_snapshot(old, step, &model.params, &trainer, &sampler));
         }
-        let (indices, epoch) = sampler.next_batch(cfg.batch);
+        let (epoch, result) = batches.step(step, &mut sampler, &mut trainer, &mut model);
         epochs = epoch + 1;
-        gather(train, indices, &mut xs, &mut labels);
-        let lr = cfg.lr_at(step, total);
-        if cfg.schedule != Schedule::Constant {
-            trainer
-                .set_sgd(Sgd { lr, ..cfg.sgd() })
-                .map_err(|e| anyhow!("cannot set the learning rate: {e}"))?;
-        }
-        match trainer.step(&mut model.network_mut(), &xs, &labels) {
+        match result {
             Ok(loss) => {
                 history.loss.push(loss);
                 done = step + 1;
-                samples += labels.len() as u64;
+                samples += batches.labels.len() as u64;
                 train_time += timer.elapsed();
                 on_event(Event::Step {
                     batch: done,
                     loss,
-                    lr,
+                    lr: cfg.lr_at(step, total),
                 });
                 if sampler.epoch_finished() {
                     on_event(Event::Epoch {
@@ -366,18 +365,8 @@ fn run(
             .map_err(|e| anyhow!("cannot restore the optimizer state: {e}"))?;
         let mut sampler = snapshot.sampler.clone();
         for step in snapshot.steps..d.kept_after {
-            gather(train, sampler.next_batch(cfg.batch).0, &mut xs, &mut labels);
-            trainer
-                .set_sgd(Sgd {
-                    lr: cfg.lr_at(step, total),
-                    ..cfg.sgd()
-                })
-                .and_then(|()| {
-                    trainer
-                        .step(&mut model.network_mut(), &xs, &labels)
-                        .map(drop)
-                })
-                .map_err(|e| anyhow!("replaying batch {} after a divergence: {e}", step + 1))?;
+            let (_, result) = batches.step(step, &mut sampler, &mut trainer, &mut model);
+            result.map_err(|e| anyhow!("replaying batch {} after a divergence: {e}", step + 1))?;
         }
         // The kept weights' loss was measured, but later entries were not theirs.
         history.loss.truncate(d.kept_after as usize + 1);
@@ -393,6 +382,39 @@ fn run(
         elapsed: started.elapsed(),
         train_time,
     })
+}
+
+/// The run's batches and the buffers they are assembled in.
+struct Batches<'a> {
+    cfg: &'a TrainConfig,
+    train: &'a Dataset,
+    total: u64,
+    xs: Vec<f32>,
+    labels: Vec<u8>,
+}
+
+impl Batches<'_> {
+    /// Step `step` (0-based): the sampler's next batch at the schedule's learning rate,
+    /// the one way both the run and a replay take a step. Returns the batch's epoch and
+    /// the step's loss.
+    fn step(
+        &mut self,
+        step: u64,
+        sampler: &mut Sampler,
+        trainer: &mut Trainer,
+        model: &mut Model,
+    ) -> (u32, Result<f32, Error>) {
+        let (indices, epoch) = sampler.next_batch(self.cfg.batch);
+        gather(self.train, indices, &mut self.xs, &mut self.labels);
+        let lr = self.cfg.lr_at(step, self.total);
+        let result = trainer
+            .set_sgd(Sgd {
+                lr,
+                ..self.cfg.sgd()
+            })
+            .and_then(|()| trainer.step(&mut model.network_mut(), &self.xs, &self.labels));
+        (epoch, result)
+    }
 }
 
 /// A snapshot after `steps` steps, reusing `old`'s buffers when there is one.
