@@ -50,6 +50,9 @@ pub use quant::{
     multiplier_value, pixels_to_int8, quantize_multiplier, requantize, write_int8_blob, Int8Layer,
     Int8LayerView, Int8Network, QuantParams, PIXEL_INPUT,
 };
+pub use quant::{
+    requantize_tflite, tflite_exponent, tflite_multiplier, tflite_shift_byte, TFLITE_SHIFT_BASE,
+};
 pub use rng::Rng;
 pub use sgd::Sgd;
 pub use simd::wide_loops;

@@ -19,7 +19,7 @@
 //! SXTB16/SMLAD assembly, and a hidden layer's whole chunks of six (biases, products,
 //! requantization, stores) run in one piece of assembly; everywhere else [`portable`]
 //! computes the same integers.
-use super::{requantize, Int8Network, Section};
+use super::{requantize, requantize_tflite, tflite_exponent, Int8Network, Section};
 
 /// Outputs accumulated in registers at a time (six: all a Cortex-M4 has room for beside
 /// the inputs, the list and the weights in flight).
@@ -51,6 +51,9 @@ enum Sink<'o> {
     Hidden(&'o mut [i16]),
     /// The output layer: the i32 values.
     Last(&'o mut [i32]),
+    /// The output layer of a TFLite-rule model: int8 codes (clamped as a hidden layer's)
+    /// minus the zero point, as i32.
+    LastInt8(&'o mut [i32]),
 }
 
 impl Sink<'_> {
@@ -72,13 +75,18 @@ impl Sink<'_> {
                     *o = y.max(low);
                 }
             }
+            Sink::LastInt8(out) => {
+                if let Some(o) = out.get_mut(j) {
+                    *o = y.saturating_add(zp).clamp(-128, 127).max(low) - zp;
+                }
+            }
         }
     }
 
     fn len(&self) -> usize {
         match self {
             Sink::Hidden(out) => out.len(),
-            Sink::Last(out) => out.len(),
+            Sink::Last(out) | Sink::LastInt8(out) => out.len(),
         }
     }
 }
@@ -93,6 +101,7 @@ impl Sink<'_> {
 pub(super) fn run(net: &Int8Network, input: &[i8], scratch: &mut [u32], out: &mut [i32]) {
     let t = &net.topology;
     let layers = t.layers();
+    let tflite = super::uses_tflite_rule(t, net.payload);
     let widest_in = (0..layers.len()).map(|i| t.fan_in(i)).max().unwrap_or(0);
     let (list, acts) = scratch.split_at_mut(list_words(widest_in).min(scratch.len()));
     let half = acts.len() / 2;
@@ -109,8 +118,13 @@ pub(super) fn run(net: &Int8Network, input: &[i8], scratch: &mut [u32], out: &mu
         let relu = layer.activation == crate::Activation::Relu;
         let zp = super::params_at(net.payload, s.params).zero_point;
         if i + 1 == layers.len() {
-            let low = if relu { 0 } else { i32::MIN };
-            dense(net.payload, &s, list, count, Sink::Last(out), 0, low);
+            if tflite {
+                let low = if relu { zp } else { -128 };
+                dense(net.payload, &s, list, count, Sink::LastInt8(out), zp, low);
+            } else {
+                let low = if relu { 0 } else { i32::MIN };
+                dense(net.payload, &s, list, count, Sink::Last(out), 0, low);
+            }
             return;
         }
         let low = if relu { zp } else { -128 };
@@ -301,7 +315,11 @@ fn dense(
         let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
         for (c, ((&a, m), &sh)) in requant.take(n).enumerate() {
             let m = i32::from_le_bytes([m[0], m[1], m[2], m[3]]);
-            sink.put(j0 + c, requantize(a, m, sh), zp, low);
+            let y = match tflite_exponent(sh) {
+                Some(e) => requantize_tflite(a, m, e),
+                None => requantize(a, m, sh),
+            };
+            sink.put(j0 + c, y, zp, low);
         }
         j0 += n;
     }
@@ -348,6 +366,8 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
             && (b.as_ptr() as usize).is_multiple_of(4)
             && m.len() >= 4 * WIDTH * chunks
             && sh.len() >= WIDTH * chunks
+            // The assembly does the core's rule only (a blob uses one rule throughout).
+            && sh.first().is_some_and(|&s| s <= 31)
             && (!relu || layer.low == layer.zp))
     {
         return false;

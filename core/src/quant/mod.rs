@@ -12,9 +12,13 @@
 //! them in range), so a PC, a Cortex-M3 and a Cortex-M4 (SMLAD) agree bit for bit.
 mod forward;
 mod requant;
+mod tflite;
 
 pub use requant::{
     multiplier_value, pixels_to_int8, quantize_multiplier, requantize, QuantParams, PIXEL_INPUT,
+};
+pub use tflite::{
+    requantize_tflite, tflite_exponent, tflite_multiplier, tflite_shift_byte, TFLITE_SHIFT_BASE,
 };
 
 use crate::format::{seal, split_blob};
@@ -160,6 +164,7 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
         });
     }
     let layers = topology.layers();
+    let tflite = uses_tflite_rule(topology, payload);
     for i in 0..layers.len() {
         let s = section_of(topology.input(), layers, i);
         let out = params_at(payload, s.params);
@@ -167,7 +172,7 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
             return Err(Error::QuantScale { tensor: i + 1 });
         }
         let last = i + 1 == layers.len();
-        let zp_ok = if last {
+        let zp_ok = if last && !tflite {
             out.zero_point == 0
         } else {
             (-128..=127).contains(&out.zero_point)
@@ -188,7 +193,8 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
                 });
             }
             let shift = payload.get(s.shifts + unit).copied().unwrap_or(0);
-            if shift > 31 {
+            // One rule for the whole model: the core's shifts, or TFLite's exponents.
+            if tflite != tflite_exponent(shift).is_some() || (!tflite && shift > 31) {
                 return Err(Error::QuantShift {
                     layer: i,
                     unit,
@@ -203,6 +209,15 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
         }
     }
     Ok(())
+}
+
+/// Whether the model's shift bytes hold TFLite exponents (its first unit's byte decides;
+/// [`validate`] checks every other unit agrees).
+pub(crate) fn uses_tflite_rule(topology: &Topology, payload: &[u8]) -> bool {
+    let first = section_of(topology.input(), topology.layers(), 0);
+    payload
+        .get(first.shifts)
+        .is_some_and(|&b| tflite_exponent(b).is_some())
 }
 
 /// One layer of an int8 model to write: plain `[in][out]` weights (`W[i][j]` at
