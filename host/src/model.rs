@@ -11,6 +11,10 @@ use microdense::{
 
 use crate::atomic;
 
+pub mod chain;
+pub mod onnx;
+pub mod tflite;
+
 /// A topology and its flat parameters (core's layout).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {

@@ -45,4 +45,5 @@ cp "$work/onnx.rs" host/src/model/onnx/onnx_proto.rs
 sed -E 's/^(  [A-Za-z_0-9]+( = [0-9]+)?) \(deprecated\),/\1,/' "$fbs" > "$work/schema.fbs"
 flatc --rust -o "$work" "$work/schema.fbs"
 cp "$work/schema_generated.rs" host/src/model/tflite/schema_generated.rs
+rustfmt --edition 2021 host/src/model/onnx/onnx_proto.rs host/src/model/tflite/schema_generated.rs
 echo "generated host/src/model/onnx/onnx_proto.rs and host/src/model/tflite/schema_generated.rs"

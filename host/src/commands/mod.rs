@@ -12,6 +12,7 @@ mod check;
 mod eval;
 mod export;
 mod fetch;
+mod interchange;
 mod quantize;
 mod reproduce;
 mod tfjs;
@@ -28,6 +29,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(a) => quantize::run(a),
         Command::ImportTfjs(a) => tfjs::import(a),
         Command::ExportTfjs(a) => tfjs::export(a),
+        Command::ImportOnnx(a) => interchange::import_onnx(a),
+        Command::ImportTflite(a) => interchange::import_tflite(a),
+        Command::ExportOnnx(a) => interchange::export_onnx(a),
         Command::Bench(a) => bench::run(a),
     }
 }
