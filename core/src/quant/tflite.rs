@@ -149,4 +149,55 @@ mod tests {
         assert_eq!(tflite_multiplier(f64::NAN), None);
         assert_eq!(tflite_multiplier(1e-12), Some((0, 0)));
     }
+
+    /// A TFLite-rule blob: the output layer keeps its zero point and clamps as int8; a
+    /// blob mixing the two rules is refused.
+    #[test]
+    fn tflite_rule_blobs_run_and_mixed_rules_are_refused() {
+        use crate::{Activation, Error, Int8Layer, Int8Network, Layer, QuantParams, Topology};
+        const LAYERS: [Layer; 1] = [Layer::new(2, Activation::Softmax)];
+        let t = Topology::new(2, &LAYERS).unwrap();
+        let (m, e) = tflite_multiplier(0.25).unwrap();
+        let byte = tflite_shift_byte(e).unwrap();
+        let write = |shifts: &[u8], zp: i32, blob: &mut [u8]| {
+            let layer = Int8Layer {
+                weights: &[1, 0, 0, 1],
+                biases: &[0, 1000],
+                multipliers: &[m, m],
+                shifts,
+                output: QuantParams {
+                    scale: 0.5,
+                    zero_point: zp,
+                },
+            };
+            let input = QuantParams {
+                scale: 1.0,
+                zero_point: 0,
+            };
+            crate::write_int8_blob(&t, input, &[layer], blob)
+        };
+        let mut blob = [0u8; crate::int8_blob_len(2, &LAYERS)];
+        write(&[byte, byte], 5, &mut blob).unwrap();
+        let net = Int8Network::parse(&blob).unwrap();
+        let (mut scratch, mut out) = ([0u32; 8], [0i32; 2]);
+        net.logits(&[-42, 40], &mut scratch[..net.scratch_len()], &mut out)
+            .unwrap();
+        // −42/4 = −10.5 → −10 (ties up); (1000 + 40)/4 = 260 → 260 + 5 clamps to 127.
+        assert_eq!(out, [-10, 127 - 5]);
+        assert_eq!(
+            write(&[byte, 3], 0, &mut blob),
+            Err(Error::QuantShift {
+                layer: 0,
+                unit: 1,
+                shift: 3
+            })
+        );
+        // The core's rule still demands a zero output zero point.
+        let (cm, cs) = crate::quantize_multiplier(0.25).unwrap();
+        assert_eq!((cm, cs), (m, 0));
+        assert!(matches!(
+            write(&[cs, cs], 5, &mut blob),
+            Err(Error::ZeroPoint { tensor: 1, .. })
+        ));
+    }
 }
