@@ -180,6 +180,39 @@ fn onnx_valid_model_imports_and_round_trips_through_export() {
 }
 
 #[test]
+fn onnx_float16_and_float64_initializers_are_converted_and_said_so() {
+    let mut g = onnx_graph();
+    // W as float16 raw data (0.0, 0.5, 1.0, … as halves), b as float64 typed values.
+    let halves: Vec<u8> = (0..12u16)
+        .flat_map(|i| [0x3800u16 + i].map(|h| h.to_le_bytes()))
+        .flatten()
+        .collect();
+    g.initializer[0] = pb::TensorProto {
+        name: Some("W".into()),
+        dims: vec![4, 3],
+        data_type: Some(10),
+        raw_data: Some(halves),
+        ..Default::default()
+    };
+    g.initializer[1] = pb::TensorProto {
+        name: Some("b".into()),
+        dims: vec![3],
+        data_type: Some(11),
+        double_data: vec![0.1, -0.2, 0.3],
+        ..Default::default()
+    };
+    let stdout = run("import-onnx", "onnx", &onnx(g)).unwrap();
+    assert!(
+        stdout.contains("note: initializer 'W': float16 converted to float32"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("note: initializer 'b': float64 converted to float32"),
+        "{stdout}"
+    );
+}
+
+#[test]
 fn onnx_truncated_or_corrupt_protobuf() {
     let bytes = onnx(onnx_graph());
     fails(

@@ -608,3 +608,26 @@ fn value_info(name: &str, width: usize) -> ValueInfoProto {
         ..Default::default()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::f16_to_f32;
+
+    #[test]
+    fn half_floats_convert_exactly() {
+        for (h, f) in [
+            (0x3c00u16, 1.0f32),
+            (0xc000, -2.0),
+            (0x3555, 0.333_251_95),
+            (0x7bff, 65504.0),
+            (0x0001, 2f32.powi(-24)),
+            (0x03ff, 1023.0 * 2f32.powi(-24)),
+            (0x0400, 2f32.powi(-14)),
+            (0x8000, -0.0),
+            (0x7c00, f32::INFINITY),
+        ] {
+            assert_eq!(f16_to_f32(h).to_bits(), f.to_bits(), "{h:#06x}");
+        }
+        assert!(f16_to_f32(0x7e00).is_nan());
+    }
+}
