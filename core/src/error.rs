@@ -242,3 +242,18 @@ impl fmt::Display for Error {
 /// So `?` turns it into any error type that wraps standard errors (`anyhow`, `Box<dyn
 /// Error>`) without a conversion by hand.
 impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    #[test]
+    fn is_a_standard_error() {
+        let e: std::boxed::Box<dyn core::error::Error> =
+            std::boxed::Box::new(super::Error::NoLayers);
+        assert_eq!(
+            std::format!("{e}"),
+            std::format!("{}", super::Error::NoLayers)
+        );
+    }
+}

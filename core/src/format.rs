@@ -331,6 +331,7 @@ mod tests {
         let blob = Blob::parse(&buf.0).unwrap();
         assert_eq!(blob.topology(), &t);
         assert_eq!(blob.len(), LEN);
+        assert!(!blob.is_empty() && blob.payload().len() == 4 * 23);
         assert_eq!(blob.params().unwrap(), &params);
         let mut copy = [0.0f32; 23];
         blob.copy_params(&mut copy).unwrap();

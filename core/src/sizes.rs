@@ -112,3 +112,31 @@ impl TrainLayout {
         (acts, delta_a, delta_b, grads)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::Activation::*;
+
+    #[test]
+    fn train_layout_regions() {
+        let layers = [
+            Layer::new(32, Relu),
+            Layer::new(256, Linear),
+            Layer::new(10, Softmax),
+        ];
+        let l = TrainLayout::new(784, &layers, 16);
+        assert_eq!(
+            (l.activations, l.delta, l.gradients),
+            (16 * 298, 16 * 256, 36_138)
+        );
+        assert_eq!(l.len(), train_scratch_len(784, &layers, 16));
+        let mut scratch = [0.0f32; 16 * (298 + 512) + 36_138];
+        let (a, d1, d2, g) = l.split(&mut scratch);
+        assert_eq!(
+            (a.len(), d1.len(), d2.len(), g.len()),
+            (4768, 4096, 4096, 36_138)
+        );
+        assert_eq!(blob_len(784, &layers), HEADER_LEN + 4 * 36_138);
+    }
+}
