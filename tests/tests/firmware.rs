@@ -9,8 +9,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
-use microdense_host::bundle::{read_bundle, write_bundle};
-use microdense_host::idx::{load_split, Dataset, Split};
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::model::bundle::{read_bundle, write_bundle};
 use microdense_tests::{
     assert_predictions_match, build_firmware, firmware_prerequisites as prerequisites, predictions,
     qemu, root, run_with_timeout, target_installed, work, Board, BOARDS, BUILD_TIMEOUT,

@@ -5,13 +5,13 @@
 //! 10 epochs of momentum SGD). Needs MNIST (MICRODENSE_DATA); skips loudly without it.
 use microdense::{Activation, Init};
 use microdense_host::cli::Schedule;
-use microdense_host::idx::{load_split, Dataset, Split};
-use microdense_host::metrics::evaluate;
-use microdense_host::model::Model;
-use microdense_host::quantize::{
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::eval::metrics::evaluate;
+use microdense_host::model::quantize::{
     calibrate, calibration_indices, evaluate_int8, quantize, DEFAULT_CALIBRATION,
 };
-use microdense_host::training::{train, Length, TrainConfig};
+use microdense_host::model::Model;
+use microdense_host::train::{train, Length, TrainConfig};
 use microdense_tests::mnist_dir;
 
 /// Largest accuracy drop accepted, in points (percent).

@@ -1,8 +1,8 @@
 //! Core (f32) against the independent f64 reference, on real MNIST batches of the
 //! tutorial's configuration: 784→32→256→10, linear hidden layers, softmax, batch 16.
 use microdense::{Activation::*, Init, Layer, Network, Rng, Sgd, Topology, Trainer};
-use microdense_host::idx::{load_split, Dataset, Split};
-use microdense_host::reference::RefNet;
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::eval::reference::RefNet;
 use microdense_tests::mnist_dir;
 
 const LAYERS: [Layer; 3] = [

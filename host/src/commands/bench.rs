@@ -3,10 +3,10 @@ use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::BenchArgs;
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
+use crate::eval::throughput::{measure, BenchConfig, Prescaled, Throughput};
 use crate::model::{describe, mlp};
-use crate::throughput::{measure, BenchConfig, Prescaled, Throughput};
 
 const CLASSES: usize = 10;
 
