@@ -9,7 +9,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use microdense_host::idx::{self, Split, DATA_ENV};
+use microdense_host::data::idx::{self, Split, DATA_ENV};
 use microdense_host::model::onnx::import_onnx;
 use microdense_host::model::tflite::{import_tflite, Imported};
 use microdense_host::model::Model;
@@ -69,11 +69,7 @@ fn inputs(test: &str, dataset: &str, rows: usize) -> Option<Vec<Vec<f32>>> {
             };
             Some(
                 (0..rows)
-                    .map(|i| {
-                        let mut x = vec![0.0; set.input_size()];
-                        set.image_f32_into(i, &mut x);
-                        x
-                    })
+                    .map(|i| microdense_host::data::scaled(set.image(i)).collect())
                     .collect(),
             )
         }
@@ -116,11 +112,11 @@ fn argmax(v: &[f32]) -> usize {
 /// Softmax probabilities of an f32 model on each input.
 fn probabilities(model: &Model, xs: &[Vec<f32>]) -> Vec<Vec<f32>> {
     let net = model.network();
-    let mut scratch = vec![0.0; microdense::infer_scratch_len(model.topology.layers(), 1)];
+    let mut scratch = vec![0.0; microdense::sizes::infer_scratch_len(model.topology.layers(), 1)];
     xs.iter()
         .map(|x| {
             let mut p = net.logits(x, &mut scratch).unwrap().to_vec();
-            microdense::softmax_in_place(&mut p);
+            microdense::loss::softmax_in_place(&mut p);
             p
         })
         .collect()
@@ -245,7 +241,7 @@ fn tflite_models_agree_with_litert_reference_kernels() {
                     // LiteRT's int8 softmax: its first largest entry against our logits'.
                     let best = f.iter().max().unwrap();
                     let litert = f.iter().position(|v| v == best).unwrap();
-                    classes += usize::from(microdense::argmax_i32(&out) != litert);
+                    classes += usize::from(microdense::int8::argmax_i32(&out) != litert);
                 }
                 println!(
                     "{name}: {} inputs × {} logits, differing integers {differing}; class differs from LiteRT's int8 softmax output on {classes}",

@@ -5,8 +5,8 @@
 //! host's (plus the output zero point) LiteRT's reference kernels' from the fixture: so
 //! the chip gives LiteRT's integers. Needs MNIST (MICRODENSE_DATA), qemu-system-arm and
 //! the thumb targets; each missing one skips loudly.
-use microdense_host::bundle::{read_bundle, write_bundle_for};
-use microdense_host::idx::{load_split, Split};
+use microdense_host::data::idx::{load_split, Split};
+use microdense_host::model::bundle::{read_bundle, write_bundle_for};
 use microdense_host::model::tflite::{import_tflite, Imported};
 use microdense_host::model::AnyModel;
 use microdense_tests::{
@@ -28,7 +28,10 @@ fn imported_tflite_int8_model_gives_litert_integers_on_both_boards() {
         panic!("mnist-int8.tflite did not import as int8");
     };
     // Its input is the firmware's pixel quantization (p − 128 at scale 1/255).
-    assert_eq!(model.network().input_params(), microdense::PIXEL_INPUT);
+    assert_eq!(
+        model.network().input_params(),
+        microdense::int8::PIXEL_INPUT
+    );
     let test_set = load_split(&data, Split::Test).expect("MNIST test set");
     let images: Vec<&[u8]> = (0..DIGITS).map(|i| test_set.image(i)).collect();
 

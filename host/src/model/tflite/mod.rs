@@ -20,7 +20,10 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use microdense::{Activation, Int8Layer, QuantParams};
+use microdense::int8::{
+    tflite_multiplier, tflite_shift_byte, write_int8_blob, Int8Layer, QuantParams,
+};
+use microdense::{sizes, Activation};
 
 use super::chain::{self, Dense};
 use super::{Model, QuantModel};
@@ -480,9 +483,9 @@ impl<'a> Reader<'a> {
                 let s_w = wq.scales[if per_channel { j } else { 0 }];
                 // As TFLite: (double) input scale · (double) filter scale / (double) output scale.
                 let real = f64::from(in_q.scale) * f64::from(s_w) / f64::from(out_q.scale);
-                let (m, e) = microdense::tflite_multiplier(real)
+                let (m, e) = tflite_multiplier(real)
                     .ok_or_else(|| anyhow!("{here}: unit {j}: multiplier {real} out of range"))?;
-                let byte = microdense::tflite_shift_byte(e)
+                let byte = tflite_shift_byte(e)
                     .ok_or_else(|| anyhow!("{here}: unit {j}: multiplier {real} out of range"))?;
                 multipliers.push(m);
                 shifts.push(byte);
@@ -511,8 +514,8 @@ impl<'a> Reader<'a> {
                 output: a.output,
             })
             .collect();
-        let mut blob = vec![0u8; microdense::int8_blob_len(width, topology.layers())];
-        let n = microdense::write_int8_blob(&topology, input_q, &int8_layers, &mut blob)
+        let mut blob = vec![0u8; sizes::int8_blob_len(width, topology.layers())];
+        let n = write_int8_blob(&topology, input_q, &int8_layers, &mut blob)
             .map_err(|e| anyhow!("{at}: {e}"))?;
         blob.truncate(n);
         QuantModel::from_bytes(Path::new(at), &blob)

@@ -78,7 +78,7 @@ pub fn requantize_tflite(acc: i32, m: i32, e: i32) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rng;
+    use crate::rng::Rng;
 
     /// Against the definition on exact integers (i128): `acc · m / 2^(31 − e)` rounded
     /// half up, once.
@@ -113,20 +113,23 @@ mod tests {
     fn differs_from_the_core_rule_where_documented() {
         // M = 1/8: TFLite (m = 2^30, e = −2), core (m = 2^30, s = 1): the same m.
         let (m, e) = tflite_multiplier(0.125).unwrap();
-        let (cm, cs) = crate::quantize_multiplier(0.125).unwrap();
+        let (cm, cs) = super::super::quantize_multiplier(0.125).unwrap();
         assert_eq!((m, e, cm, cs), (1 << 30, -2, 1 << 30, 1));
         // 2 / 8 = 0.25: TFLite 0; the core's high word rounds 0.5 up to 1, then 1/2 up to 1.
         assert_eq!(requantize_tflite(2, m, e), 0);
-        assert_eq!(crate::requantize(2, cm, cs), 1);
+        assert_eq!(super::super::requantize(2, cm, cs), 1);
         let mut rng = Rng::new(3);
         let mut higher = 0;
         for _ in 0..100_000 {
             let acc = rng.below(200_001) as i32 - 100_000;
             let real = libm::exp2(-(4.0 + 8.0 * rng.next_f64()));
             let (m, e) = tflite_multiplier(real).unwrap();
-            let (cm, cs) = crate::quantize_multiplier(real).unwrap();
+            let (cm, cs) = super::super::quantize_multiplier(real).unwrap();
             assert_eq!((m, -1 - e), (cm, i32::from(cs)));
-            let (a, b) = (requantize_tflite(acc, m, e), crate::requantize(acc, cm, cs));
+            let (a, b) = (
+                requantize_tflite(acc, m, e),
+                super::super::requantize(acc, cm, cs),
+            );
             assert!(b == a || b == a + 1, "{acc} {real}: {a} vs {b}");
             higher += usize::from(b != a);
         }
@@ -154,7 +157,8 @@ mod tests {
     /// blob mixing the two rules is refused.
     #[test]
     fn tflite_rule_blobs_run_and_mixed_rules_are_refused() {
-        use crate::{Activation, Error, Int8Layer, Int8Network, Layer, QuantParams, Topology};
+        use crate::int8::{write_int8_blob, Int8Layer, Int8Network, QuantParams};
+        use crate::{sizes, Activation, Error, Layer, Topology};
         const LAYERS: [Layer; 1] = [Layer::new(2, Activation::Softmax)];
         let t = Topology::new(2, &LAYERS).unwrap();
         let (m, e) = tflite_multiplier(0.25).unwrap();
@@ -174,9 +178,9 @@ mod tests {
                 scale: 1.0,
                 zero_point: 0,
             };
-            crate::write_int8_blob(&t, input, &[layer], blob)
+            write_int8_blob(&t, input, &[layer], blob)
         };
-        let mut blob = [0u8; crate::int8_blob_len(2, &LAYERS)];
+        let mut blob = [0u8; sizes::int8_blob_len(2, &LAYERS)];
         write(&[byte, byte], 5, &mut blob).unwrap();
         let net = Int8Network::parse(&blob).unwrap();
         let (mut scratch, mut out) = ([0u32; 8], [0i32; 2]);
@@ -193,7 +197,7 @@ mod tests {
             })
         );
         // The core's rule still demands a zero output zero point.
-        let (cm, cs) = crate::quantize_multiplier(0.25).unwrap();
+        let (cm, cs) = super::super::quantize_multiplier(0.25).unwrap();
         assert_eq!((cm, cs), (m, 0));
         assert!(matches!(
             write(&[cs, cs], 5, &mut blob),
