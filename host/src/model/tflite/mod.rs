@@ -79,7 +79,8 @@ struct Reader<'a> {
 /// Reads a `.tflite` file; `path` names it in errors.
 pub fn import_tflite(path: &Path, bytes: &[u8]) -> Result<Imported> {
     let at = path.display().to_string();
-    if !fb::model_buffer_has_identifier(bytes) {
+    // (The identifier check reads bytes 4..8 unguarded.)
+    if bytes.len() < 8 || !fb::model_buffer_has_identifier(bytes) {
         return Err(anyhow!(
             "{at}: not a TFLite model (no TFL3 file identifier)"
         ));
