@@ -261,7 +261,8 @@ def tflite_models(data, out):
 
 
 def check_export(microdense, out, data):
-    """`microdense export-onnx` of the imported Gemm model, run by onnxruntime."""
+    """`microdense export-onnx` of the imported Gemm model: onnx's checker (with shape
+    inference), then onnxruntime against the original."""
     import onnxruntime as ort
 
     tmp = os.path.join(out, "..", "..", "..", "..", "target", "export-check")
@@ -269,6 +270,9 @@ def check_export(microdense, out, data):
     mdw, exported = os.path.join(tmp, "m.mdw"), os.path.join(tmp, "m.onnx")
     subprocess.run([microdense, "import-onnx", os.path.join(out, "digits-gemm.onnx"), "--out", mdw], check=True)
     subprocess.run([microdense, "export-onnx", mdw, "--out", exported], check=True)
+    import onnx
+
+    onnx.checker.check_model(onnx.load(exported), full_check=True)
     x = load_optdigits(data)[0][:OPT_ROWS]
     a = ort.InferenceSession(os.path.join(out, "digits-gemm.onnx")).run(None, {"x": x})[0]
     sess = ort.InferenceSession(exported)
