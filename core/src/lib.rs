@@ -25,6 +25,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod activation;
+pub mod bundle;
 mod error;
 mod format;
 mod init;
