@@ -449,3 +449,113 @@ impl Sections<'_> {
         Ok(o.end)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Activation, Layer, Topology};
+
+    const LAYERS: [Layer; 2] = [
+        Layer::new(2, Activation::Relu),
+        Layer::new(3, Activation::Softmax),
+    ];
+    /// 2x2 digits to 3 classes: 4·2+2 + 2·3+3 parameters.
+    const BLOB: usize = crate::HEADER_LEN + 4 * 19;
+
+    fn write(out: &mut [u8; 512]) -> usize {
+        let mut blob = [0u8; BLOB];
+        let t = Topology::new(4, &LAYERS).unwrap();
+        crate::write_blob(&t, &[0.25; 19], &mut blob).unwrap();
+        let images: [&[u8]; 2] = [&[1, 2, 3, 4], &[5, 6, 7, 8]];
+        let sections = Sections {
+            rows: 2,
+            cols: 2,
+            classes: 3,
+            blob: &blob,
+            test_images: &images,
+            test_labels: &[2, 0],
+            logits: &[
+                [1, 0, 0, 0],
+                [2, 0, 0, 0],
+                [3, 0, 0, 0],
+                [4, 0, 0, 0],
+                [5, 0, 0, 0],
+                [6, 0, 0, 0],
+            ],
+            train_images: &images[..1],
+            train_labels: &[1],
+        };
+        let len = sections.len().unwrap();
+        assert_eq!(
+            sections.write(&mut out[..len - 1]),
+            Err(BundleError::Buffer {
+                needed: len,
+                actual: len - 1
+            })
+        );
+        assert_eq!(sections.write(out), Ok(len));
+        let bad = Sections {
+            test_labels: &[2],
+            ..sections
+        };
+        assert_eq!(
+            bad.write(out).err(),
+            Some(BundleError::Length(Section::TestImages))
+        );
+        len
+    }
+
+    #[test]
+    fn round_trip() {
+        let mut out = [0u8; 512];
+        let len = write(&mut out);
+        let b = Bundle::parse(&out[..len]).unwrap();
+        assert_eq!(
+            (
+                b.rows(),
+                b.cols(),
+                b.classes(),
+                b.test_count(),
+                b.train_count()
+            ),
+            (2, 2, 3, 2, 1)
+        );
+        assert_eq!(b.section(Section::Model).len(), BLOB);
+        assert_eq!(b.section(Section::TestImages), &[1, 2, 3, 4, 5, 6, 7, 8]);
+        assert_eq!(b.section(Section::TrainLabels), &[1]);
+        assert_eq!((b.logit_bits(1, 2), b.logit_bits(2, 0)), (Some(6), None));
+        // The logits start 4-aligned after 64 + BLOB + 8 pixels + 2 labels.
+        assert_eq!(
+            b.section(Section::Logits).as_ptr() as usize - out.as_ptr() as usize,
+            (HEADER_LEN + BLOB + 10).next_multiple_of(4)
+        );
+    }
+
+    #[test]
+    fn every_damage_is_an_error_not_a_panic() {
+        let mut out = [0u8; 512];
+        let len = write(&mut out);
+        for cut in 0..len {
+            assert!(Bundle::parse(&out[..cut]).is_err(), "cut at {cut}");
+        }
+        for at in 0..len {
+            let mut bad = out;
+            bad[at] ^= 0x80;
+            let _ = Bundle::parse(&bad[..len]);
+        }
+        let mut bad = out;
+        bad[HEADER_LEN + BLOB + 8] = 3; // a test label of 3 with 3 classes
+        assert_eq!(
+            Bundle::parse(&bad[..len]).err(),
+            Some(BundleError::Label(Section::TestLabels))
+        );
+        assert_eq!(
+            Bundle::parse(&[0u8; 64]).err(),
+            Some(BundleError::NotABundle)
+        );
+        assert_eq!(
+            Bundle::parse(b"MDBUNDLE").err(),
+            Some(BundleError::Truncated(Section::Header))
+        );
+    }
+}
