@@ -79,7 +79,8 @@ fn choose_model() -> Option<(Blob<'static>, bool)> {
         return None;
     };
     // The same model as the compiled-in one: the same bytes over the blob's length.
-    let same = erased || region.get(..blob.len()) == Some(compiled);
+    let same = erased
+        || (blob.len() == compiled.len() && region.iter().zip(compiled).all(|(a, b)| a == b));
     l.s(if erased {
         "erased, using the compiled-in model"
     } else if same {
