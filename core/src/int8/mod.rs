@@ -28,7 +28,7 @@ pub use requant::{
 };
 pub use runtime::{argmax_i32, Int8LayerView, Int8Network};
 pub use tflite::{
-    requantize_tflite, tflite_exponent, tflite_multiplier, tflite_shift_byte, TFLITE_SHIFT_BASE,
+    requantize_by_byte, tflite_multiplier, tflite_shift, tflite_shift_byte, TFLITE_RULE,
 };
 pub use writer::{write_int8_blob, Int8Layer};
 

@@ -1,45 +1,48 @@
 //! TFLite's requantization rule, for int8 models imported from `.tflite` files, so that
 //! they give LiteRT's integers bit for bit.
 //!
-//! TFLite holds a multiplier `M = m · 2^(e − 31)` (`m` in `[2^30, 2^31)`, exponent `e` in
-//! `−31..=30`) and applies it with `MultiplyByQuantizedMultiplier`. LiteRT as built for
-//! PyPI (TensorFlow 2.21) uses its single-rounding form (`TFLITE_SINGLE_ROUNDING`), in its
-//! reference and optimized kernels alike (the fixtures show 0 differences between the two
-//! and with this function):
+//! TFLite holds a multiplier `M = m · 2^(e − 31)` (`m` in `[2^30, 2^31)`, exponent `e`)
+//! and applies it with `MultiplyByQuantizedMultiplier`. LiteRT as built for PyPI
+//! (TensorFlow 2.21) uses its single-rounding form (`TFLITE_SINGLE_ROUNDING`), in its
+//! reference and optimized kernels alike (the import fixtures show 0 differences between
+//! the two and with this module):
 //!
 //! ```text
 //! y = (acc · m + 2^(30 − e)) >> (31 − e)        64-bit product, arithmetic shift
 //! ```
 //!
-//! The core's own rule ([`super::requantize`]) stands for the same `M` with the same `m`
-//! (its shift is `s = −1 − e`) but rounds twice: first the high word `(acc·m + 2^31) >> 32`,
-//! then `(t + 2^(s−1)) >> s`. Where the first rounding carries into the bits the second
-//! one looks at, the result is one higher than TFLite's (never lower: both round ties
-//! upwards). It also has no left shift (`M < 1/2`, `e ≤ −2`), and below `2^−63` it keeps a
-//! denormalized `m` where TFLite's `QuantizeMultiplier` gives 0. (gemmlowp's double-rounding
-//! `SaturatingRoundingDoublingHighMul` + `RoundingDivideByPOT`, which TFLite uses when
-//! built without single rounding, rounds ties away from zero and differs again.)
+//! The core's own rule ([`super::requantize`]) holds the same `M` with the same `m` and a
+//! shift `s = −1 − e`, but rounds twice: the high word `t = (acc·m + 2^31) >> 32`, then
+//! `(t + 2^(s−1)) >> s`. For `s ≥ 1`, TFLite's single rounding equals the same second step
+//! on the high word *truncated*, `t = (acc·m) >> 32` (the low word is below one unit of
+//! the last place that the `2^(s−1)` term rounds at); for `s = 0` both are the same. So the
+//! rules differ only where the core's first rounding carries (its result is then one
+//! higher), and the TFLite rule costs one select more than the core's, with no 64-bit
+//! shift. Multipliers of 1/2 and more (`e ≥ 0`, a left shift in TFLite) are not supported
+//! (the importer refuses them; fully connected layers have `M` far below 1/2).
+//! (gemmlowp's double-rounding `SaturatingRoundingDoublingHighMul` + `RoundingDivideByPOT`,
+//! which TFLite uses when built without single rounding, rounds ties away from zero and
+//! differs again.)
 //!
 //! In a blob the rule is chosen by the shift byte: `0..=31` is the core's shift `s`, and
-//! [`TFLITE_SHIFT_BASE`]` + e` (e in `−31..=30`) is TFLite's exponent. A blob uses one rule
+//! [`TFLITE_RULE`]` | s` (s in `0..=30`) the TFLite rule with shift `s`. A blob uses one rule
 //! for every unit (checked when it is read).
 
-/// Shift bytes at or above this hold TFLite exponents: `byte = TFLITE_SHIFT_BASE + e`.
-pub const TFLITE_SHIFT_BASE: u8 = 192;
+/// The bit of a shift byte that selects TFLite's rule: `byte = TFLITE_RULE | s`.
+pub const TFLITE_RULE: u8 = 0x80;
 
-/// The shift byte of TFLite exponent `e`; `None` outside `−31..=30`.
+/// The shift byte of TFLite exponent `e` (`s = −1 − e`); `None` outside `−31..=−1`.
 pub const fn tflite_shift_byte(e: i32) -> Option<u8> {
-    if e < -31 || e > 30 {
+    if e < -31 || e > -1 {
         return None;
     }
-    Some((TFLITE_SHIFT_BASE as i32 + e) as u8)
+    Some(TFLITE_RULE | (-1 - e) as u8)
 }
 
-/// The TFLite exponent a shift byte holds, if it holds one.
-pub const fn tflite_exponent(byte: u8) -> Option<i32> {
-    let e = byte as i32 - TFLITE_SHIFT_BASE as i32;
-    if byte >= 128 && e >= -31 && e <= 30 {
-        Some(e)
+/// The shift `s` a TFLite-rule byte holds, if it is one.
+pub const fn tflite_shift(byte: u8) -> Option<u8> {
+    if byte & TFLITE_RULE != 0 && byte & !TFLITE_RULE <= 30 {
+        Some(byte & !TFLITE_RULE)
     } else {
         None
     }
@@ -67,12 +70,15 @@ pub fn tflite_multiplier(real: f64) -> Option<(i32, i32)> {
     Some((m as i32, e))
 }
 
-/// TFLite's single-rounding `MultiplyByQuantizedMultiplier(acc, m, e)` (module docs);
-/// `e` is taken within `−31..=30`, `m ≥ 0` (as the blob validation ensures).
-#[inline]
-pub fn requantize_tflite(acc: i32, m: i32, e: i32) -> i32 {
-    let total = (31 - e.clamp(-31, 30)) as u32; // 1..=62
-    ((i64::from(acc) * i64::from(m) + (1i64 << (total - 1))) >> total) as i32
+/// Requantization by a shift byte of either rule: the core's ([`super::requantize`]) for
+/// `0..=31`, TFLite's single rounding for [`TFLITE_RULE`]` | s` (module docs). `m ≥ 0`.
+#[inline(always)]
+pub fn requantize_by_byte(acc: i32, m: i32, byte: u8) -> i32 {
+    // TFLite with s ≥ 1 truncates the high word; everything else rounds it.
+    let round = if byte > TFLITE_RULE { 0 } else { 1i64 << 31 };
+    let t = ((i64::from(acc) * i64::from(m) + round) >> 32) as i32;
+    let s = u32::from(byte) & 31;
+    t.wrapping_add(((1u32 << s) >> 1) as i32) >> s
 }
 
 #[cfg(test)]
@@ -83,29 +89,33 @@ mod tests {
     /// Against the definition on exact integers (i128): `acc · m / 2^(31 − e)` rounded
     /// half up, once.
     #[test]
-    fn matches_the_definition_on_exact_integers() {
+    fn matches_the_single_rounding_definition() {
         let mut rng = Rng::new(17);
-        for round in 0..200_000 {
+        for round in 0..300_000 {
             let acc = match round % 3 {
                 0 => rng.next_u64() as i32,
                 1 => (rng.next_u64() as i32) >> (rng.below(31) as u32),
                 _ => rng.below(2001) as i32 - 1000,
             };
-            let real = libm::exp2(-(30.0 * rng.next_f64())) * 0.999;
+            let real = libm::exp2(-(1.0 + 31.0 * rng.next_f64())) * 0.999;
             let (m, e) = tflite_multiplier(real).unwrap();
-            assert!(e <= 0 && (m == 0 || m >= 1 << 30));
+            let Some(byte) = tflite_shift_byte(e) else {
+                assert_eq!(m, 0, "{real}");
+                continue;
+            };
             let den = 1i128 << (31 - e);
             let want = (2 * i128::from(acc) * i128::from(m) + den).div_euclid(2 * den);
-            // Results that fit in i32 (small multipliers of large accumulators always do).
-            if let Ok(want) = i32::try_from(want) {
-                assert_eq!(requantize_tflite(acc, m, e), want, "{acc} {m} {e}");
-            }
+            assert_eq!(
+                i128::from(requantize_by_byte(acc, m, byte)),
+                want,
+                "{acc} {m} {e}"
+            );
         }
-        // Left shifts (M ≥ 1).
-        let (m, e) = tflite_multiplier(3.0).unwrap();
-        assert_eq!((m, e), (3 << 29, 2));
-        assert_eq!(requantize_tflite(-1000, m, e), -3000);
-        assert_eq!(requantize_tflite(7, m, e), 21);
+        // Exact ties round up, at the smallest and the largest shift.
+        let byte = tflite_shift_byte(-2).unwrap(); // s = 1: M = m / 2^33
+        assert_eq!(requantize_by_byte(1, 1 << 31 >> 1, byte), 0); // 2^30 / 2^33 = 1/8
+        assert_eq!(requantize_by_byte(4, 1 << 30, byte), 1); // 1/2 → 1
+        assert_eq!(requantize_by_byte(-4, 1 << 30, byte), 0); // −1/2 → 0
     }
 
     /// Where the two rules part: the core's first rounding carries.
@@ -115,21 +125,23 @@ mod tests {
         let (m, e) = tflite_multiplier(0.125).unwrap();
         let (cm, cs) = super::super::quantize_multiplier(0.125).unwrap();
         assert_eq!((m, e, cm, cs), (1 << 30, -2, 1 << 30, 1));
+        let byte = tflite_shift_byte(e).unwrap();
         // 2 / 8 = 0.25: TFLite 0; the core's high word rounds 0.5 up to 1, then 1/2 up to 1.
-        assert_eq!(requantize_tflite(2, m, e), 0);
+        assert_eq!(requantize_by_byte(2, m, byte), 0);
         assert_eq!(super::super::requantize(2, cm, cs), 1);
+        // Core bytes give the core's rule.
+        assert_eq!(requantize_by_byte(2, cm, cs), 1);
         let mut rng = Rng::new(3);
         let mut higher = 0;
         for _ in 0..100_000 {
             let acc = rng.below(200_001) as i32 - 100_000;
-            let real = libm::exp2(-(4.0 + 8.0 * rng.next_f64()));
+            let real = libm::exp2(-(1.0 + 11.0 * rng.next_f64()));
             let (m, e) = tflite_multiplier(real).unwrap();
             let (cm, cs) = super::super::quantize_multiplier(real).unwrap();
             assert_eq!((m, -1 - e), (cm, i32::from(cs)));
-            let (a, b) = (
-                requantize_tflite(acc, m, e),
-                super::super::requantize(acc, cm, cs),
-            );
+            let a = requantize_by_byte(acc, m, tflite_shift_byte(e).unwrap());
+            let b = super::super::requantize(acc, cm, cs);
+            assert_eq!(b, requantize_by_byte(acc, cm, cs));
             assert!(b == a || b == a + 1, "{acc} {real}: {a} vs {b}");
             higher += usize::from(b != a);
         }
@@ -138,16 +150,18 @@ mod tests {
 
     #[test]
     fn shift_bytes_round_trip_and_stay_clear_of_core_shifts() {
-        for e in -31..=30 {
+        for e in -31..=-1 {
             let b = tflite_shift_byte(e).unwrap();
             assert!(b > 31);
-            assert_eq!(tflite_exponent(b), Some(e));
+            assert_eq!(tflite_shift(b), Some((-1 - e) as u8));
         }
-        assert_eq!(tflite_shift_byte(31), None);
+        assert_eq!(tflite_shift_byte(0), None);
         assert_eq!(tflite_shift_byte(-32), None);
+        assert_eq!(tflite_shift(TFLITE_RULE | 31), None);
         for b in 0..=31u8 {
-            assert_eq!(tflite_exponent(b), None);
+            assert_eq!(tflite_shift(b), None);
         }
+        assert_eq!(tflite_multiplier(3.0), Some((3 << 29, 2)));
         assert_eq!(tflite_multiplier(-1.0), None);
         assert_eq!(tflite_multiplier(f64::NAN), None);
         assert_eq!(tflite_multiplier(1e-12), Some((0, 0)));
@@ -163,6 +177,7 @@ mod tests {
         let t = Topology::new(2, &LAYERS).unwrap();
         let (m, e) = tflite_multiplier(0.25).unwrap();
         let byte = tflite_shift_byte(e).unwrap();
+        assert_eq!(byte, TFLITE_RULE);
         let write = |shifts: &[u8], zp: i32, blob: &mut [u8]| {
             let layer = Int8Layer {
                 weights: &[1, 0, 0, 1],

@@ -1,8 +1,8 @@
 //! The semantic checks of an int8 payload, run by [`crate::Blob::parse`] (after the CRC)
 //! and by the writer before it returns: every scale finite and positive, zero points in
-//! range, multipliers non-negative, shifts at most 31 (or all TFLite exponents), padding zero.
+//! range, multipliers non-negative, shifts at most 31 (or all of TFLite's rule), padding zero.
 use super::layout::{i32_at, params_at, section_of, weight_offset, Section};
-use super::tflite_exponent;
+use super::{tflite_shift, TFLITE_RULE};
 use crate::{Activation, Error, Topology};
 
 /// softmax (the output layer; the topology already requires it last).
@@ -30,7 +30,11 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
         });
     }
     let layers = topology.layers();
-    let tflite = uses_tflite_rule(topology, payload);
+    // One rule for the whole model, chosen by the first unit's shift byte.
+    let first = section_of(topology.input(), layers, 0);
+    let tflite = payload
+        .get(first.shifts)
+        .is_some_and(|&b| b & TFLITE_RULE != 0);
     for i in 0..layers.len() {
         let s = section_of(topology.input(), layers, i);
         let out = params_at(payload, s.params);
@@ -59,8 +63,11 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
                 });
             }
             let shift = payload.get(s.shifts + unit).copied().unwrap_or(0);
-            // One rule for the whole model: the core's shifts, or TFLite's exponents.
-            if tflite != tflite_exponent(shift).is_some() || (!tflite && shift > 31) {
+            let ok = match tflite {
+                true => tflite_shift(shift).is_some(),
+                false => shift <= 31,
+            };
+            if !ok {
                 return Err(Error::QuantShift {
                     layer: i,
                     unit,
@@ -75,15 +82,6 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
         }
     }
     Ok(())
-}
-
-/// Whether the model's shift bytes hold TFLite exponents (its first unit's byte decides;
-/// [`validate`] checks every other unit agrees).
-pub(crate) fn uses_tflite_rule(topology: &Topology, payload: &[u8]) -> bool {
-    let first = section_of(topology.input(), topology.layers(), 0);
-    payload
-        .get(first.shifts)
-        .is_some_and(|&b| tflite_exponent(b).is_some())
 }
 
 /// The zero row of an odd fan-in and the zero column of an odd unit count are zero.

@@ -9,7 +9,7 @@
 //!
 //! Float32 models become f32 models. Full-integer int8 models (int8 activations, int8
 //! symmetric weights per tensor or per output channel, int32 biases) become int8 models
-//! that use TFLite's requantization rule (core's `requantize_tflite`, multipliers computed
+//! that use TFLite's requantization rule (core's `requantize_by_byte`, multipliers computed
 //! as TFLite's `QuantizeMultiplier` does), so their integers equal LiteRT's reference
 //! kernels'. An int8 model's output is the last layer's int8 logits (minus their zero
 //! point); the int8 `SOFTMAX` after it is not run (its argmax is the logits', up to ties
@@ -21,7 +21,7 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use microdense::int8::{
-    tflite_multiplier, tflite_shift_byte, write_int8_blob, Int8Layer, QuantParams,
+    tflite_multiplier, tflite_shift_byte, write_int8_blob, Int8Layer, QuantParams, TFLITE_RULE,
 };
 use microdense::{sizes, Activation};
 
@@ -486,8 +486,15 @@ impl<'a> Reader<'a> {
                 let real = f64::from(in_q.scale) * f64::from(s_w) / f64::from(out_q.scale);
                 let (m, e) = tflite_multiplier(real)
                     .ok_or_else(|| anyhow!("{here}: unit {j}: multiplier {real} out of range"))?;
-                let byte = tflite_shift_byte(e)
-                    .ok_or_else(|| anyhow!("{here}: unit {j}: multiplier {real} out of range"))?;
+                // A zero multiplier (TFLite's for M < 2^-32) gives 0 at any shift.
+                let byte = match m {
+                    0 => TFLITE_RULE,
+                    _ => tflite_shift_byte(e).ok_or_else(|| {
+                        anyhow!(
+                            "{here}: unit {j}: requantization multiplier {real} is 1/2 or more (input scale · weight scale / output scale); not supported"
+                        )
+                    })?,
+                };
                 multipliers.push(m);
                 shifts.push(byte);
             }
