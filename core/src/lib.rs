@@ -43,7 +43,7 @@ pub use activation::Activation;
 pub use error::{Buffer, Error};
 pub use format::{blob_len, write_blob, Blob, ElementType, FORMAT_VERSION, HEADER_LEN, MAGIC};
 pub use init::Init;
-pub use loss::{softmax_cross_entropy, softmax_in_place};
+pub use loss::{softmax_cross_entropy, softmax_in_place, tfjs_categorical_crossentropy, Loss};
 pub use network::{argmax, Network};
 pub use quant::{
     argmax_i32, int8_blob_len, int8_payload_len, int8_scratch_bound, int8_scratch_len,

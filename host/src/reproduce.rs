@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::idx::Dataset;
 use crate::metrics::evaluate;
 use crate::training::{self, Length, TrainConfig};
+use microdense::{Init, Loss};
 
 /// One of the tutorial's experiments.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -22,7 +23,25 @@ pub struct Experiment {
     pub tutorial: f64,
 }
 
-/// 100 batches of plain SGD at lr 0.15, linear hidden layers, glorot-normal, softmax.
+/// Initializers and loss of the runs.
+#[derive(Clone, Copy, Debug)]
+pub struct Recipe {
+    pub init: Init,
+    pub output_init: Init,
+    pub loss: Loss,
+}
+
+impl Recipe {
+    /// The tutorial's, as TF.js runs it: Dense-default (glorot-normal) hidden layers, a
+    /// `varianceScaling` output layer, TF.js's clipped categorical cross-entropy.
+    pub const TUTORIAL: Recipe = Recipe {
+        init: Init::GlorotNormal,
+        output_init: Init::VarianceScaling,
+        loss: Loss::TfjsCategorical,
+    };
+}
+
+/// 100 batches of plain SGD at lr 0.15, linear hidden layers, softmax output.
 pub const EXPERIMENTS: [Experiment; 4] = [
     Experiment {
         batch: 16,
@@ -57,9 +76,13 @@ impl Experiment {
         format!("batch {}, {}", self.batch, hidden.join("+"))
     }
 
-    pub fn config(&self, seed: u64) -> TrainConfig {
+    /// The run of `seed` with the tutorial's network as `how` defines it.
+    pub fn config(&self, seed: u64, how: &Recipe) -> TrainConfig {
         TrainConfig {
             hidden: self.hidden.to_vec(),
+            init: how.init,
+            output_init: how.output_init,
+            loss: how.loss,
             batch: self.batch,
             length: Length::Batches(100),
             seed,
@@ -138,6 +161,7 @@ pub fn reproduce(
     test: &Dataset,
     runs: u32,
     seed: u64,
+    how: &Recipe,
     progress: &mut dyn FnMut(&Experiment, &Run),
 ) -> Result<Vec<Summary>> {
     let mut out = Vec::new();
@@ -145,7 +169,7 @@ pub fn reproduce(
         let mut results = Vec::new();
         for k in 0..u64::from(runs) {
             let started = Instant::now();
-            let cfg = e.config(seed.wrapping_add(k));
+            let cfg = e.config(seed.wrapping_add(k), how);
             let outcome = training::train(&cfg, train, None, &mut |_| {})?;
             let full = evaluate(&outcome.model, test, None);
             // A tutorial-style score: 100 test images drawn by the run's seed.

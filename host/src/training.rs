@@ -14,7 +14,7 @@
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use microdense::{argmax, softmax_cross_entropy, Activation, Error, Init, Rng, Sgd, Trainer};
+use microdense::{argmax, softmax_cross_entropy, Activation, Error, Init, Loss, Rng, Sgd, Trainer};
 use serde::Serialize;
 
 use crate::cli::Schedule;
@@ -42,8 +42,14 @@ pub struct TrainConfig {
     pub momentum: f32,
     pub weight_decay: f32,
     pub schedule: Schedule,
+    /// Hidden layers' initializer.
     #[serde(serialize_with = "init_name")]
     pub init: Init,
+    /// The output layer's (TF.js's tutorial: variance-scaling under glorot-normal).
+    #[serde(serialize_with = "init_name")]
+    pub output_init: Init,
+    #[serde(serialize_with = "loss_name")]
+    pub loss: Loss,
     pub seed: u64,
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
@@ -56,6 +62,10 @@ fn activation_name<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, 
 
 fn init_name<S: serde::Serializer>(i: &Init, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(i.name())
+}
+
+fn loss_name<S: serde::Serializer>(l: &Loss, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(l.name())
 }
 
 impl TrainConfig {
@@ -74,6 +84,8 @@ impl TrainConfig {
             weight_decay: 0.0,
             schedule: Schedule::Constant,
             init: Init::GlorotNormal,
+            output_init: Init::GlorotNormal,
+            loss: Loss::SoftmaxCrossEntropy,
             seed: 1,
             val_every: 5,
             val_size: 100,
@@ -258,7 +270,18 @@ fn run(
     let started = Instant::now();
     let seeds = Seeds::from(cfg.seed);
     let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
-    let mut model = Model::init(topology.clone(), cfg.init, seeds.init);
+    let output = topology.layers().len() - 1;
+    let mut model = Model::init_with(
+        topology.clone(),
+        |i| {
+            if i == output {
+                cfg.output_init
+            } else {
+                cfg.init
+            }
+        },
+        seeds.init,
+    );
     let total = cfg.total_batches(train.len());
 
     let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
@@ -271,7 +294,8 @@ fn run(
         }
     ];
     let mut trainer = Trainer::new(&topology, cfg.batch, cfg.sgd(), &mut scratch, &mut velocity)
-        .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?;
+        .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?
+        .with_loss(cfg.loss);
 
     let mut validator = match val {
         Some(v) if cfg.val_every > 0 => Some(Validator::new(v, cfg.val_size, seeds.validation)),

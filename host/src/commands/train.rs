@@ -86,6 +86,8 @@ fn config(args: &TrainArgs) -> TrainConfig {
         weight_decay: args.weight_decay,
         schedule: args.schedule,
         init: args.init.into(),
+        output_init: args.output_init.unwrap_or(args.init).into(),
+        loss: args.loss.into(),
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
@@ -201,12 +203,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
                 cfg.momentum, cfg.weight_decay
             )
         };
+        let mut init = format!("{} init", cfg.init.name());
+        if cfg.output_init != cfg.init {
+            init += &format!(", {} output", cfg.output_init.name());
+        }
+        let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
         let mut text = format!(
-            "network   {} with {} parameters, {} init\n\
+            "network   {} with {} parameters, {init}\n\
              training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
             describe(&outcome.model.topology),
             outcome.model.params.len(),
-            cfg.init.name(),
             outcome.batches,
             cfg.batch,
             outcome.samples as f64 / train.len() as f64,
