@@ -181,6 +181,14 @@ pub struct TrainArgs {
     /// Loss: fused softmax cross-entropy, or TF.js's clipped categorical cross-entropy.
     #[arg(long, value_enum, default_value_t = LossArg::Fused)]
     pub loss: LossArg,
+    /// Start from this model's weights (its layers replace --hidden, --activation and
+    /// the initializers).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Write the training-set indices of every batch trained, in order, as JSON (an
+    /// array of arrays), e.g. to feed the same batches to TF.js.
+    #[arg(long, value_name = "FILE.json")]
+    pub write_batches: Option<PathBuf>,
     /// Seed of the initial weights, the shuffling and the validation batches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

@@ -50,6 +50,9 @@ pub struct TrainConfig {
     pub output_init: Init,
     #[serde(serialize_with = "loss_name")]
     pub loss: Loss,
+    /// Start from these weights (their topology replaces hidden/activation/inits).
+    #[serde(skip)]
+    pub from: Option<Model>,
     pub seed: u64,
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
@@ -86,6 +89,7 @@ impl TrainConfig {
             init: Init::GlorotNormal,
             output_init: Init::GlorotNormal,
             loss: Loss::SoftmaxCrossEntropy,
+            from: None,
             seed: 1,
             val_every: 5,
             val_size: 100,
@@ -247,6 +251,15 @@ pub fn train(
     run(cfg, train, val, on_event, SNAPSHOT_EVERY)
 }
 
+/// The training-set indices of the first `count` batches of a run of `cfg` on `n`
+/// samples, in the order [`train`] uses them.
+pub fn batch_order(cfg: &TrainConfig, n: usize, count: u64) -> Vec<Vec<usize>> {
+    let mut sampler = Sampler::new(n, Seeds::from(cfg.seed).shuffle);
+    (0..count)
+        .map(|_| sampler.next_batch(cfg.batch).0.to_vec())
+        .collect()
+}
+
 /// Steps between snapshots for divergence replay: copying 2 × 400 KB of weights and
 /// velocity (the 98% network) every step cost about 5% of training; every 256 steps
 /// it is noise, and a replay is at most 256 steps.
@@ -269,19 +282,33 @@ fn run(
 ) -> Result<Outcome> {
     let started = Instant::now();
     let seeds = Seeds::from(cfg.seed);
-    let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
-    let output = topology.layers().len() - 1;
-    let mut model = Model::init_with(
-        topology.clone(),
-        |i| {
-            if i == output {
-                cfg.output_init
-            } else {
-                cfg.init
+    let mut model = match &cfg.from {
+        Some(m) => {
+            let (inputs, classes) = (m.topology.input(), m.topology.outputs());
+            if (inputs, classes) != (train.input_size(), cfg.classes) {
+                return Err(anyhow!(
+                    "the starting model maps {inputs} inputs to {classes} classes; the data \
+                     has {} inputs and {} classes",
+                    train.input_size(),
+                    cfg.classes
+                ));
             }
-        },
-        seeds.init,
-    );
+            m.clone()
+        }
+        None => {
+            let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
+            let output = topology.layers().len() - 1;
+            let init = |i| {
+                if i == output {
+                    cfg.output_init
+                } else {
+                    cfg.init
+                }
+            };
+            Model::init_with(topology, init, seeds.init)
+        }
+    };
+    let topology = model.topology.clone();
     let total = cfg.total_batches(train.len());
 
     let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];

@@ -8,7 +8,7 @@ use crate::cli::TrainArgs;
 use crate::data::Data;
 use crate::idx::{self, Split};
 use crate::metrics::{evaluate, ClassScore};
-use crate::model::describe;
+use crate::model::{describe, Model};
 use crate::plot;
 use crate::training::{self, Divergence, Event, History, Length, TrainConfig};
 
@@ -70,8 +70,8 @@ impl Target {
     }
 }
 
-fn config(args: &TrainArgs) -> TrainConfig {
-    TrainConfig {
+fn config(args: &TrainArgs) -> Result<TrainConfig> {
+    Ok(TrainConfig {
         hidden: args.shape.hidden.0.clone(),
         activation: args.shape.activation.into(),
         classes: args.classes as usize,
@@ -88,14 +88,15 @@ fn config(args: &TrainArgs) -> TrainConfig {
         init: args.init.into(),
         output_init: args.output_init.unwrap_or(args.init).into(),
         loss: args.loss.into(),
+        from: args.from.as_deref().map(Model::load).transpose()?,
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
-    }
+    })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let cfg = config(&args);
+    let cfg = config(&args)?;
     let dir = idx::data_dir(args.data.data.as_deref());
     let train = Data::load(&dir, Split::Train)?;
     let test = Data::load(&dir, Split::Test)?;
@@ -154,6 +155,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     bar.finish_and_clear();
 
     outcome.model.save(&args.out)?;
+    if let Some(path) = &args.write_batches {
+        let order = training::batch_order(&cfg, train.len(), outcome.batches);
+        let json = serde_json::to_vec(&order).map_err(|e| anyhow!("batch order: {e}"))?;
+        crate::atomic::write_atomic(path, &json)?;
+    }
     let eval = evaluate(&outcome.model, &test.set, None);
     if let Some(path) = &args.plot {
         let title = format!(
@@ -206,6 +212,9 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut init = format!("{} init", cfg.init.name());
         if cfg.output_init != cfg.init {
             init += &format!(", {} output", cfg.output_init.name());
+        }
+        if let Some(from) = &args.from {
+            init = format!("starting from {}", from.display());
         }
         let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
         let mut text = format!(
