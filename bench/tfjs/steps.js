@@ -1,7 +1,8 @@
 // Step-by-step agreement between TF.js and microdense (driven by steps.sh).
 //
-//   node steps.js init DIR SEED        the tutorial's model, built by TF.js (seeded), saved
-//                                      to DIR/initial (model.json + model.weights.bin)
+//   node steps.js init DIR SEED [HIDDEN]  the tutorial's model (hidden layers 32,256 unless
+//                                      given), built by TF.js (seeded), saved to
+//                                      DIR/initial (model.json + model.weights.bin)
 //   node steps.js compare DIR DATA STEPS TOLERANCE
 //                                      trains TF.js from DIR/initial on the batches
 //                                      microdense used (DIR/batches.json), and after each
@@ -34,9 +35,9 @@ function readWeights(dir) {
   return out;
 }
 
-async function init(dir, seed) {
+async function init(dir, seed, hidden) {
   Math.random = require('./reproduce.js').seeded(Number(seed));
-  const model = tutorialModel();
+  const model = tutorialModel(hidden ? hidden.split(',').map(Number) : undefined);
   const weights = model.getWeights();
   const data = Buffer.concat(weights.map((w) => Buffer.from(w.dataSync().buffer)));
   fs.mkdirSync(path.join(dir, 'initial'), { recursive: true });
@@ -114,7 +115,7 @@ async function compare(dir, dataDir, stepsArg, tolArg) {
 
 async function main() {
   const [cmd, ...args] = process.argv.slice(2);
-  if (cmd === 'init') await init(args[0], args[1]);
+  if (cmd === 'init') await init(args[0], args[1], args[2]);
   else if (cmd === 'compare') await compare(args[0], args[1], args[2], args[3]);
   else throw new Error(`unknown command ${cmd}`);
 }

@@ -7,6 +7,9 @@
 #
 #   bench/tfjs/steps.sh [STEPS] [TOLERANCE] [SEED]     (default 1,10,100  1e-5  1)
 #
+# $HIDDEN sets other hidden layers (default 32,256); $LOSS=fused trains microdense with
+# its fused loss instead, to see what TF.js's clipped loss changes.
+#
 # Needs node and npm (installs the pinned @tensorflow/tfjs with npm ci), MNIST from
 # $MICRODENSE_DATA, else data/mnist. $MICRODENSE overrides the microdense binary.
 set -euo pipefail
@@ -24,10 +27,10 @@ fi
 rm -rf "$DIR" && mkdir -p "$DIR"
 # TF.js greets Node users on stderr; keep its output to our lines.
 quiet() { "$@" 2> >(grep -v -e '^$' -e '====' -e 'tfjs-node' -e 'Hi, looks like' >&2); }
-quiet node bench/tfjs/steps.js init "$DIR" "$SEED"
+quiet node bench/tfjs/steps.js init "$DIR" "$SEED" "${HIDDEN:-32,256}"
 "$MICRODENSE" import-tfjs "$DIR/initial/model.json" --out "$DIR/initial.mdw" >/dev/null
 train() {
-  "$MICRODENSE" train --quiet --data "$DATA" --from "$DIR/initial.mdw" --loss tfjs \
+  "$MICRODENSE" train --quiet --data "$DATA" --from "$DIR/initial.mdw" --loss "${LOSS:-tfjs}" \
     --val-every 0 --seed "$SEED" --batches "$1" --out "$DIR/md-$1.mdw" "${@:2}"
 }
 for n in ${STEPS//,/ }; do
