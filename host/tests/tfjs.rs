@@ -668,3 +668,30 @@ fn no_panic_on_mutated_models() {
     // Harmless edits (names, initializers) still import.
     assert!(accepted > 100, "{accepted}");
 }
+
+/// Converter-style uint8/uint16 weights (fixture by `bench/tfjs/quantized.js`): import
+/// gives the very bits TF.js's own `getWeights()` gives, zero points included (which
+/// needs the JSON scale read exactly, not one ULP off).
+#[test]
+fn quantized_import_is_bit_identical_to_tfjs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tfjs-quantized");
+    let (_, params) = import_tfjs(&dir.join("model.json")).unwrap();
+    let tfjs: Vec<u32> = fs::read(dir.join("tfjs-weights.f32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let ours: Vec<u32> = params.iter().map(|p| p.to_bits()).collect();
+    assert_eq!(ours.len(), tfjs.len());
+    let differ: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != tfjs[i]).collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} weights differ from TF.js's, first at {}: {} vs {}",
+        differ.len(),
+        ours.len(),
+        differ[0],
+        params[differ[0]],
+        f32::from_bits(tfjs[differ[0]])
+    );
+    assert!(params.iter().filter(|p| **p == 0.0).count() >= 3);
+}
