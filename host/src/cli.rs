@@ -84,6 +84,10 @@ pub struct ExportTfjsArgs {
     /// Directory to write model.json and model.weights.bin into.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The TF.js model.json the model was imported from: keep its topology (layer names,
+    /// initializer configs, Flatten and Dropout layers) instead of writing a fresh one.
+    #[arg(long, value_name = "MODEL_JSON")]
+    pub like: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@ use anyhow::{anyhow, Result};
 use super::emit;
 use crate::cli::{ExportTfjsArgs, ImportTfjsArgs};
 use crate::model::{describe, Model};
-use crate::tfjs::{export_tfjs, import_tfjs, MODEL_JSON, WEIGHTS_BIN};
+use crate::tfjs::{export_tfjs_like, import_tfjs, Original, MODEL_JSON, WEIGHTS_BIN};
 
 pub fn import(args: ImportTfjsArgs) -> Result<()> {
     let (topology, params) = import_tfjs(&args.model_json)?;
@@ -24,7 +24,11 @@ pub fn export(args: ExportTfjsArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow!("{}: cannot create directory: {e}", args.out.display()))?;
-    export_tfjs(&model.topology, &model.params, &args.out)?;
+    let original = match &args.like {
+        Some(path) => Some(Original::read(path, &model.topology)?),
+        None => None,
+    };
+    export_tfjs_like(&model.topology, &model.params, original.as_ref(), &args.out)?;
     emit(&format!(
         "wrote {} and {} in {}\n",
         MODEL_JSON,
