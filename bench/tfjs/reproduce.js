@@ -2,7 +2,8 @@
 // training loop, tutorial.js), over several seeds, scored on the full test set; prints the
 // table `microdense reproduce` prints.
 //
-//   node reproduce.js DATA [RUNS=10] [FIRST_SEED=1] [--json FILE]
+//   node reproduce.js DATA [RUNS=10] [FIRST_SEED=1] [--json FILE] [--only K]
+//                                  (--only K: the K-th experiment alone, 1-based)
 //
 // Seed k replaces Math.random by a generator seeded with k before the model is built, so
 // TF.js's initializers (which seed themselves from Math.random) and the tutorial's batch
@@ -105,13 +106,15 @@ async function main() {
   const args = process.argv.slice(2);
   const jsonAt = args.indexOf('--json');
   const jsonFile = jsonAt >= 0 ? args.splice(jsonAt, 2)[1] : null;
+  const onlyAt = args.indexOf('--only');
+  const only = onlyAt >= 0 ? Number(args.splice(onlyAt, 2)[1]) : null;
   const [dataDir, runsArg, seedArg] = args;
   const runs = Number(runsArg || 10);
   const first = Number(seedArg || 1);
   const train = loadSplit(dataDir, 'train');
   const test = loadSplit(dataDir, 'test');
   const summaries = [];
-  for (const e of EXPERIMENTS) {
+  for (const e of only ? [EXPERIMENTS[only - 1]] : EXPERIMENTS) {
     const results = [];
     for (let k = 0; k < runs; k++) {
       const r = await run(e, first + k, train, test);
