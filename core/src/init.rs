@@ -3,8 +3,10 @@
 //! Each is TF.js's `VarianceScaling(scale, mode, distribution)` (docs/tfjs-semantics.md):
 //! `normal` is a normal of σ = √(scale / fan) redrawn outside ±2σ, with no variance
 //! correction; `uniform` is uniform in ±√(3·scale / fan); fan_avg is (fan_in + fan_out)/2.
-use crate::{Rng, Topology};
+use crate::rng::Rng;
+use crate::Topology;
 
+/// How [`crate::Network::init`] draws the initial weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     /// TF.js's Dense default `glorotNormal` = (1, fan_avg, normal): truncated normal
@@ -20,6 +22,7 @@ pub enum Init {
 }
 
 impl Init {
+    /// Every initializer.
     pub const ALL: [Init; 4] = [
         Init::GlorotNormal,
         Init::GlorotUniform,
@@ -27,6 +30,7 @@ impl Init {
         Init::He,
     ];
 
+    /// The name used on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Init::GlorotNormal => "glorot-normal",
@@ -36,6 +40,7 @@ impl Init {
         }
     }
 
+    /// The initializer called `name` (as [`Init::name`] spells it), if any.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|i| i.name() == name)
     }

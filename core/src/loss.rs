@@ -18,6 +18,7 @@ pub enum Loss {
 }
 
 impl Loss {
+    /// Its name on the command line (`--loss fused|tfjs`).
     pub const fn name(self) -> &'static str {
         match self {
             Loss::SoftmaxCrossEntropy => "fused",
