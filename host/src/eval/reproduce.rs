@@ -240,8 +240,8 @@ ahead with a smaller spread. The deep linear stacks at lr 0.15 sometimes oversho
 logits jump, most samples' label probability falls below TF.js's clip (1e-7) and those
 samples get no gradient. Such a run recovers or freezes at chance (a batch loss near
 16.12, the clip's ceiling); its weights stay finite. The tutorial's 0.11 looks like one of
-the frozen runs, which come up in about a quarter of the 32+256+256+256 seeds, in TF.js
-as here (README: the same table from TF.js itself, and what each difference changes).";
+the frozen runs (10 of 40 seeds of the 32+256+256+256 stack here; README: the same table
+from TF.js itself, and what each difference changes).";
 
 #[cfg(test)]
 mod tests {
