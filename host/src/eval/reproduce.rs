@@ -240,7 +240,7 @@ ahead with a smaller spread. The deep linear stacks at lr 0.15 sometimes oversho
 logits jump, most samples' label probability falls below TF.js's clip (1e-7) and those
 samples get no gradient. Such a run recovers or freezes at chance (a batch loss near
 16.12, the clip's ceiling); its weights stay finite. The tutorial's 0.11 looks like one of
-the frozen runs (10 of 40 seeds of the 32+256+256+256 stack here; README: the same table
+the frozen runs (32+256+256+256, seeds 1-30: 7 here, 4 in TF.js; README: the same table
 from TF.js itself, and what each difference changes).";
 
 #[cfg(test)]
