@@ -37,5 +37,14 @@ if cmp -s "$OUT/browser/model.weights.bin" "$OUT/exported/model.weights.bin"; th
 else
   echo "export: model.weights.bin differs from TF.js's own save"; status=1
 fi
+"$MICRODENSE" export-tfjs "$OUT/browser.mdw" --like "$OUT/browser/model.json" --out "$OUT/exported-like"
+if cmp -s "$OUT/browser/model.weights.bin" "$OUT/exported-like/model.weights.bin" &&
+   node -e 'const [a, b] = process.argv.slice(1).map((f) => require(f).modelTopology);
+            process.exit(require("util").isDeepStrictEqual(a, b) ? 0 : 1)' \
+     "$PWD/$OUT/browser/model.json" "$PWD/$OUT/exported-like/model.json"; then
+  echo "export --like: the same modelTopology (names, initializers) and weights as TF.js's own save"
+else
+  echo "export --like: differs from TF.js's own save"; status=1
+fi
 $JS check "$DATA" "$OUT/exported" "$OUT" 2> >(grep -v -e '^$' -e '====' -e 'tfjs-node' -e 'Hi, looks like' >&2) || status=1
 exit $status
