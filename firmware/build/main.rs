@@ -67,6 +67,11 @@ fn main() {
         ));
     }
     write(&out.join("board.rs"), board.constants().as_bytes());
+    // Armv6-M (Cortex-M0/M0+): no DWT cycle counter (src/meter.rs).
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if target.starts_with("thumbv6m") {
+        println!("cargo:rustc-cfg=armv6m");
+    }
 
     // Link scripts: cortex-m-rt's link.x includes memory.x from the search path.
     let memory = boards.join(&name).join("memory.x");

@@ -15,6 +15,8 @@ const SHORT: u32 = 1_000_000;
 const LONG: u32 = 2_000_000;
 
 enum Source {
+    /// Not on Armv6-M (Cortex-M0/M0+), which has no cycle counter.
+    #[cfg_attr(armv6m, allow(dead_code))]
     Cycles,
     /// `ticks` SysTick ticks were measured for `instructions` instructions: `q8` is
     /// instructions per tick in 1/256ths (no 64-bit division needed afterwards; a small
@@ -28,6 +30,35 @@ enum Source {
 
 pub struct Meter {
     source: Source,
+}
+
+/// Starts the DWT cycle counter; whether it runs (under qemu it reads 0).
+#[cfg(not(armv6m))]
+fn start_cycles(dcb: &mut DCB, dwt: &mut DWT) -> bool {
+    dcb.enable_trace();
+    if !DWT::has_cycle_counter() {
+        return false;
+    }
+    dwt.enable_cycle_counter();
+    let before = DWT::cycle_count();
+    spin(100);
+    DWT::cycle_count() != before
+}
+
+/// Armv6-M (Cortex-M0/M0+) has no cycle counter: `Source::Cycles` is never chosen.
+#[cfg(armv6m)]
+fn start_cycles(_: &mut DCB, _: &mut DWT) -> bool {
+    false
+}
+
+#[cfg(not(armv6m))]
+fn cycles() -> u32 {
+    DWT::cycle_count()
+}
+
+#[cfg(armv6m)]
+fn cycles() -> u32 {
+    0
 }
 
 /// A reading to measure from.
@@ -53,16 +84,10 @@ impl Meter {
     /// Starts the DWT cycle counter if it runs, else SysTick (free-running on the
     /// processor clock) with calibration.
     pub fn new(mut syst: SYST, mut dcb: DCB, mut dwt: DWT) -> Self {
-        dcb.enable_trace();
-        if DWT::has_cycle_counter() {
-            dwt.enable_cycle_counter();
-            let before = DWT::cycle_count();
-            spin(100);
-            if DWT::cycle_count() != before {
-                return Meter {
-                    source: Source::Cycles,
-                };
-            }
+        if start_cycles(&mut dcb, &mut dwt) {
+            return Meter {
+                source: Source::Cycles,
+            };
         }
         syst.set_clock_source(SystClkSource::Core);
         syst.set_reload(SYST_MASK);
@@ -95,14 +120,14 @@ impl Meter {
 
     pub fn now(&self) -> Stamp {
         match self.source {
-            Source::Cycles => Stamp(DWT::cycle_count()),
+            Source::Cycles => Stamp(cycles()),
             Source::Instructions { .. } => Stamp(SYST::get_current()),
         }
     }
 
     fn ticks_since(&self, start: Stamp) -> u32 {
         match self.source {
-            Source::Cycles => DWT::cycle_count().wrapping_sub(start.0),
+            Source::Cycles => cycles().wrapping_sub(start.0),
             // SysTick counts down.
             Source::Instructions { .. } => start.0.wrapping_sub(SYST::get_current()) & SYST_MASK,
         }
