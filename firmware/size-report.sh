@@ -30,7 +30,7 @@ region() {
     awk '{ print $1 * ($2 == "K" ? 1024 : $2 == "M" ? 1048576 : 1) }'
 }
 
-printf '%-10s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
+printf '%-13s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
   board binary code model digits 'flash' 'of FLASH' 'RAM stat' 'of RAM' WEIGHTS
 for board in "$@"; do
   target=$(key "$board" targets | awk '{ print $1 }')
@@ -54,7 +54,7 @@ for board in "$@"; do
       $1 == ".bss" || $1 == ".uninit" { stat += $2 }
       END {
         total = code + model + digits
-        printf "%-10s %-9s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
+        printf "%-13s %-9s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
           kib(digits), kib(total), 100 * total / flash, kib(stat), 100 * stat / ram, kib(weights)
       }'
   done
