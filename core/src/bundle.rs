@@ -460,12 +460,12 @@ mod tests {
         Layer::new(3, Activation::Softmax),
     ];
     /// 2x2 digits to 3 classes: 4·2+2 + 2·3+3 parameters.
-    const BLOB: usize = crate::HEADER_LEN + 4 * 19;
+    const BLOB: usize = crate::format::HEADER_LEN + 4 * 19;
 
     fn write(out: &mut [u8; 512]) -> usize {
         let mut blob = [0u8; BLOB];
         let t = Topology::new(4, &LAYERS).unwrap();
-        crate::write_blob(&t, &[0.25; 19], &mut blob).unwrap();
+        crate::format::write_blob(&t, &[0.25; 19], &mut blob).unwrap();
         let images: [&[u8]; 2] = [&[1, 2, 3, 4], &[5, 6, 7, 8]];
         let sections = Sections {
             rows: 2,

@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
-use microdense_host::bundle::{read_bundle, write_bundle};
-use microdense_host::idx::{load_split, Dataset, Split};
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::data::scaled;
+use microdense_host::model::bundle::{read_bundle, write_bundle};
 use microdense_tests::{
     assert_predictions_match, build_firmware, firmware_prerequisites as prerequisites, predictions,
     qemu, root, run_with_timeout, target_installed, work, Board, BOARDS, BUILD_TIMEOUT,
@@ -35,7 +36,12 @@ fn train(data: &Dataset, hidden: usize, n: usize, seed: u64) -> (Topology, Vec<f
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         for (k, &i) in idx.iter().enumerate() {
-            data.image_f32_into(i, &mut x[k * 784..(k + 1) * 784]);
+            for (x, v) in x[k * 784..(k + 1) * 784]
+                .iter_mut()
+                .zip(scaled(data.image(i)))
+            {
+                *x = v;
+            }
         }
         let labels: Vec<u8> = idx.iter().map(|&i| data.label(i)).collect();
         trainer
@@ -47,8 +53,8 @@ fn train(data: &Dataset, hidden: usize, n: usize, seed: u64) -> (Topology, Vec<f
 }
 
 fn blob(t: &Topology, params: &[f32]) -> Vec<u8> {
-    let mut out = vec![0u8; microdense::HEADER_LEN + 4 * params.len()];
-    microdense::write_blob(t, params, &mut out).unwrap();
+    let mut out = vec![0u8; microdense::format::HEADER_LEN + 4 * params.len()];
+    microdense::format::write_blob(t, params, &mut out).unwrap();
     out
 }
 
@@ -98,7 +104,7 @@ fn fixture(data: &Path) -> &'static Fixture {
         let other_model = dir.join("model-b.mdw");
         std::fs::write(&other_model, &b).unwrap();
         let mut corrupt = b.clone();
-        corrupt[microdense::HEADER_LEN + 1000] ^= 0x10;
+        corrupt[microdense::format::HEADER_LEN + 1000] ^= 0x10;
         let corrupt_model = dir.join("model-b-corrupt.mdw");
         std::fs::write(&corrupt_model, &corrupt).unwrap();
         Fixture {
