@@ -88,7 +88,12 @@ impl Board {
                 name: name.to_string(),
                 title: string(&t, "name")?,
                 targets,
-                irqs: count(&t, "irqs")?,
+                // Cortex-M only: the vector table's interrupt part.
+                irqs: if t.contains_key("irqs") {
+                    count(&t, "irqs")?
+                } else {
+                    0
+                },
                 max_units: count(&t, "max_units")?,
                 train_pool: count(train, "pool")?,
                 train_hidden: count(train, "hidden")?,

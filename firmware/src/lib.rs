@@ -82,7 +82,21 @@ pub mod bundle {
 }
 
 // Re-exported so the binaries print through one path.
+#[cfg(target_arch = "arm")]
 pub use cortex_m_semihosting::hprintln;
+#[cfg(target_arch = "riscv32")]
+pub use semihosting::println as hprintln;
+
+/// A `&'static mut` to a buffer in a `static` of its own, for a program's `main` (which
+/// runs once and takes each buffer once): `buffer!([f32; 8] = [0.0; 8])`.
+#[macro_export]
+macro_rules! buffer {
+    ($ty:ty = $init:expr) => {{
+        static mut BUFFER: $ty = $init;
+        // SAFETY: `main` runs once, and this is its only reference to BUFFER.
+        unsafe { &mut *core::ptr::addr_of_mut!(BUFFER) }
+    }};
+}
 
 /// Scratch words for any int8 model the demos take: layer inputs up to the digit size or
 /// the widest layer, layers up to `board::MAX_UNITS`.
@@ -122,6 +136,13 @@ pub fn flash_used() -> usize {
 }
 
 /// Ends the program: qemu exits 0 when `ok`, 1 otherwise.
+#[cfg(target_arch = "riscv32")]
+pub fn exit(ok: bool) -> ! {
+    semihosting::process::exit(if ok { 0 } else { 1 })
+}
+
+/// Ends the program: qemu exits 0 when `ok`, 1 otherwise.
+#[cfg(target_arch = "arm")]
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
     debug::exit(if ok {
@@ -137,6 +158,7 @@ pub fn exit(ok: bool) -> ! {
 
 /// The interrupt part of the vector table (cortex-m-rt's "device" feature): the board's
 /// interrupt lines, none of which the programs enable, all to the default handler.
+#[cfg(target_arch = "arm")]
 #[link_section = ".vector_table.interrupts"]
 #[no_mangle]
 pub static __INTERRUPTS: [unsafe extern "C" fn(); board::IRQS] = {
@@ -148,12 +170,24 @@ pub static __INTERRUPTS: [unsafe extern "C" fn(); board::IRQS] = {
 
 /// A fault (a bad address, say) ends the run with exit code 1 instead of hanging qemu
 /// until its timeout.
+#[cfg(target_arch = "arm")]
 #[cortex_m_rt::exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     // Without core::fmt, which a small program may not otherwise link.
     out::Line::new()
         .s("hard fault at pc ")
         .hex(frame.pc())
+        .end();
+    exit(false)
+}
+
+/// An exception (a bad address, an illegal instruction) ends the run with exit code 1.
+#[cfg(target_arch = "riscv32")]
+#[export_name = "ExceptionHandler"]
+fn exception(_: &riscv_rt::TrapFrame) -> ! {
+    out::Line::new()
+        .s("exception at pc ")
+        .hex(riscv::register::mepc::read() as u32)
         .end();
     exit(false)
 }

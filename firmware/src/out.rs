@@ -1,15 +1,29 @@
 //! Text to the host without `core::fmt`: a line of strings and integers, written over
 //! semihosting in one go. `core::fmt` costs several KiB of flash; `demo-int8` (and the
 //! hard-fault handler every program links) print through this instead.
+#[cfg(target_arch = "arm")]
 use core::cell::Cell;
 
+#[cfg(target_arch = "arm")]
 use cortex_m::interrupt::{self, Mutex};
+#[cfg(target_arch = "arm")]
 use cortex_m_semihosting::hio::{self, HostStream};
 
 /// The host's stdout, opened on first use.
+#[cfg(target_arch = "arm")]
 static STDOUT: Mutex<Cell<Option<HostStream>>> = Mutex::new(Cell::new(None));
 
 /// Writes `bytes` to the host's stdout (nothing when no host is attached).
+#[cfg(target_arch = "riscv32")]
+pub fn write(bytes: &[u8]) {
+    use semihosting::io::Write as _;
+    if let Ok(mut s) = semihosting::io::stdout() {
+        let _ = s.write_all(bytes);
+    }
+}
+
+/// Writes `bytes` to the host's stdout (nothing when no host is attached).
+#[cfg(target_arch = "arm")]
 pub fn write(bytes: &[u8]) {
     let stream = interrupt::free(|cs| {
         let cell = STDOUT.borrow(cs);
