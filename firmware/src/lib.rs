@@ -82,8 +82,33 @@ pub mod bundle {
 }
 
 // Re-exported so the binaries print through one path.
-#[cfg(target_arch = "arm")]
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 pub use cortex_m_semihosting::hprintln;
+/// `hprintln!` over RTT: a line on channel 0 (`format_args!`, so names in the string
+/// work as with semihosting's).
+#[cfg(feature = "rtt")]
+#[macro_export]
+macro_rules! hprintln {
+    ($($arg:tt)*) => {
+        $crate::rtt_line(format_args!($($arg)*))
+    };
+}
+
+/// One line to RTT channel 0 (for [`hprintln!`]).
+#[cfg(feature = "rtt")]
+pub fn rtt_line(args: core::fmt::Arguments) {
+    rtt_target::print_impl::write_fmt(0, args);
+    rtt_target::print_impl::write_str(0, "\n");
+}
+
+/// First thing in every program's `main`: the RTT channel (feature `rtt`), and the stack
+/// painted where the start-up code does not ([`ram::paint`]).
+#[inline(always)]
+pub fn start() {
+    #[cfg(feature = "rtt")]
+    rtt_target::rtt_init_print!(rtt_target::ChannelMode::BlockIfFull);
+    ram::paint();
+}
 #[cfg(target_arch = "riscv32")]
 pub use semihosting::println as hprintln;
 
@@ -141,8 +166,24 @@ pub fn exit(ok: bool) -> ! {
     semihosting::process::exit(if ok { 0 } else { 1 })
 }
 
+/// Ends the program over RTT: nothing to exit to, so it waits (the verdict is printed).
+#[cfg(feature = "rtt")]
+pub fn exit(_ok: bool) -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// A panic over RTT: its message, then [`exit`].
+#[cfg(feature = "rtt")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("{info}");
+    exit(false)
+}
+
 /// Ends the program: qemu exits 0 when `ok`, 1 otherwise.
-#[cfg(target_arch = "arm")]
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
     debug::exit(if ok {

@@ -20,7 +20,7 @@ fn symbol(s: *const u32) -> usize {
 }
 
 /// Paints the free stack below the caller's frame (RISC-V; cortex-m-rt paints at reset,
-/// so this is nothing on a Cortex-M). The programs call it first thing in `main`.
+/// so this is nothing on a Cortex-M). [`crate::start`] calls it.
 #[inline(always)]
 pub fn paint() {
     #[cfg(target_arch = "riscv32")]

@@ -26,7 +26,7 @@ struct Buffers {
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
 #[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    microdense_firmware::ram::paint();
+    microdense_firmware::start();
     let b = Buffers {
         scratch: buffer!([u32; INT8_SCRATCH] = [0; INT8_SCRATCH]),
         input: &mut buffer!(Aligned<[i8; bundle::PIXELS]> = Aligned([0; bundle::PIXELS])).0,
@@ -41,7 +41,7 @@ fn main() -> ! {
 
 /// No `core::fmt` here either: a panic (there is none in the core) says so and exits 1.
 /// (On RISC-V the `semihosting` crate's handler prints it.)
-#[cfg(target_arch = "arm")]
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     Line::new().s("panic").end();

@@ -14,7 +14,7 @@ use microdense::{argmax, Blob, ElementType, Network};
 use microdense_firmware::inference::{open, report, run_int8, Int8Buffers, Tally};
 use microdense_firmware::meter::{self, Meter};
 use microdense_firmware::{board, buffer, bundle, exit, hprintln, to_input, Aligned, INT8_SCRATCH};
-#[cfg(target_arch = "arm")]
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
 /// The static buffers of both paths.
@@ -27,7 +27,7 @@ struct Buffers {
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
 #[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    microdense_firmware::ram::paint();
+    microdense_firmware::start();
     let b = Buffers {
         scratch: buffer!([f32; 2 * board::MAX_UNITS] = [0.0; 2 * board::MAX_UNITS]),
         input: buffer!([f32; bundle::PIXELS] = [0.0; bundle::PIXELS]),

@@ -18,7 +18,7 @@ use microdense_firmware::bundle::{
 };
 use microdense_firmware::meter::{self, Meter, Ratio};
 use microdense_firmware::{board, buffer, exit, hprintln, ram, to_input, KiB, Percent};
-#[cfg(target_arch = "arm")]
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
 /// Steps between two training-loss reports.
@@ -38,7 +38,7 @@ struct Buffers {
 #[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
 #[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    microdense_firmware::ram::paint();
+    microdense_firmware::start();
     let buffers = Buffers {
         params: buffer!([f32; TRAIN_PARAMS] = [0.0; TRAIN_PARAMS]),
         scratch: buffer!([f32; TRAIN_SCRATCH] = [0.0; TRAIN_SCRATCH]),
