@@ -35,12 +35,13 @@ printf '%-13s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
 for board in "$@"; do
   target=$(key "$board" targets | awk '{ print $1 }')
   programs=$(key "$board" programs)
+  features=$(key "$board" features | tr ' ' ',')
   flash=$(region "$board" FLASH); ram=$(region "$board" RAM); weights=$(region "$board" WEIGHTS)
   for bin in $programs; do
     profile=release
     [ "$bin" = demo-int8 ] && profile=small
     if [ -n "$build" ]; then
-      cargo "$board" build -q --profile "$profile" --bin "$bin" ||
+      cargo "$board" build -q --profile "$profile" --bin "$bin" ${features:+--features "$features"} ||
         { echo "$board $bin: build failed"; continue; }
     fi
     elf=$dir/$target/$profile/$bin

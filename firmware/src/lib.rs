@@ -233,6 +233,13 @@ fn exception(_: &riscv_rt::TrapFrame) -> ! {
     exit(false)
 }
 
+/// The RP2040's second-stage bootloader, which the boot ROM runs from the first 256 bytes
+/// of flash (boards/pico/memory.x places `.boot2` there).
+#[cfg(feature = "rp2040-boot2")]
+#[link_section = ".boot2"]
+#[used]
+static BOOT2: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
+
 /// `a / b` as a percentage with one decimal, for printing without floats.
 pub struct Percent(pub usize, pub usize);
 
