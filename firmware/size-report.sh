@@ -48,7 +48,7 @@ for board in "$@"; do
     [ -f "$elf" ] || { echo "$board $bin: not built ($elf)"; continue; }
     "$size" -A -d "$elf" | awk -v board="$board" -v bin="$bin" -v flash="$flash" -v ram="$ram" -v weights="$weights" '
       function kib(b) { return sprintf("%.1fK", b / 1024) }
-      $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".gnu.sgstubs" { code += $2 }
+      $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".gnu.sgstubs" || $1 == ".boot2" { code += $2 }
       $1 == ".data" { code += $2; stat += $2 }
       $1 == ".model" { model = $2 }
       $1 == ".digits" { digits = $2 }
