@@ -37,11 +37,13 @@ pub(crate) fn batch_of(topology: &Topology, inputs: &[f32]) -> Result<usize, Err
     Ok(n)
 }
 
-/// Layer `i` for `n` samples: `outputs = act(x·W + b)`. Lengths are the caller's
-/// guarantee (checked once at the public entry points).
+/// Layer `i` for `n` samples: `outputs = act(x·W + b)`. `params` holds the flat
+/// parameters from offset `base` on (0: all of them; a trainer of the last layers passes
+/// the frozen and the trained part separately). Lengths are the caller's guarantee
+/// (checked once at the public entry points).
 pub(crate) fn forward_layer(
     topology: &Topology,
-    params: &[f32],
+    (params, base): (&[f32], usize),
     i: usize,
     inputs: &[f32],
     outputs: &mut [f32],
@@ -49,6 +51,7 @@ pub(crate) fn forward_layer(
 ) {
     let layer = topology.layers()[i];
     let (w, b) = topology.offsets(i);
+    let (w, b) = (w - base, b - base);
     let outputs = &mut outputs[..n * layer.units];
     dense_forward(
         &params[w..b],
@@ -104,10 +107,10 @@ impl<P: AsRef<[f32]>> Network<P> {
         }
         let (mut from, mut to) = scratch[..needed].split_at_mut(needed / 2);
         let depth = t.layers().len();
-        forward_layer(t, self.params(), 0, inputs, to, n);
+        forward_layer(t, (self.params(), 0), 0, inputs, to, n);
         for i in 1..depth {
             core::mem::swap(&mut from, &mut to);
-            forward_layer(t, self.params(), i, from, to, n);
+            forward_layer(t, (self.params(), 0), i, from, to, n);
         }
         Ok(&to[..n * t.outputs()])
     }
