@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use microdense::{
-    argmax, loss::softmax_cross_entropy, rng::Rng, Activation, Error, Init, Sgd, Trainer,
+    argmax, loss::softmax_cross_entropy, rng::Rng, Activation, Adam, Error, Init, Optimizer, Sgd,
+    Trainer,
 };
 use serde::Serialize;
 
@@ -43,6 +44,8 @@ pub struct TrainConfig {
     pub lr: f32,
     pub momentum: f32,
     pub weight_decay: f32,
+    /// Adam's settings (`--optimizer adam`); `None` trains with SGD.
+    pub adam: Option<AdamSettings>,
     pub schedule: Schedule,
     #[serde(serialize_with = "init_name")]
     pub init: Init,
@@ -50,6 +53,14 @@ pub struct TrainConfig {
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
     pub val_size: usize,
+}
+
+/// Adam's moment decays and epsilon; the learning rate is the config's.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct AdamSettings {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f32,
 }
 
 fn activation_name<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
@@ -74,6 +85,7 @@ impl TrainConfig {
             lr: 0.15,
             momentum: 0.0,
             weight_decay: 0.0,
+            adam: None,
             schedule: Schedule::Constant,
             init: Init::GlorotNormal,
             seed: 1,
@@ -90,10 +102,18 @@ impl TrainConfig {
         }
     }
 
-    fn sgd(&self) -> Sgd {
-        Sgd::new(self.lr)
-            .with_momentum(self.momentum)
-            .with_weight_decay(self.weight_decay)
+    /// The optimizer at the base learning rate.
+    pub fn optimizer(&self) -> Optimizer {
+        match self.adam {
+            None => Sgd::new(self.lr)
+                .with_momentum(self.momentum)
+                .with_weight_decay(self.weight_decay)
+                .into(),
+            Some(a) => Adam::new(self.lr)
+                .with_betas(a.beta1, a.beta2)
+                .with_epsilon(a.epsilon)
+                .into(),
+        }
     }
 
     /// Learning rate of batch `step` (0-based) out of `total`.
@@ -264,15 +284,9 @@ fn run(
     let total = cfg.total_batches(train.len());
 
     let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
-    let mut velocity = vec![
-        0.0f32;
-        if cfg.momentum != 0.0 {
-            topology.optimizer_len()
-        } else {
-            0
-        }
-    ];
-    let mut trainer = Trainer::new(&topology, cfg.batch, cfg.sgd(), &mut scratch, &mut velocity)
+    let optimizer = cfg.optimizer();
+    let mut velocity = vec![0.0f32; optimizer.state_len(topology.params_len())];
+    let mut trainer = Trainer::new(&topology, cfg.batch, optimizer, &mut scratch, &mut velocity)
         .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?;
 
     let mut validator = match val {
@@ -410,10 +424,7 @@ impl Batches<'_> {
         gather(self.train, indices, &mut self.xs, &mut self.labels);
         let lr = self.cfg.lr_at(step, self.total);
         let result = trainer
-            .set_sgd(Sgd {
-                lr,
-                ..self.cfg.sgd()
-            })
+            .set_optimizer(self.cfg.optimizer().with_lr(lr))
             .and_then(|()| trainer.step(&mut model.network_mut(), &self.xs, &self.labels));
         (epoch, result)
     }

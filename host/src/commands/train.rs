@@ -1,16 +1,16 @@
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use super::{emit, emit_json, progress_bar};
-use crate::cli::TrainArgs;
+use crate::cli::{OptimizerArg, TrainArgs};
 use crate::data::Data;
 use crate::idx::{self, Split};
 use crate::metrics::{evaluate, ClassScore};
 use crate::model::describe;
 use crate::plot;
-use crate::training::{self, Divergence, Event, History, Length, TrainConfig};
+use crate::training::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig};
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
 const TAIL: usize = 10;
@@ -84,6 +84,11 @@ fn config(args: &TrainArgs) -> TrainConfig {
         lr: args.lr,
         momentum: args.momentum,
         weight_decay: args.weight_decay,
+        adam: (args.optimizer == OptimizerArg::Adam).then_some(AdamSettings {
+            beta1: args.beta1,
+            beta2: args.beta2,
+            epsilon: args.epsilon,
+        }),
         schedule: args.schedule,
         init: args.init.into(),
         seed: args.seed,
@@ -93,6 +98,9 @@ fn config(args: &TrainArgs) -> TrainConfig {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if args.optimizer == OptimizerArg::Adam && (args.momentum != 0.0 || args.weight_decay != 0.0) {
+        bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
+    }
     let cfg = config(&args);
     let dir = idx::data_dir(args.data.data.as_deref());
     let train = Data::load(&dir, Split::Train)?;
@@ -193,7 +201,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
             history: &outcome.history,
         })?;
     } else {
-        let optimizer = if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
+        let optimizer = if let Some(a) = cfg.adam {
+            format!(
+                "Adam (beta1 {}, beta2 {}, epsilon {})",
+                a.beta1, a.beta2, a.epsilon
+            )
+        } else if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
             "SGD".to_string()
         } else {
             format!(
