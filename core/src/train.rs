@@ -6,7 +6,7 @@
 use crate::kernels::dense::{dense_backprop, dense_gradients};
 use crate::kernels::sparse::Nonzeros;
 use crate::loss::softmax_cross_entropy;
-use crate::network::{batch_of, forward_layer};
+use crate::network::{argmax, batch_of, forward_layer};
 use crate::sizes::TrainLayout;
 use crate::{Activation, Buffer, Error, Network, Optimizer, Sgd, Topology};
 
@@ -208,6 +208,31 @@ impl<'a> Trainer<'a> {
             }
         }
         Ok(loss)
+    }
+
+    /// The batch-mean loss and the number of correct predictions (argmax of the logits)
+    /// on a batch, with the parameters in two parts as for [`Trainer::step_split`]:
+    /// evaluation of a fine-tuned model whose frozen part stays in flash. Writes only the
+    /// scratch buffer.
+    pub fn evaluate_split(
+        &mut self,
+        frozen: &[f32],
+        trained: &[f32],
+        inputs: &[f32],
+        labels: &[u8],
+    ) -> Result<(f32, usize), Error> {
+        self.check_parts(frozen, trained)?;
+        let n = self.check(inputs, labels)?;
+        let loss = self.forward_and_loss(frozen, trained, inputs, labels, n);
+        let classes = self.topology.outputs();
+        let (acts, _, _, _) = self.layout.split(self.scratch);
+        let logits = &acts[acts.len() - self.capacity * classes..][..n * classes];
+        let right = logits
+            .chunks_exact(classes)
+            .zip(labels)
+            .filter(|(z, &label)| argmax(z) == usize::from(label))
+            .count();
+        Ok((loss, right))
     }
 
     /// Applies the gradients last computed to the trained parameters.
