@@ -11,12 +11,12 @@
 #![no_main]
 
 use cortex_m_rt::entry;
+use microdense::Blob;
 use microdense::{rng::Rng, sizes, Adam, Trainer};
 use microdense_firmware::bundle::{
-    PIXELS, TEST_COUNT, TEST_IMAGES, TEST_LABELS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS,
-    TRAIN_PIXELS,
+    PIXELS, TEST_COUNT, TEST_LABELS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS, TRAIN_PIXELS,
 };
-use microdense_firmware::inference::{choose_model, Shape};
+use microdense_firmware::inference::Shape;
 use microdense_firmware::meter::{Meter, Ratio};
 use microdense_firmware::{board, exit, hprintln, ram, KiB, Percent};
 use panic_semihosting as _;
@@ -27,11 +27,52 @@ const SIDE: usize = 28;
 const BATCH: usize = 8;
 const EPOCHS: usize = 4;
 const SEED: u64 = 7;
+/// Adam's rate: the LM3S6965's small model trains a 170-parameter layer, which takes a
+/// larger step.
+#[cfg(feature = "stm32f405")]
 const ADAM: Adam = Adam::new(0.002);
-/// Room for the trained layer (up to 3072 parameters: 256 → 10 takes 2570), its Adam
-/// state and the tail's training scratch; the program checks the model fits.
+#[cfg(not(feature = "stm32f405"))]
+const ADAM: Adam = Adam::new(0.02);
+/// Room for the trained layer (256 → 10 takes 2570 parameters), its Adam state and the
+/// tail's training scratch; the program checks the model fits.
+#[cfg(feature = "stm32f405")]
 const MAX_TRAINED: usize = 3072;
+#[cfg(feature = "stm32f405")]
 const MAX_SCRATCH: usize = 6 * 1024;
+#[cfg(not(feature = "stm32f405"))]
+const MAX_TRAINED: usize = 512;
+#[cfg(not(feature = "stm32f405"))]
+const MAX_SCRATCH: usize = 1024;
+
+/// The model and the held-out digits. The STM32F405 takes the usual model (WEIGHTS, else
+/// compiled in) and the full-resolution test digits.
+#[cfg(feature = "stm32f405")]
+fn model_and_test_digits() -> Option<(Blob<'static>, &'static [u8])> {
+    let (blob, _) = microdense_firmware::inference::choose_model()?;
+    Some((blob, &microdense_firmware::bundle::TEST_IMAGES[..]))
+}
+
+/// The LM3S6965's 192 KiB of program flash cannot hold a compiled-in model beside the
+/// 500 training digits, so the model comes from the WEIGHTS region only, and the
+/// held-out digits are the bundle's 14x14 copies (read at 28x28, like the training ones).
+#[cfg(not(feature = "stm32f405"))]
+fn model_and_test_digits() -> Option<(Blob<'static>, &'static [u8])> {
+    use microdense_firmware::weights::{read, Stored};
+    match read() {
+        Ok(Stored::Model(blob)) => Some((blob, &microdense_firmware::bundle::HELDOUT_IMAGES[..])),
+        Ok(Stored::Erased) => {
+            hprintln!(
+                "error: load a 784-input model into WEIGHTS, e.g. \
+                 MICRODENSE_WEIGHTS=../target/model-small.mdw cargo run-lm3s6965 --bin finetune"
+            );
+            None
+        }
+        Err(e) => {
+            hprintln!("error: WEIGHTS region: {e}");
+            None
+        }
+    }
+}
 
 #[entry]
 fn main() -> ! {
@@ -73,32 +114,37 @@ struct Buffers {
 }
 
 /// A digit in the new style as network input: shifted by [`SHIFT`] (zeros enter at the
-/// top and left), then `pixel / 255` as the host reads pixels.
+/// top and left), then `pixel / 255` as the host reads pixels. `pixels` is 28x28, or a
+/// 2x2-pooled 14x14 digit (the LM3S6965 bundle's training digits), read back at 28x28.
 fn shifted(pixels: &[u8], x: &mut [f32]) {
     let (dx, dy) = SHIFT;
+    let pooled = pixels.len() * 4 == SIDE * SIDE;
     for (k, x) in x.iter_mut().enumerate() {
         let (r, c) = (k / SIDE, k % SIDE);
         let p = match (r.checked_sub(dy), c.checked_sub(dx)) {
-            (Some(r), Some(c)) => pixels.get(r * SIDE + c).copied().unwrap_or(0),
-            _ => 0,
+            (Some(r), Some(c)) if pooled => pixels.get(r / 2 * SIDE / 2 + c / 2),
+            (Some(r), Some(c)) => pixels.get(r * SIDE + c),
+            _ => None,
         };
-        *x = f32::from(p) / 255.0;
+        *x = f32::from(p.copied().unwrap_or(0)) / 255.0;
     }
 }
 
-/// Held-out accuracy (correct predictions) and mean loss on the shifted test digits.
+/// Held-out accuracy (correct predictions) and mean loss on the shifted test digits
+/// (`digits`: `TEST_COUNT` of them, 28x28 or 14x14).
 fn evaluate(
     trainer: &mut Trainer,
-    frozen: &[f32],
-    trained: &[f32],
+    (frozen, trained): (&[f32], &[f32]),
+    digits: &[u8],
     batch: &mut [f32],
 ) -> Result<(usize, f32), microdense::Error> {
     let (mut right, mut loss) = (0, 0.0f32);
-    let images = TEST_IMAGES.chunks(BATCH * PIXELS);
+    let size = digits.len() / TEST_COUNT.max(1);
+    let images = digits.chunks(BATCH * size);
     for (pixels, labels) in images.zip(TEST_LABELS.chunks(BATCH)) {
-        let inputs = &mut batch[..pixels.len()];
+        let inputs = &mut batch[..labels.len() * PIXELS];
         for (p, x) in pixels
-            .chunks_exact(PIXELS)
+            .chunks_exact(size)
             .zip(inputs.chunks_exact_mut(PIXELS))
         {
             shifted(p, x);
@@ -112,15 +158,16 @@ fn evaluate(
 fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
     hprintln!("microdense on-chip fine-tuning on {}", board::NAME);
     hprintln!("cost meter: {meter}");
-    if TRAIN_PIXELS != PIXELS || PIXELS != SIDE * SIDE || TRAIN_COUNT == 0 || TEST_COUNT == 0 {
+    let digits_ok = PIXELS == SIDE * SIDE && (TRAIN_PIXELS == PIXELS || 4 * TRAIN_PIXELS == PIXELS);
+    if !digits_ok || TRAIN_COUNT == 0 || TEST_COUNT == 0 {
         hprintln!(
-            "SKIPPED: fine-tuning needs full-resolution 28x28 training and test digits in the \
-             bundle; this one has {TRAIN_COUNT} training digits of {TRAIN_PIXELS} pixels and \
+            "error: fine-tuning needs 28x28 test digits and 28x28 or 14x14 training digits; \
+             the bundle has {TRAIN_COUNT} training digits of {TRAIN_PIXELS} pixels and \
              {TEST_COUNT} test digits of {PIXELS}"
         );
-        return Ok(true);
+        return Ok(false);
     }
-    let Some((blob, _)) = choose_model() else {
+    let Some((blob, test_digits)) = model_and_test_digits() else {
         return Ok(false);
     };
     let t = blob.topology().clone();
@@ -150,8 +197,9 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
         + sizes::adam_len(input, layers);
     hprintln!(
         "training layer {first} only ({trained_len} params, Adam lr {}), batch {BATCH}, {EPOCHS} epochs \
-         over {TRAIN_COUNT} digits shifted by {SHIFT:?}; frozen: {} in flash, used in place",
+         over {TRAIN_COUNT} {}digits shifted by {SHIFT:?}; frozen: {} in flash, used in place",
         ADAM.lr,
+        if TRAIN_PIXELS == PIXELS { "" } else { "14x14 (read at 28x28) " },
         f32s(frozen.len()),
     );
     hprintln!(
@@ -165,7 +213,8 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
     let scratch = &mut b.scratch[..scratch_len];
     let state = &mut b.state[..state_len];
     let mut trainer = Trainer::tail(&t, BATCH, first, ADAM, scratch, state)?;
-    let (right_before, loss_before) = evaluate(&mut trainer, frozen, trained, b.batch)?;
+    let (right_before, loss_before) =
+        evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
     hprintln!(
         "held-out shifted digits before: accuracy {right_before}/{TEST_COUNT} ({}), loss {loss_before:.4}",
         Percent(right_before, TEST_COUNT)
@@ -184,7 +233,7 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
             let inputs = b.batch.chunks_exact_mut(PIXELS);
             for ((&k, x), y) in chunk.iter().zip(inputs).zip(&mut labels) {
                 let k = k as usize;
-                shifted(&TRAIN_IMAGES[k * PIXELS..(k + 1) * PIXELS], x);
+                shifted(&TRAIN_IMAGES[k * TRAIN_PIXELS..(k + 1) * TRAIN_PIXELS], x);
                 *y = TRAIN_LABELS[k];
             }
             let n = chunk.len();
@@ -195,14 +244,15 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
             }
             (epoch_loss, steps) = (epoch_loss + loss, steps + 1);
         }
-        let (right, loss) = evaluate(&mut trainer, frozen, trained, b.batch)?;
+        let (right, loss) = evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
         hprintln!(
             "epoch {epoch}: training loss {:.4} (mean); held-out accuracy {right}/{TEST_COUNT} ({}), loss {loss:.4}",
             epoch_loss / steps as f32,
             Percent(right, TEST_COUNT)
         );
     }
-    let (right_after, loss_after) = evaluate(&mut trainer, frozen, trained, b.batch)?;
+    let (right_after, loss_after) =
+        evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
     hprintln!(
         "held-out shifted digits after: accuracy {right_after}/{TEST_COUNT} ({}), loss {loss_after:.4}",
         Percent(right_after, TEST_COUNT)
