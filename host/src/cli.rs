@@ -5,6 +5,8 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use microdense::{Activation, Init};
 
+use crate::train::Schedule;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "microdense",
@@ -182,8 +184,8 @@ pub struct TrainArgs {
     #[arg(long, default_value_t = 1e-7, value_parser = positive)]
     pub epsilon: f32,
     /// Learning-rate schedule over the whole run.
-    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
-    pub schedule: Schedule,
+    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
+    pub schedule: ScheduleArg,
     /// Weight initializer (biases start at zero).
     #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
     pub init: InitArg,
@@ -261,7 +263,7 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Largest accepted relative deviation of the loss or of any layer's weights.
-    #[arg(long, default_value_t = crate::crosscheck::DEFAULT_TOLERANCE, value_parser = tolerance)]
+    #[arg(long, default_value_t = crate::eval::crosscheck::DEFAULT_TOLERANCE, value_parser = tolerance)]
     pub tolerance: f64,
     /// Seed of the initial weights and the batches.
     #[arg(long, default_value_t = 1)]
@@ -279,7 +281,7 @@ pub struct QuantizeArgs {
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     /// Calibration images, drawn (with a fixed seed) from the training set.
-    #[arg(long, value_name = "N", default_value_t = crate::quantize::DEFAULT_CALIBRATION as u32, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    #[arg(long, value_name = "N", default_value_t = crate::model::quantize::DEFAULT_CALIBRATION as u32, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     pub calibrate: u32,
     /// Where to save the int8 model (written to a temporary file, then renamed).
     #[arg(long, value_name = "FILE")]
@@ -427,20 +429,19 @@ impl From<InitArg> for Init {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Schedule {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
     /// The same rate throughout.
     Constant,
     /// Half-cosine decay from --lr to zero over the run.
     Cosine,
 }
 
-impl Schedule {
-    pub fn name(self) -> &'static str {
-        match self {
-            Schedule::Constant => "constant",
-            Schedule::Cosine => "cosine",
+impl From<ScheduleArg> for Schedule {
+    fn from(s: ScheduleArg) -> Self {
+        match s {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Cosine => Schedule::Cosine,
         }
     }
 }

@@ -3,12 +3,11 @@ use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::EvalArgs;
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
-use crate::metrics::{evaluate, ClassScore, Evaluation};
+use crate::eval::{evaluate_any, ClassScore, Evaluation};
 use crate::model::{describe, AnyModel};
 use crate::plot;
-use crate::quantize::evaluate_int8;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -29,10 +28,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let dir = idx::data_dir(args.data.data.as_deref());
     let test = Data::load(&dir, Split::Test)?;
     test.check_fits(topology, &args.model)?;
-    let eval: Evaluation = match &model {
-        AnyModel::F32(m) => evaluate(m, &test.set, None),
-        AnyModel::Int8(q) => evaluate_int8(q, &test.set, None),
-    };
+    let eval: Evaluation = evaluate_any(&model, &test.set, None);
     let element = model.element_type().name();
     if let Some(path) = &args.plot {
         let title = format!("{} on {}", args.model.display(), dir.display());

@@ -1,17 +1,18 @@
 use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::QuantizeArgs;
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
-use crate::metrics::evaluate;
-use crate::model::{describe, Model};
-use crate::quantize::{
-    calibrate, calibration_indices, evaluate_int8, quantize, LayerReport, CALIBRATION_SEED,
+use crate::eval::{evaluate, Evaluation};
+use crate::model::quantize::{
+    calibrate, calibration_indices, quantize, LayerReport, Quantized, CALIBRATION_SEED,
 };
+use crate::model::{describe, Model};
 
 #[derive(Serialize)]
 struct Score {
@@ -37,21 +38,50 @@ struct Report<'a> {
 }
 
 pub fn run(args: QuantizeArgs) -> Result<()> {
+    let (model, dir, train, test) = load(&args)?;
+    let work = work(&args, &model, &train, &test)?;
+    work.quantized.model.save(&args.out)?;
+    report(&args, &dir, &model, &work)
+}
+
+/// The f32 model and the training (calibration) and test sets it must fit.
+fn load(args: &QuantizeArgs) -> Result<(Model, PathBuf, Data, Data)> {
     let model = Model::load(&args.model)?;
     let dir = idx::data_dir(args.data.data.as_deref());
     let train = Data::load(&dir, Split::Train)?;
     train.check_fits(&model.topology, &args.model)?;
     let test = Data::load(&dir, Split::Test)?;
     test.check_fits(&model.topology, &args.model)?;
+    Ok((model, dir, train, test))
+}
 
+/// The int8 model and both models' scores on the test set.
+struct Work {
+    calibration_samples: usize,
+    quantized: Quantized,
+    float: Evaluation,
+    int8: Evaluation,
+}
+
+fn work(args: &QuantizeArgs, model: &Model, train: &Data, test: &Data) -> Result<Work> {
     let at = args.model.display();
     let indices = calibration_indices(train.len(), args.calibrate as usize);
-    let calibration = calibrate(&model, &train.set, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
-    let quantized = quantize(&model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
-    let float = evaluate(&model, &test.set, None);
-    let int8 = evaluate_int8(&quantized.model, &test.set, None);
-    quantized.model.save(&args.out)?;
+    let calibration = calibrate(model, &train.set, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
+    let quantized = quantize(model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
+    let float = evaluate(model, &test.set, None);
+    let int8 = evaluate(&quantized.model, &test.set, None);
+    Ok(Work {
+        calibration_samples: calibration.samples,
+        quantized,
+        float,
+        int8,
+    })
+}
 
+/// What was chosen per layer and both models' scores: JSON or text.
+fn report(args: &QuantizeArgs, dir: &Path, model: &Model, work: &Work) -> Result<()> {
+    let at = args.model.display();
+    let (quantized, float, int8) = (&work.quantized, &work.float, &work.int8);
     let f32_bytes = microdense::format::HEADER_LEN + 4 * model.params.len();
     let int8_bytes = quantized.model.bytes().len();
     let drop_points = 100.0 * (float.accuracy() - int8.accuracy());
@@ -61,7 +91,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
             out: args.out.display().to_string(),
             network: describe(&model.topology),
             data: dir.display().to_string(),
-            calibration_samples: calibration.samples,
+            calibration_samples: work.calibration_samples,
             calibration_seed: CALIBRATION_SEED,
             layers: &quantized.layers,
             test_samples: int8.total(),
@@ -83,7 +113,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
          calibration  {} training images from {}\n\n\
          layer  shape        activation  weight scales            calibrated range      output\n",
         describe(&model.topology),
-        calibration.samples,
+        work.calibration_samples,
         dir.display()
     );
     for l in &quantized.layers {

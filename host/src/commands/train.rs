@@ -1,3 +1,4 @@
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
@@ -5,12 +6,12 @@ use serde::Serialize;
 
 use super::{emit, emit_json, progress_bar};
 use crate::cli::{OptimizerArg, TrainArgs};
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
-use crate::metrics::{evaluate, ClassScore};
+use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::describe;
 use crate::plot;
-use crate::training::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig};
+use crate::train::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig, Trained};
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
 const TAIL: usize = 10;
@@ -89,7 +90,7 @@ fn config(args: &TrainArgs) -> TrainConfig {
             beta2: args.beta2,
             epsilon: args.epsilon,
         }),
-        schedule: args.schedule,
+        schedule: args.schedule.into(),
         init: args.init.into(),
         seed: args.seed,
         val_every: args.val_every,
@@ -102,6 +103,36 @@ pub fn run(args: TrainArgs) -> Result<()> {
         bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
     }
     let cfg = config(&args);
+    let (dir, train, test) = load(&args, &cfg)?;
+    let work = work(&args, &cfg, &train, &test)?;
+    let trained = &work.trained;
+    trained.model.save(&args.out)?;
+    let eval = evaluate(&trained.model, &test.set, None);
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{}, batch {}, lr {}, seed {}",
+            describe(&trained.model.topology),
+            cfg.batch,
+            cfg.lr,
+            cfg.seed
+        );
+        plot::training_curves(path, &trained.history, &title)?;
+    }
+    report(&args, &cfg, &dir, &train, &work, &eval)?;
+    match trained.diverged {
+        Some(d) => Err(anyhow!(
+            "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
+             with a finite loss, after {} batches",
+            args.out.display(),
+            d.batch,
+            d.kept_after
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The training and test sets, checked against the configuration and each other.
+fn load(args: &TrainArgs, cfg: &TrainConfig) -> Result<(PathBuf, Data, Data)> {
     let dir = idx::data_dir(args.data.data.as_deref());
     let train = Data::load(&dir, Split::Train)?;
     let test = Data::load(&dir, Split::Test)?;
@@ -118,68 +149,78 @@ pub fn run(args: TrainArgs) -> Result<()> {
             b.cols
         ));
     }
+    Ok((dir, train, test))
+}
 
+/// A finished run and the test scores taken after its epochs.
+struct Work {
+    trained: Trained,
+    scores: Vec<EpochScore>,
+    /// Spent on `scores`.
+    eval_time: Duration,
+}
+
+/// Trains with a progress bar, scoring the test set after each epoch when asked.
+fn work(args: &TrainArgs, cfg: &TrainConfig, train: &Data, test: &Data) -> Result<Work> {
     let total = cfg.total_batches(train.len());
     let bar = progress_bar(total, "batches", args.quiet || args.json);
     let mut smoothed: Option<f32> = None;
     let mut last_val = None;
     let per_epoch = args.eval_every_epoch || args.target_accuracy.is_some();
     let (mut scores, mut eval_time) = (Vec::new(), Duration::ZERO);
-    let outcome = training::train(
-        &cfg,
-        &train.set,
-        Some(&test.set),
-        &mut |event| match event {
-            Event::Step { batch, loss, lr } => {
-                // Exponential moving average: a single batch's loss jumps around.
-                let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
-                smoothed = Some(s);
-                bar.set_position(batch);
-                let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
-                bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
-            }
-            Event::Val(p) => last_val = Some(p.accuracy),
-            Event::Epoch {
+    let trained = train::train(cfg, &train.set, Some(&test.set), &mut |event| match event {
+        Event::Step { batch, loss, lr } => {
+            // Exponential moving average: a single batch's loss jumps around.
+            let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
+            smoothed = Some(s);
+            bar.set_position(batch);
+            let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
+            bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
+        }
+        Event::Val(p) => last_val = Some(p.accuracy),
+        Event::Epoch {
+            epoch,
+            model,
+            train_time,
+        } if per_epoch => {
+            let started = Instant::now();
+            let e = evaluate(model, &test.set, None);
+            eval_time += started.elapsed();
+            scores.push(EpochScore {
                 epoch,
-                model,
-                train_time,
-            } if per_epoch => {
-                let started = Instant::now();
-                let e = evaluate(model, &test.set, None);
-                eval_time += started.elapsed();
-                scores.push(EpochScore {
-                    epoch,
-                    train_seconds: train_time.as_secs_f64(),
-                    test_accuracy: e.accuracy(),
-                    test_loss: e.loss,
-                });
-            }
-            Event::Epoch { .. } => {}
-        },
-    )?;
+                train_seconds: train_time.as_secs_f64(),
+                test_accuracy: e.accuracy(),
+                test_loss: e.loss,
+            });
+        }
+        Event::Epoch { .. } => {}
+    })?;
     bar.finish_and_clear();
+    Ok(Work {
+        trained,
+        scores,
+        eval_time,
+    })
+}
 
-    outcome.model.save(&args.out)?;
-    let eval = evaluate(&outcome.model, &test.set, None);
-    if let Some(path) = &args.plot {
-        let title = format!(
-            "{}, batch {}, lr {}, seed {}",
-            describe(&outcome.model.topology),
-            cfg.batch,
-            cfg.lr,
-            cfg.seed
-        );
-        plot::training_curves(path, &outcome.history, &title)?;
-    }
-
+/// The summary on stdout: JSON or text.
+fn report(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+    dir: &Path,
+    train: &Data,
+    work: &Work,
+    eval: &Evaluation,
+) -> Result<()> {
+    let (outcome, scores) = (&work.trained, &work.scores);
     let losses = &outcome.history.loss;
     let tail = &losses[losses.len().saturating_sub(TAIL)..];
     let final_loss = (!tail.is_empty())
         .then(|| tail.iter().map(|&l| f64::from(l)).sum::<f64>() / tail.len() as f64);
-    let target = args.target_accuracy.map(|a| Target::first(a, &scores));
+    let target = args.target_accuracy.map(|a| Target::first(a, scores));
     if args.json {
-        emit_json(&Report {
-            config: &cfg,
+        return emit_json(&Report {
+            config: cfg,
             network: describe(&outcome.model.topology),
             parameters: outcome.model.params.len(),
             data: dir.display().to_string(),
@@ -189,8 +230,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             epochs: outcome.epochs,
             seconds: outcome.elapsed.as_secs_f64(),
             train_seconds: outcome.train_time.as_secs_f64(),
-            epoch_eval_seconds: eval_time.as_secs_f64(),
-            epoch_scores: &scores,
+            epoch_eval_seconds: work.eval_time.as_secs_f64(),
+            epoch_scores: scores,
             target,
             diverged: outcome.diverged,
             final_loss,
@@ -199,74 +240,63 @@ pub fn run(args: TrainArgs) -> Result<()> {
             test_loss: eval.loss,
             per_class: eval.per_class(),
             history: &outcome.history,
-        })?;
+        });
+    }
+    let optimizer = if let Some(a) = cfg.adam {
+        format!(
+            "Adam (beta1 {}, beta2 {}, epsilon {})",
+            a.beta1, a.beta2, a.epsilon
+        )
+    } else if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
+        "SGD".to_string()
     } else {
-        let optimizer = if let Some(a) = cfg.adam {
-            format!(
-                "Adam (beta1 {}, beta2 {}, epsilon {})",
-                a.beta1, a.beta2, a.epsilon
-            )
-        } else if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
-            "SGD".to_string()
-        } else {
-            format!(
-                "SGD (momentum {}, weight decay {})",
-                cfg.momentum, cfg.weight_decay
-            )
-        };
-        let mut text = format!(
-            "network   {} with {} parameters, {} init\n\
-             training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
-            describe(&outcome.model.topology),
-            outcome.model.params.len(),
-            cfg.init.name(),
-            outcome.batches,
-            cfg.batch,
-            outcome.samples as f64 / train.len() as f64,
-            train.len(),
-            cfg.lr,
-            cfg.schedule.name(),
-            cfg.seed,
-            outcome.elapsed.as_secs_f64(),
-        );
-        if let Some(l) = final_loss {
-            text.push_str(&format!(
-                "loss      {l:.4} (mean of the last {} batches)",
-                tail.len()
-            ));
-            let val = &outcome.history.val;
-            let recent = &val[val.len().saturating_sub(TAIL)..];
-            if !recent.is_empty() {
-                let acc = recent.iter().map(|p| p.accuracy).sum::<f64>() / recent.len() as f64;
-                text.push_str(&format!(
-                    ", validation accuracy {acc:.3} (mean of the last {} validation batches)",
-                    recent.len()
-                ));
-            }
-            text.push('\n');
-        }
-        if per_epoch {
-            text.push_str(&epochs_line(&scores, target.as_ref(), outcome.train_time));
-        }
+        format!(
+            "SGD (momentum {}, weight decay {})",
+            cfg.momentum, cfg.weight_decay
+        )
+    };
+    let mut text = format!(
+        "network   {} with {} parameters, {} init\n\
+         training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
+        describe(&outcome.model.topology),
+        outcome.model.params.len(),
+        cfg.init.name(),
+        outcome.batches,
+        cfg.batch,
+        outcome.samples as f64 / train.len() as f64,
+        train.len(),
+        cfg.lr,
+        cfg.schedule.name(),
+        cfg.seed,
+        outcome.elapsed.as_secs_f64(),
+    );
+    if let Some(l) = final_loss {
         text.push_str(&format!(
-            "test      accuracy {:.4} on {} images ({})\nsaved     {}\n",
-            eval.accuracy(),
-            eval.total(),
-            dir.display(),
-            args.out.display()
+            "loss      {l:.4} (mean of the last {} batches)",
+            tail.len()
         ));
-        emit(&text)?;
+        let val = &outcome.history.val;
+        let recent = &val[val.len().saturating_sub(TAIL)..];
+        if !recent.is_empty() {
+            let acc = recent.iter().map(|p| p.accuracy).sum::<f64>() / recent.len() as f64;
+            text.push_str(&format!(
+                ", validation accuracy {acc:.3} (mean of the last {} validation batches)",
+                recent.len()
+            ));
+        }
+        text.push('\n');
     }
-    match outcome.diverged {
-        Some(d) => Err(anyhow!(
-            "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
-             with a finite loss, after {} batches",
-            args.out.display(),
-            d.batch,
-            d.kept_after
-        )),
-        None => Ok(()),
+    if args.eval_every_epoch || args.target_accuracy.is_some() {
+        text.push_str(&epochs_line(scores, target.as_ref(), outcome.train_time));
     }
+    text.push_str(&format!(
+        "test      accuracy {:.4} on {} images ({})\nsaved     {}\n",
+        eval.accuracy(),
+        eval.total(),
+        dir.display(),
+        args.out.display()
+    ));
+    emit(&text)
 }
 
 /// `epochs    test accuracy after each: 0.9611 0.9702 …; 0.98 first after epoch 5 (…)`.
