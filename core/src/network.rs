@@ -1,6 +1,6 @@
 //! A topology over a caller-owned parameter buffer: initialization and inference.
 use crate::kernels::dense::dense_forward;
-use crate::{Buffer, Error, Init, Topology};
+use crate::{Buffer, Error, Init, Layer, Topology};
 
 /// A topology over its parameters, for inference (and, through [`crate::Trainer`],
 /// training). `P` is any parameter storage: `&[f32]`, `&mut [f32]`, `Box<[f32]>`, a static array...
@@ -37,13 +37,11 @@ pub(crate) fn batch_of(topology: &Topology, inputs: &[f32]) -> Result<usize, Err
     Ok(n)
 }
 
-/// Layer `i` for `n` samples: `outputs = act(x·W + b)`. `params` holds the flat
-/// parameters from offset `base` on (0: all of them; a trainer of the last layers passes
-/// the frozen and the trained part separately). Lengths are the caller's guarantee
-/// (checked once at the public entry points).
+/// Layer `i` for `n` samples: `outputs = act(x·W + b)`. Lengths are the caller's
+/// guarantee (checked once at the public entry points).
 pub(crate) fn forward_layer(
     topology: &Topology,
-    (params, base): (&[f32], usize),
+    params: &[f32],
     i: usize,
     inputs: &[f32],
     outputs: &mut [f32],
@@ -51,14 +49,27 @@ pub(crate) fn forward_layer(
 ) {
     let layer = topology.layers()[i];
     let (w, b) = topology.offsets(i);
-    let (w, b) = (w - base, b - base);
-    let outputs = &mut outputs[..n * layer.units];
-    dense_forward(
-        &params[w..b],
-        &params[b..b + layer.units],
+    forward_dense(
+        layer,
+        (&params[w..b], &params[b..b + layer.units]),
         &inputs[..n * topology.fan_in(i)],
         outputs,
+        n,
     );
+}
+
+/// One layer given its weights and biases (for parameters split in two parts, as a
+/// trainer of the last layers has them).
+#[inline(always)]
+pub(crate) fn forward_dense(
+    layer: Layer,
+    (weights, biases): (&[f32], &[f32]),
+    inputs: &[f32],
+    outputs: &mut [f32],
+    n: usize,
+) {
+    let outputs = &mut outputs[..n * layer.units];
+    dense_forward(weights, biases, inputs, outputs);
     layer.activation.apply(outputs);
 }
 
@@ -107,10 +118,10 @@ impl<P: AsRef<[f32]>> Network<P> {
         }
         let (mut from, mut to) = scratch[..needed].split_at_mut(needed / 2);
         let depth = t.layers().len();
-        forward_layer(t, (self.params(), 0), 0, inputs, to, n);
+        forward_layer(t, self.params(), 0, inputs, to, n);
         for i in 1..depth {
             core::mem::swap(&mut from, &mut to);
-            forward_layer(t, (self.params(), 0), i, from, to, n);
+            forward_layer(t, self.params(), i, from, to, n);
         }
         Ok(&to[..n * t.outputs()])
     }

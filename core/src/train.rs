@@ -6,7 +6,7 @@
 use crate::kernels::dense::{dense_backprop, dense_gradients};
 use crate::kernels::sparse::Nonzeros;
 use crate::loss::softmax_cross_entropy;
-use crate::network::{argmax, batch_of, forward_layer};
+use crate::network::{argmax, batch_of, forward_dense, forward_layer};
 use crate::sizes::TrainLayout;
 use crate::{Activation, Buffer, Error, Network, Optimizer, Sgd, Topology};
 
@@ -314,9 +314,9 @@ impl<'a> Trainer<'a> {
         for i in 0..stored {
             let fan_in = n * t.fan_in(i);
             match (i, i % 2) {
-                (0, _) => forward_layer(&t, (frozen, 0), i, inputs, delta, n),
-                (_, 1) => forward_layer(&t, (frozen, 0), i, &delta[..fan_in], other, n),
-                _ => forward_layer(&t, (frozen, 0), i, &other[..fan_in], delta, n),
+                (0, _) => forward_layer(&t, frozen, i, inputs, delta, n),
+                (_, 1) => forward_layer(&t, frozen, i, &delta[..fan_in], other, n),
+                _ => forward_layer(&t, frozen, i, &other[..fan_in], delta, n),
             }
         }
         let mut offset = 0;
@@ -331,12 +331,15 @@ impl<'a> Trainer<'a> {
                 },
                 _ => &done[offset - cap * fan_in..][..n * fan_in],
             };
-            let params = if i < self.first {
-                (frozen, 0)
+            if i < self.first {
+                forward_layer(&t, frozen, i, input, todo, n);
             } else {
-                (trained, split)
-            };
-            forward_layer(&t, params, i, input, todo, n);
+                // The trained part starts at offset `split` of the flat parameters.
+                let (w, b) = t.offsets(i);
+                let (w, b) = (w - split, b - split);
+                let params = (&trained[w..b], &trained[b..b + layer.units]);
+                forward_dense(*layer, params, &input[..n * fan_in], todo, n);
+            }
             offset += cap * layer.units;
         }
         let classes = t.outputs();

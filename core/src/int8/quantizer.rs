@@ -83,7 +83,7 @@ impl Calibration {
         let (mut from, mut to) = scratch[..needed].split_at_mut(needed / 2);
         for i in 0..self.hidden {
             let input: &[f32] = if i == 0 { inputs } else { from };
-            forward_layer(t, (net.params(), 0), i, input, to, n);
+            forward_layer(t, net.params(), i, input, to, n);
             let r = &mut self.ranges[i];
             for &v in &to[..n * t.layers()[i].units] {
                 if !v.is_finite() {
