@@ -11,6 +11,8 @@
 //! - [`format`]: the weights blob (header, CRC, writing f32 blobs);
 //! - [`int8`]: quantized models (int8 weights and activations, integer-only inference,
 //!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
+//! - [`bundle`]: the firmware bundle's layout, shared by the host's writer and the
+//!   firmware's build;
 //! - [`loss`], [`rng`]: the softmax cross-entropy and the deterministic generator the
 //!   host's tools share with the core;
 //! - [`kernels`]: the hot loops (only [`kernels::wide_loops`] is public, for reports).
@@ -34,6 +36,7 @@
 
 mod activation;
 mod adam;
+pub mod bundle;
 mod error;
 pub mod format;
 mod init;

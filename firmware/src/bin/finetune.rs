@@ -27,43 +27,36 @@ const SIDE: usize = 28;
 const BATCH: usize = 8;
 const EPOCHS: usize = 4;
 const SEED: u64 = 7;
+/// Whether the bundle's training digits are full 28x28 ones (the STM32F405's bundle) or
+/// 14x14 (the LM3S6965's, whose 192 KiB of program flash cannot also hold a compiled-in
+/// model, so that board's model comes from the WEIGHTS region, and whose 64 KiB of RAM
+/// takes smaller buffers).
+const FULL: bool = TRAIN_PIXELS == PIXELS;
 /// Adam's rate: the LM3S6965's small model trains a 170-parameter layer, which takes a
 /// larger step.
-#[cfg(feature = "stm32f405")]
-const ADAM: Adam = Adam::new(0.002);
-#[cfg(not(feature = "stm32f405"))]
-const ADAM: Adam = Adam::new(0.02);
+const ADAM: Adam = Adam::new(if FULL { 0.002 } else { 0.02 });
 /// Room for the trained layer (256 → 10 takes 2570 parameters), its Adam state and the
 /// tail's training scratch; the program checks the model fits.
-#[cfg(feature = "stm32f405")]
-const MAX_TRAINED: usize = 3072;
-#[cfg(feature = "stm32f405")]
-const MAX_SCRATCH: usize = 6 * 1024;
-#[cfg(not(feature = "stm32f405"))]
-const MAX_TRAINED: usize = 512;
-#[cfg(not(feature = "stm32f405"))]
-const MAX_SCRATCH: usize = 1024;
+const MAX_TRAINED: usize = if FULL { 3072 } else { 512 };
+const MAX_SCRATCH: usize = if FULL { 6 * 1024 } else { 1024 };
 
-/// The model and the held-out digits. The STM32F405 takes the usual model (WEIGHTS, else
-/// compiled in) and the full-resolution test digits.
-#[cfg(feature = "stm32f405")]
+/// The model and the held-out digits: with full-resolution digits the usual model
+/// (WEIGHTS, else compiled in) and the 28x28 test digits; otherwise (see [`FULL`]) the
+/// model in WEIGHTS and the bundle's 14x14 copies of the test digits (read at 28x28,
+/// like the training ones).
 fn model_and_test_digits() -> Option<(Blob<'static>, &'static [u8])> {
-    let (blob, _) = microdense_firmware::inference::choose_model()?;
-    Some((blob, &microdense_firmware::bundle::TEST_IMAGES[..]))
-}
-
-/// The LM3S6965's 192 KiB of program flash cannot hold a compiled-in model beside the
-/// 500 training digits, so the model comes from the WEIGHTS region only, and the
-/// held-out digits are the bundle's 14x14 copies (read at 28x28, like the training ones).
-#[cfg(not(feature = "stm32f405"))]
-fn model_and_test_digits() -> Option<(Blob<'static>, &'static [u8])> {
+    use microdense_firmware::bundle::{HELDOUT_IMAGES, TEST_IMAGES};
     use microdense_firmware::weights::{read, Stored};
+    if FULL {
+        let (blob, _) = microdense_firmware::inference::choose_model()?;
+        return Some((blob, &TEST_IMAGES[..]));
+    }
     match read() {
-        Ok(Stored::Model(blob)) => Some((blob, &microdense_firmware::bundle::HELDOUT_IMAGES[..])),
+        Ok(Stored::Model(blob)) => Some((blob, &HELDOUT_IMAGES[..])),
         Ok(Stored::Erased) => {
             hprintln!(
                 "error: load a 784-input model into WEIGHTS, e.g. \
-                 MICRODENSE_WEIGHTS=../target/model-small.mdw cargo run-lm3s6965 --bin finetune"
+                 MICRODENSE_WEIGHTS=../target/model-small.mdw cargo lm3s6965 run --release --bin finetune"
             );
             None
         }
