@@ -13,7 +13,8 @@
 //!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
 //! - [`bundle`]: the firmware bundle's layout, shared by the host's writer and the
 //!   firmware's build;
-//! - [`loss`], [`rng`]: the softmax cross-entropy and the deterministic generator the
+//! - [`loss`], [`rng`]: the losses (fused softmax cross-entropy, TF.js's clipped one,
+//!   chosen by [`Trainer::with_loss`]) and the deterministic generator the
 //!   host's tools share with the core;
 //! - [`kernels`]: the hot loops (only [`kernels::wide_loops`] is public, for reports).
 //!

@@ -9,7 +9,7 @@ use crate::cli::{OptimizerArg, TrainArgs};
 use crate::data::idx::{self, Split};
 use crate::data::Data;
 use crate::eval::{evaluate, ClassScore, Evaluation};
-use crate::model::describe;
+use crate::model::{describe, Model};
 use crate::plot;
 use crate::train::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig, Trained};
 
@@ -71,8 +71,8 @@ impl Target {
     }
 }
 
-fn config(args: &TrainArgs) -> TrainConfig {
-    TrainConfig {
+fn config(args: &TrainArgs) -> Result<TrainConfig> {
+    Ok(TrainConfig {
         hidden: args.shape.hidden.0.clone(),
         activation: args.shape.activation.into(),
         classes: args.classes as usize,
@@ -92,21 +92,29 @@ fn config(args: &TrainArgs) -> TrainConfig {
         }),
         schedule: args.schedule.into(),
         init: args.init.into(),
+        output_init: args.output_init.unwrap_or(args.init).into(),
+        loss: args.loss.into(),
+        from: args.from.as_deref().map(Model::load).transpose()?,
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
-    }
+    })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
     if args.optimizer == OptimizerArg::Adam && (args.momentum != 0.0 || args.weight_decay != 0.0) {
         bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
     }
-    let cfg = config(&args);
+    let cfg = config(&args)?;
     let (dir, train, test) = load(&args, &cfg)?;
     let work = work(&args, &cfg, &train, &test)?;
     let trained = &work.trained;
     trained.model.save(&args.out)?;
+    if let Some(path) = &args.write_batches {
+        let order = crate::train::batch_order(&cfg, train.len(), trained.batches);
+        let json = serde_json::to_vec(&order).map_err(|e| anyhow!("batch order: {e}"))?;
+        crate::atomic::write_atomic(path, &json)?;
+    }
     let eval = evaluate(&trained.model, &test.set, None);
     if let Some(path) = &args.plot {
         let title = format!(
@@ -255,12 +263,19 @@ fn report(
             cfg.momentum, cfg.weight_decay
         )
     };
+    let mut init = format!("{} init", cfg.init.name());
+    if cfg.output_init != cfg.init {
+        init += &format!(", {} output", cfg.output_init.name());
+    }
+    if let Some(from) = &args.from {
+        init = format!("starting from {}", from.display());
+    }
+    let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
     let mut text = format!(
-        "network   {} with {} parameters, {} init\n\
+        "network   {} with {} parameters, {init}\n\
          training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
         describe(&outcome.model.topology),
         outcome.model.params.len(),
-        cfg.init.name(),
         outcome.batches,
         cfg.batch,
         outcome.samples as f64 / train.len() as f64,
