@@ -10,15 +10,15 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![no_main]
 
-use cortex_m_rt::entry;
 use microdense::Blob;
 use microdense::{rng::Rng, sizes, Adam, Trainer};
 use microdense_firmware::bundle::{
     PIXELS, TEST_COUNT, TEST_LABELS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS, TRAIN_PIXELS,
 };
 use microdense_firmware::inference::Shape;
-use microdense_firmware::meter::{Meter, Ratio};
-use microdense_firmware::{board, exit, hprintln, ram, KiB, Percent};
+use microdense_firmware::meter::{self, Meter, Ratio};
+use microdense_firmware::{board, buffer, exit, hprintln, ram, KiB, Percent};
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
 /// The new style: every digit moved this many pixels right and down.
@@ -67,32 +67,25 @@ fn model_and_test_digits() -> Option<(Blob<'static>, &'static [u8])> {
     }
 }
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    static mut TRAINED: [f32; MAX_TRAINED] = [0.0; MAX_TRAINED];
-    static mut STATE: [f32; 2 * MAX_TRAINED + 2] = [0.0; 2 * MAX_TRAINED + 2];
-    static mut SCRATCH: [f32; MAX_SCRATCH] = [0.0; MAX_SCRATCH];
-    static mut BATCH_X: [f32; BATCH * PIXELS] = [0.0; BATCH * PIXELS];
-    static mut ORDER: [u32; TRAIN_COUNT] = [0; TRAIN_COUNT];
-
-    let ok = match cortex_m::Peripherals::take() {
-        Some(p) => {
-            let meter = Meter::new(p.SYST, p.DCB, p.DWT);
-            let buffers = Buffers {
-                trained: TRAINED,
-                state: STATE,
-                scratch: SCRATCH,
-                batch: BATCH_X,
-                order: ORDER,
-            };
-            match run(&meter, buffers) {
-                Ok(ok) => ok,
-                Err(e) => {
-                    hprintln!("error: {e}");
-                    false
-                }
+    microdense_firmware::start();
+    let buffers = Buffers {
+        trained: buffer!([f32; MAX_TRAINED] = [0.0; MAX_TRAINED]),
+        state: buffer!([f32; 2 * MAX_TRAINED + 2] = [0.0; 2 * MAX_TRAINED + 2]),
+        scratch: buffer!([f32; MAX_SCRATCH] = [0.0; MAX_SCRATCH]),
+        batch: buffer!([f32; BATCH * PIXELS] = [0.0; BATCH * PIXELS]),
+        order: buffer!([u32; TRAIN_COUNT] = [0; TRAIN_COUNT]),
+    };
+    let ok = match meter::take() {
+        Some(meter) => match run(&meter, buffers) {
+            Ok(ok) => ok,
+            Err(e) => {
+                hprintln!("error: {e}");
+                false
             }
-        }
+        },
         None => false,
     };
     exit(ok)
