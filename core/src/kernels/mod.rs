@@ -14,6 +14,8 @@
 mod arm_dsp;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm_f32;
+#[cfg(all(microdense_thumb2, not(microdense_dsp)))]
+mod arm_v7m;
 pub(crate) mod dense;
 pub(crate) mod int8;
 pub(crate) mod sparse;
