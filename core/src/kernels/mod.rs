@@ -1,7 +1,7 @@
 //! All hot loops of the core, beside the code that drives them: the f32 dense kernels
 //! ([`dense`]: forward, gradients, backprop) with their Cortex-M4F assembly ([`arm_f32`]),
 //! the non-zero gathering they share ([`sparse`]), and the int8 layer kernel ([`int8`])
-//! with its Armv7E-M DSP assembly ([`arm_dsp`]). Network, training and int8 runtime code
+//! with its Armv7E-M DSP assembly ([`arm_dsp`]) and its Cortex-M3 assembly (`arm_v7m`). Network, training and int8 runtime code
 //! check lengths and call these.
 //!
 //! On x86-64 the f32 kernels are compiled twice (`multiversion!`): as is and with AVX2,
