@@ -34,6 +34,7 @@ mod math;
 mod network;
 mod quant;
 mod rng;
+mod scaling;
 mod sgd;
 mod simd;
 mod topology;
@@ -51,6 +52,7 @@ pub use quant::{
     Int8LayerView, Int8Network, QuantParams, PIXEL_INPUT,
 };
 pub use rng::Rng;
+pub use scaling::InputScaling;
 pub use sgd::Sgd;
 pub use simd::wide_loops;
 pub use topology::{

@@ -5,6 +5,11 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use microdense::Topology;
 
+pub mod csv;
+pub mod images;
+pub mod npy;
+pub mod table;
+
 use crate::idx::{self, Dataset, Split};
 
 /// A loaded split and the directory it came from (for error messages).
