@@ -42,7 +42,9 @@ mod train;
 
 pub use activation::Activation;
 pub use error::{Buffer, Error};
-pub use format::{blob_len, write_blob, Blob, ElementType, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use format::{
+    blob_len, write_blob, Blob, ElementType, FORMAT_VERSION, FORMAT_VERSION_2, HEADER_LEN, MAGIC,
+};
 pub use init::Init;
 pub use loss::{softmax_cross_entropy, softmax_in_place};
 pub use network::{argmax, Network};
@@ -52,7 +54,7 @@ pub use quant::{
     Int8LayerView, Int8Network, QuantParams, PIXEL_INPUT,
 };
 pub use rng::Rng;
-pub use scaling::InputScaling;
+pub use scaling::{add_input_section, input_section_len, InputScaling, InputSection, ScalingKind};
 pub use sgd::Sgd;
 pub use simd::wide_loops;
 pub use topology::{
