@@ -6,8 +6,10 @@ use anyhow::{anyhow, Result};
 use microdense::Topology;
 
 pub mod csv;
+pub mod examples;
 pub mod images;
 pub mod npy;
+pub mod source;
 pub mod table;
 
 use crate::idx::{self, Dataset, Split};

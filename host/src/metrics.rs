@@ -4,8 +4,7 @@ use std::fmt::Write as _;
 use microdense::{argmax, softmax_cross_entropy};
 use serde::Serialize;
 
-use crate::data::gather;
-use crate::idx::Dataset;
+use crate::data::examples::Examples;
 use crate::model::Model;
 
 /// Inference batch: large enough to amortize per-call overhead, small enough for cache.
@@ -129,7 +128,7 @@ fn ratio(a: u64, b: u64) -> f64 {
 
 /// Scores `model` on `indices` of `set` (all of it when `None`). The caller has checked
 /// the set fits the model (see `Data::check_fits`).
-pub fn evaluate(model: &Model, set: &Dataset, indices: Option<&[usize]>) -> Evaluation {
+pub fn evaluate(model: &Model, set: &dyn Examples, indices: Option<&[usize]>) -> Evaluation {
     score_in_parallel(set, indices, model.topology.outputs(), |part| {
         evaluate_serial(model, set, part)
     })
@@ -139,7 +138,7 @@ pub fn evaluate(model: &Model, set: &Dataset, indices: Option<&[usize]>) -> Eval
 /// of it when `None`), split across the cores. Counts add up exactly, and the f64 loss
 /// sum is taken in a fixed order, so the result does not depend on thread timing.
 pub(crate) fn score_in_parallel(
-    set: &Dataset,
+    set: &dyn Examples,
     indices: Option<&[usize]>,
     classes: usize,
     score: impl Fn(&[usize]) -> Evaluation + Sync,
@@ -177,7 +176,7 @@ pub(crate) fn score_in_parallel(
 }
 
 /// Loss summed (not averaged) over `indices`.
-fn evaluate_serial(model: &Model, set: &Dataset, indices: &[usize]) -> Evaluation {
+fn evaluate_serial(model: &Model, set: &dyn Examples, indices: &[usize]) -> Evaluation {
     let net = model.network();
     let classes = model.topology.outputs();
     let mut eval = Evaluation::empty(classes);
@@ -185,7 +184,7 @@ fn evaluate_serial(model: &Model, set: &Dataset, indices: &[usize]) -> Evaluatio
     let (mut xs, mut labels) = (Vec::new(), Vec::new());
     let mut grad = vec![0.0f32; classes];
     for chunk in indices.chunks(CHUNK) {
-        gather(set, chunk, &mut xs, &mut labels);
+        set.gather(chunk, &mut xs, &mut labels);
         let Ok(logits) = net.logits(&xs, &mut scratch) else {
             unreachable!("batch and scratch sized from the topology");
         };

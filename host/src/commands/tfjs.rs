@@ -7,7 +7,11 @@ use crate::tfjs::{export_tfjs, import_tfjs, MODEL_JSON, WEIGHTS_BIN};
 
 pub fn import(args: ImportTfjsArgs) -> Result<()> {
     let (topology, params) = import_tfjs(&args.model_json)?;
-    let model = Model { topology, params };
+    let model = Model {
+        topology,
+        params,
+        input: None,
+    };
     // Check what the loader will demand (a softmax classifier) before writing anything.
     let bytes = model.to_bytes()?;
     Model::from_bytes(&args.model_json, &bytes)?;

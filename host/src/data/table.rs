@@ -253,6 +253,69 @@ impl Scaling {
     }
 }
 
+impl ScaleKind {
+    pub fn code(self) -> microdense::ScalingKind {
+        match self {
+            ScaleKind::Standard => microdense::ScalingKind::Standard,
+            ScaleKind::MinMax => microdense::ScalingKind::MinMax,
+            ScaleKind::Pixels => microdense::ScalingKind::Pixels,
+            ScaleKind::None => microdense::ScalingKind::None,
+        }
+    }
+
+    pub fn from_code(k: microdense::ScalingKind) -> ScaleKind {
+        match k {
+            microdense::ScalingKind::Standard => ScaleKind::Standard,
+            microdense::ScalingKind::MinMax => ScaleKind::MinMax,
+            microdense::ScalingKind::Pixels => ScaleKind::Pixels,
+            microdense::ScalingKind::None => ScaleKind::None,
+        }
+    }
+}
+
+/// What a model stores about its input (weights format version 2): the scaling of raw
+/// values and the class names. IDX models have none (version 1): their input is pixels /255.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ModelInput {
+    pub scaling: Scaling,
+    pub classes: Vec<String>,
+}
+
+impl ModelInput {
+    /// Reads a version-2 blob's input section.
+    pub fn from_section(s: &microdense::InputSection, width: usize) -> ModelInput {
+        ModelInput {
+            scaling: Scaling {
+                kind: ScaleKind::from_code(s.kind()),
+                offset: (0..width).map(|j| s.offset(j)).collect(),
+                divisor: (0..width).map(|j| s.divisor(j)).collect(),
+            },
+            classes: (0..s.class_count())
+                .map(|i| s.class_name(i).unwrap_or_default().to_string())
+                .collect(),
+        }
+    }
+
+    /// Appends the input section to the version-1 blob in `bytes`.
+    pub fn append_to(&self, bytes: &mut Vec<u8>) -> Result<()> {
+        let n = bytes.len();
+        let names: Vec<&str> = self.classes.iter().map(String::as_str).collect();
+        let extra = microdense::input_section_len(
+            self.scaling.offset.len(),
+            names.iter().map(|n| n.len()),
+        );
+        bytes.resize(n + extra, 0);
+        let scaling = microdense::InputScaling {
+            offset: &self.scaling.offset,
+            divisor: &self.scaling.divisor,
+        };
+        let total = microdense::add_input_section(bytes, n, self.scaling.kind.code(), scaling, &names)
+            .map_err(|e| anyhow!("cannot store the input scaling: {e}"))?;
+        bytes.truncate(total);
+        Ok(())
+    }
+}
+
 fn nonzero(d: f32) -> f32 {
     if d > 0.0 && d.is_finite() {
         d
