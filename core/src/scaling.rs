@@ -9,7 +9,9 @@ use crate::{Blob, Topology};
 /// `p / 255.0` the IDX data path has always used.
 #[derive(Debug, Clone, Copy)]
 pub struct InputScaling<'a> {
+    /// Subtracted from each feature (a mean, a minimum, or 0).
     pub offset: &'a [f32],
+    /// What each feature is then divided by (positive).
     pub divisor: &'a [f32],
 }
 
@@ -54,13 +56,18 @@ fn scale(x: f32, offset: f32, divisor: f32) -> f32 {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum ScalingKind {
+    /// Raw values as they are (offset 0, divisor 1).
     None = 0,
+    /// Mean and standard deviation of the training set.
     Standard = 1,
+    /// Minimum and range of the training set.
     MinMax = 2,
+    /// Pixels 0…255 to 0…1.
     Pixels = 3,
 }
 
 impl ScalingKind {
+    /// The kind stored as `code`, if known.
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(ScalingKind::None),
@@ -200,6 +207,7 @@ impl<'a> InputSection<'a> {
         Ok(s)
     }
 
+    /// What the scaling was computed as.
     pub fn kind(&self) -> ScalingKind {
         self.kind
     }
@@ -293,7 +301,8 @@ mod tests {
 
     #[test]
     fn version_2_round_trip_and_damage() {
-        use crate::{write_blob, Activation, Layer};
+        use crate::format::write_blob;
+        use crate::{Activation, Layer};
         #[repr(C, align(32))]
         struct Buf([u8; 512]);
         let layers = [Layer::new(2, Activation::Softmax)];

@@ -44,15 +44,15 @@ pub const TRAIN_LAYERS: [Layer; 2] = [
     Layer::new(CLASSES, Activation::Softmax),
 ];
 pub const TRAIN_INPUT: usize = TRAIN_PIXELS;
-pub const TRAIN_PARAMS: usize = microdense::params_len(TRAIN_INPUT, &TRAIN_LAYERS);
+pub const TRAIN_PARAMS: usize = microdense::sizes::params_len(TRAIN_INPUT, &TRAIN_LAYERS);
 pub const TRAIN_SCRATCH: usize =
-    microdense::train_scratch_len(TRAIN_INPUT, &TRAIN_LAYERS, TRAIN_BATCH);
+    microdense::sizes::train_scratch_len(TRAIN_INPUT, &TRAIN_LAYERS, TRAIN_BATCH);
 pub const TRAIN_VELOCITY: usize = if uses_momentum(TRAIN_SGD) {
-    microdense::optimizer_len(TRAIN_INPUT, &TRAIN_LAYERS)
+    microdense::sizes::optimizer_len(TRAIN_INPUT, &TRAIN_LAYERS)
 } else {
     0
 };
-pub const TRAIN_EVAL_SCRATCH: usize = microdense::infer_scratch_len(&TRAIN_LAYERS, 1);
+pub const TRAIN_EVAL_SCRATCH: usize = microdense::sizes::infer_scratch_len(&TRAIN_LAYERS, 1);
 
 const fn uses_momentum(sgd: Sgd) -> bool {
     sgd.momentum != 0.0

@@ -68,7 +68,7 @@ pub use cortex_m_semihosting::hprintln;
 
 /// Scratch words for any int8 model the demos take: layer inputs up to the digit size or
 /// the widest layer, layers up to `board::MAX_UNITS`.
-pub const INT8_SCRATCH: usize = microdense::int8_scratch_bound(
+pub const INT8_SCRATCH: usize = microdense::sizes::int8_scratch_bound(
     if bundle::PIXELS > board::MAX_UNITS {
         bundle::PIXELS
     } else {

@@ -20,16 +20,16 @@
 //! | 56     | train images offset (K·rows·cols), 60: train labels (K)      |
 //!
 //! The file ends right after the train labels. The blob is core's weights format
-//! ([`microdense::write_blob`]) at offset 64, so its payload (offset 64 + 96) is 32-byte
+//! ([`microdense::format::write_blob`]) at offset 64, so its payload (offset 64 + 96) is 32-byte
 //! aligned wherever the bundle is embedded at a 32-byte boundary and the firmware can use
 //! it in place. The logits are the host's, the exact computation the firmware repeats on
 //! the chip, and their type follows the blob's element type: for an f32 model `f32`s,
 //! core's [`Network::logits`] for one sample at a time on `pixel / 255.0`; for an int8
-//! model `i32`s, core's [`microdense::Int8Network::logits`] on `pixel − 128`.
+//! model `i32`s, core's [`microdense::int8::Int8Network::logits`] on `pixel − 128`.
 use std::path::Path;
 
 use anyhow::{bail, ensure, Context};
-use microdense::{write_blob, ElementType, Network, Topology};
+use microdense::{format::write_blob, ElementType, Network, Topology};
 
 use crate::model::{AnyModel, QuantModel};
 
@@ -50,13 +50,13 @@ pub fn host_logits(
     params: &[f32],
     images: &[&[u8]],
 ) -> anyhow::Result<Vec<f32>> {
-    let net = Network::new(topology.clone(), params).map_err(anyhow::Error::msg)?;
+    let net = Network::new(topology.clone(), params)?;
     let mut x = vec![0.0f32; topology.input()];
     let mut scratch = vec![0.0f32; topology.infer_scratch_len(1)];
     let mut out = Vec::with_capacity(images.len() * topology.outputs());
     for image in images {
         to_input(image, &mut x);
-        let logits = net.logits(&x, &mut scratch).map_err(anyhow::Error::msg)?;
+        let logits = net.logits(&x, &mut scratch)?;
         out.extend_from_slice(logits);
     }
     Ok(out)
@@ -126,8 +126,8 @@ pub fn bundle_bytes(
     check_digits("test", topology, images, labels)?;
     check_digits("train", topology, train_images, train_labels)?;
     let logits = host_logits(topology, params, images)?;
-    let mut blob = vec![0u8; microdense::HEADER_LEN + 4 * topology.params_len()];
-    write_blob(topology, params, &mut blob).map_err(anyhow::Error::msg)?;
+    let mut blob = vec![0u8; microdense::format::HEADER_LEN + 4 * topology.params_len()];
+    write_blob(topology, params, &mut blob)?;
     let logits: Vec<[u8; 4]> = logits.iter().map(|z| z.to_le_bytes()).collect();
     assemble(
         topology,
@@ -301,7 +301,7 @@ impl BundleView<'_> {
     pub fn host_prediction(&self, i: usize) -> usize {
         let range = i * self.classes..(i + 1) * self.classes;
         match self.element {
-            ElementType::Int8 => microdense::argmax_i32(&self.int_logits[range]),
+            ElementType::Int8 => microdense::int8::argmax_i32(&self.int_logits[range]),
             ElementType::F32 => microdense::argmax(&self.logits[range]),
         }
     }
@@ -334,7 +334,7 @@ pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
             .with_context(|| format!("bundle truncated in its {what}"))
     };
     let blob = section(blob_at, blob_len, "model blob")?;
-    let parsed = microdense::Blob::parse(blob).map_err(anyhow::Error::msg)?;
+    let parsed = microdense::Blob::parse(blob)?;
     ensure!(
         parsed.topology().input() == pixels && parsed.topology().outputs() == classes,
         "bundle shape {rows}x{cols} -> {classes} disagrees with its model"
@@ -346,7 +346,7 @@ pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
     let (logits, int_logits) = match element {
         ElementType::F32 => (words.map(f32::from_le_bytes).collect(), Vec::new()),
         ElementType::Int8 => {
-            let net = microdense::Int8Network::new(&parsed).map_err(anyhow::Error::msg)?;
+            let net = microdense::int8::Int8Network::new(&parsed)?;
             let ints: Vec<i32> = words.map(i32::from_le_bytes).collect();
             let mut z = vec![0.0f32; ints.len()];
             net.dequantize_logits(&ints, &mut z);
@@ -474,7 +474,7 @@ mod tests {
         for (i, img) in imgs.iter().enumerate() {
             let want = q.logits(img).unwrap();
             assert_eq!(&b.int_logits[3 * i..3 * i + 3], &want[..]);
-            assert_eq!(b.host_prediction(i), microdense::argmax_i32(&want));
+            assert_eq!(b.host_prediction(i), microdense::int8::argmax_i32(&want));
             let scale = q.network().output_scale();
             assert_eq!(b.logits[3 * i], scale * want[0] as f32);
         }

@@ -1,7 +1,7 @@
 //! Scoring a model on a labelled set: accuracy, per-class accuracy, confusion matrix.
 use std::fmt::Write as _;
 
-use microdense::{argmax, softmax_cross_entropy};
+use microdense::{argmax, loss::softmax_cross_entropy};
 use serde::Serialize;
 
 use crate::data::examples::Examples;

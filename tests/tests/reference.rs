@@ -1,6 +1,6 @@
 //! Core (f32) against the independent f64 reference, on real MNIST batches of the
 //! tutorial's configuration: 784→32→256→10, linear hidden layers, softmax, batch 16.
-use microdense::{Activation::*, Init, Layer, Network, Rng, Sgd, Topology, Trainer};
+use microdense::{rng::Rng, Activation::*, Init, Layer, Network, Sgd, Topology, Trainer};
 use microdense_host::idx::{load_split, Dataset, Split};
 use microdense_host::reference::RefNet;
 use microdense_tests::mnist_dir;

@@ -11,7 +11,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use microdense::{argmax_i32, Blob, ElementType, Int8Network, PIXEL_INPUT};
+use microdense::{int8::argmax_i32, int8::Int8Network, int8::PIXEL_INPUT, Blob, ElementType};
 use microdense_firmware::meter::Meter;
 use microdense_firmware::out::Line;
 use microdense_firmware::weights;

@@ -52,7 +52,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
     let int8 = evaluate_int8(&quantized.model, &test.set, None);
     quantized.model.save(&args.out)?;
 
-    let f32_bytes = microdense::HEADER_LEN + 4 * model.params.len();
+    let f32_bytes = microdense::format::HEADER_LEN + 4 * model.params.len();
     let int8_bytes = quantized.model.bytes().len();
     let drop_points = 100.0 * (float.accuracy() - int8.accuracy());
     if args.json {

@@ -192,7 +192,10 @@ mod tests {
         let e = detect(&d.join("missing.csv")).unwrap_err().to_string();
         assert!(e.ends_with("missing.csv: not found"), "{e}");
         fs::write(d.join("a.bin"), "").unwrap();
-        assert!(detect(&d.join("a.bin")).unwrap_err().to_string().contains("--format"));
+        assert!(detect(&d.join("a.bin"))
+            .unwrap_err()
+            .to_string()
+            .contains("--format"));
     }
 
     #[test]
@@ -222,6 +225,9 @@ mod tests {
         assert_eq!((s.train.len(), s.test.labels.clone()), (20, vec![1]));
         fs::write(&t, "f,label\n1,c\n").unwrap();
         let e = load_split(&spec, &p).err().unwrap().to_string();
-        assert!(e.contains("class `c` is not one of the training classes (a, b)"), "{e}");
+        assert!(
+            e.contains("class `c` is not one of the training classes (a, b)"),
+            "{e}"
+        );
     }
 }

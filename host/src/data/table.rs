@@ -243,7 +243,7 @@ impl Scaling {
     pub fn apply(&self, raw: &[f32], out: &mut Vec<f32>) {
         out.clear();
         out.resize(raw.len(), 0.0);
-        let input = microdense::InputScaling {
+        let input = microdense::scaling::InputScaling {
             offset: &self.offset,
             divisor: &self.divisor,
         };
@@ -254,21 +254,21 @@ impl Scaling {
 }
 
 impl ScaleKind {
-    pub fn code(self) -> microdense::ScalingKind {
+    pub fn code(self) -> microdense::scaling::ScalingKind {
         match self {
-            ScaleKind::Standard => microdense::ScalingKind::Standard,
-            ScaleKind::MinMax => microdense::ScalingKind::MinMax,
-            ScaleKind::Pixels => microdense::ScalingKind::Pixels,
-            ScaleKind::None => microdense::ScalingKind::None,
+            ScaleKind::Standard => microdense::scaling::ScalingKind::Standard,
+            ScaleKind::MinMax => microdense::scaling::ScalingKind::MinMax,
+            ScaleKind::Pixels => microdense::scaling::ScalingKind::Pixels,
+            ScaleKind::None => microdense::scaling::ScalingKind::None,
         }
     }
 
-    pub fn from_code(k: microdense::ScalingKind) -> ScaleKind {
+    pub fn from_code(k: microdense::scaling::ScalingKind) -> ScaleKind {
         match k {
-            microdense::ScalingKind::Standard => ScaleKind::Standard,
-            microdense::ScalingKind::MinMax => ScaleKind::MinMax,
-            microdense::ScalingKind::Pixels => ScaleKind::Pixels,
-            microdense::ScalingKind::None => ScaleKind::None,
+            microdense::scaling::ScalingKind::Standard => ScaleKind::Standard,
+            microdense::scaling::ScalingKind::MinMax => ScaleKind::MinMax,
+            microdense::scaling::ScalingKind::Pixels => ScaleKind::Pixels,
+            microdense::scaling::ScalingKind::None => ScaleKind::None,
         }
     }
 }
@@ -283,7 +283,7 @@ pub struct ModelInput {
 
 impl ModelInput {
     /// Reads a version-2 blob's input section.
-    pub fn from_section(s: &microdense::InputSection, width: usize) -> ModelInput {
+    pub fn from_section(s: &microdense::scaling::InputSection, width: usize) -> ModelInput {
         ModelInput {
             scaling: Scaling {
                 kind: ScaleKind::from_code(s.kind()),
@@ -300,17 +300,23 @@ impl ModelInput {
     pub fn append_to(&self, bytes: &mut Vec<u8>) -> Result<()> {
         let n = bytes.len();
         let names: Vec<&str> = self.classes.iter().map(String::as_str).collect();
-        let extra = microdense::input_section_len(
+        let extra = microdense::scaling::input_section_len(
             self.scaling.offset.len(),
             names.iter().map(|n| n.len()),
         );
         bytes.resize(n + extra, 0);
-        let scaling = microdense::InputScaling {
+        let scaling = microdense::scaling::InputScaling {
             offset: &self.scaling.offset,
             divisor: &self.scaling.divisor,
         };
-        let total = microdense::add_input_section(bytes, n, self.scaling.kind.code(), scaling, &names)
-            .map_err(|e| anyhow!("cannot store the input scaling: {e}"))?;
+        let total = microdense::scaling::add_input_section(
+            bytes,
+            n,
+            self.scaling.kind.code(),
+            scaling,
+            &names,
+        )
+        .map_err(|e| anyhow!("cannot store the input scaling: {e}"))?;
         bytes.truncate(total);
         Ok(())
     }
