@@ -93,7 +93,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.15, value_parser = positive)]
+    #[arg(long, default_value_t = 0.15, value_parser = positive, allow_negative_numbers = true)]
     pub lr: f32,
     /// SGD momentum (0 = plain SGD).
     #[arg(long, default_value_t = 0.0, value_parser = momentum)]
@@ -115,26 +115,94 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// The network and batch to train (defaults: the tutorial's).
+/// The network and batch to train (defaults: the tutorial's for IDX data; for tables,
+/// one hidden layer of 32 relu units).
 #[derive(Debug, Clone, Args)]
 pub struct ShapeArgs {
-    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
-    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
-    pub hidden: Hidden,
-    /// Activation of the hidden layers (the output is always softmax).
-    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
-    pub activation: ActivationArg,
-    /// Samples per batch.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub batch: u32,
+    /// Hidden layer sizes, comma-separated ("none" for softmax regression) [default:
+    /// 32,256; tables: 32].
+    #[arg(long, value_name = "N,N,..", value_parser = parse_hidden)]
+    pub hidden: Option<Hidden>,
+    /// Activation of the hidden layers (the output is always softmax) [default: linear;
+    /// tables: relu].
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationArg>,
+    /// Samples per batch [default: 16].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch: Option<u32>,
 }
 
-/// Where the IDX files are.
+/// Where the data is, and how to read it (docs/datasets.md).
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Directory with the IDX files [default: $MICRODENSE_DATA, else data/mnist].
-    #[arg(long, value_name = "DIR")]
+    /// An IDX folder, a CSV file, an .npy/.npz, or a folder of class folders of images
+    /// [default: $MICRODENSE_DATA, else data/mnist].
+    #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
+    /// A separate test set of the same kind [default: the IDX test files, an .npz's
+    /// x_test/y_test, else a stratified --test-split of --data].
+    #[arg(long, value_name = "PATH")]
+    pub test: Option<PathBuf>,
+    /// The kind of data [default: found from the path].
+    #[arg(long, value_enum)]
+    pub format: Option<crate::data::source::Format>,
+    /// CSV label column: a header name or a 0-based index [default: the last column].
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Whether the CSV's first row is a header.
+    #[arg(long, value_enum, default_value_t = crate::data::csv::Header::Auto)]
+    pub header: crate::data::csv::Header,
+    /// Labels of an .npy features file [default: y.npy for x.npy, y_train.npy for x_train.npy…].
+    #[arg(long, value_name = "FILE.npy")]
+    pub labels: Option<PathBuf>,
+    /// Feature and label array names in an .npz [default: x,y or x_train,y_train].
+    #[arg(long, value_name = "X,Y", value_parser = parse_pair)]
+    pub arrays: Option<(String, String)>,
+    /// Fraction of --data held out (stratified) as the test set when there is no test set.
+    #[arg(long, value_name = "F", default_value_t = 0.2, value_parser = open_fraction)]
+    pub test_split: f64,
+    /// Seed of that split (kept apart from --seed, so every model of a dataset is
+    /// scored on the same test examples).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub split_seed: u64,
+}
+
+impl DataArgs {
+    pub fn spec(&self) -> crate::data::source::DataSpec {
+        use crate::data::csv::{CsvOptions, LabelColumn};
+        crate::data::source::DataSpec {
+            data: self.data.clone(),
+            test: self.test.clone(),
+            format: self.format,
+            csv: CsvOptions {
+                label: self
+                    .label
+                    .as_deref()
+                    .map_or(LabelColumn::Last, LabelColumn::parse),
+                header: self.header,
+            },
+            labels: self.labels.clone(),
+            arrays: self.arrays.clone(),
+            test_split: self.test_split,
+            split_seed: self.split_seed,
+        }
+    }
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((x, y)) if !x.is_empty() && !y.is_empty() => Ok((x.to_string(), y.to_string())),
+        _ => Err("expected two array names, X,Y".to_string()),
+    }
+}
+
+fn open_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a fraction from 0 up to (not including) 1"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -153,39 +221,48 @@ pub struct TrainArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Number of batches to train [default: 100 unless --epochs is given].
+    /// Number of batches to train [default: 100 unless --epochs is given; tables: 100 epochs].
     #[arg(long, conflicts_with = "epochs", value_parser = clap::value_parser!(u64).range(1..))]
     pub batches: Option<u64>,
     /// Number of passes over the training set (reshuffled each time).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
-    /// Learning rate (the peak rate with --schedule cosine).
-    #[arg(long, default_value_t = 0.15, value_parser = positive)]
-    pub lr: f32,
-    /// SGD momentum (0 = plain SGD).
-    #[arg(long, default_value_t = 0.0, value_parser = momentum)]
-    pub momentum: f32,
+    /// Learning rate (the peak rate with --schedule cosine) [default: 0.15; tables: 0.05].
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// SGD momentum (0 = plain SGD) [default: 0; tables: 0.9].
+    #[arg(long, value_parser = momentum, allow_negative_numbers = true)]
+    pub momentum: Option<f32>,
     /// L2 weight decay, added to the gradient.
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: f32,
-    /// Learning-rate schedule over the whole run.
-    #[arg(long, value_enum, default_value_t = Schedule::Constant)]
-    pub schedule: Schedule,
-    /// Weight initializer (biases start at zero).
-    #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
-    pub init: InitArg,
-    /// Seed of the initial weights, the shuffling and the validation batches.
+    /// Learning-rate schedule over the whole run [default: constant; tables: cosine].
+    #[arg(long, value_enum)]
+    pub schedule: Option<Schedule>,
+    /// Weight initializer (biases start at zero) [default: glorot-normal; tables: he].
+    #[arg(long, value_enum)]
+    pub init: Option<InitArg>,
+    /// Seed of the initial weights, the shuffling, the validation hold-out and batches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Score a validation batch from the test set every N batches (0: never).
+    /// Fraction of the training data held out for validation [default: 0.1 for tables;
+    /// 0 for IDX data, whose validation batches are then training images].
+    #[arg(long, value_name = "F", value_parser = open_fraction)]
+    pub val_split: Option<f64>,
+    /// Input scaling of a table, computed on the training split and stored in the model
+    /// [default: standard; pixel data: pixels (/255)].
+    #[arg(long, value_enum)]
+    pub scaling: Option<crate::data::table::ScaleKind>,
+    /// Score a validation batch every N batches (0: never).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub val_every: u64,
     /// Samples in each validation batch.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub val_size: u32,
-    /// Number of classes (output units); every label must be below it.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=256))]
-    pub classes: u32,
+    /// Number of classes (output units) of IDX data; every label must be below it
+    /// [default: 10; tables: the classes found].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=256))]
+    pub classes: Option<u32>,
     /// Where to save the model (written to a temporary file, then renamed).
     #[arg(long, value_name = "FILE", default_value = "target/model.mdw")]
     pub out: PathBuf,

@@ -9,6 +9,7 @@ pub mod csv;
 pub mod examples;
 pub mod images;
 pub mod npy;
+pub mod prepare;
 pub mod source;
 pub mod table;
 

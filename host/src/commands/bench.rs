@@ -2,7 +2,7 @@ use anyhow::Result;
 use serde::Serialize;
 
 use super::{emit, emit_json};
-use crate::cli::BenchArgs;
+use crate::cli::{ActivationArg, BenchArgs};
 use crate::data::Data;
 use crate::idx::{self, Split};
 use crate::model::{describe, mlp};
@@ -24,9 +24,17 @@ struct Report<'a> {
 
 pub fn run(args: BenchArgs) -> Result<()> {
     let cfg = BenchConfig {
-        hidden: args.shape.hidden.0.clone(),
-        activation: args.shape.activation.into(),
-        batch: args.shape.batch as usize,
+        hidden: args
+            .shape
+            .hidden
+            .as_ref()
+            .map_or(vec![32, 256], |h| h.0.clone()),
+        activation: args
+            .shape
+            .activation
+            .unwrap_or(ActivationArg::Linear)
+            .into(),
+        batch: args.shape.batch.unwrap_or(16) as usize,
         lr: args.lr,
         momentum: args.momentum,
         init: args.init.into(),

@@ -5,8 +5,8 @@ use serde::Serialize;
 
 use super::{emit, emit_json, progress_bar};
 use crate::cli::TrainArgs;
-use crate::data::Data;
-use crate::idx::{self, Split};
+use crate::cli::{ActivationArg, InitArg, Schedule};
+use crate::data::prepare::prepare;
 use crate::metrics::{evaluate, ClassScore};
 use crate::model::describe;
 use crate::plot;
@@ -21,6 +21,8 @@ struct Report<'a> {
     network: String,
     parameters: usize,
     data: String,
+    /// Where the test set came from (a file, or a held-out split of `data`).
+    test_data: String,
     model: String,
     batches: u64,
     samples: u64,
@@ -70,22 +72,48 @@ impl Target {
     }
 }
 
-fn config(args: &TrainArgs) -> TrainConfig {
+/// The run's configuration: the flags given, else the defaults for the kind of data
+/// (the tutorial's for IDX; for a small table a relu layer, momentum and 100 epochs).
+fn config(args: &TrainArgs, tabular: bool, classes: usize) -> TrainConfig {
+    let t = tabular;
+    let shape = &args.shape;
     TrainConfig {
-        hidden: args.shape.hidden.0.clone(),
-        activation: args.shape.activation.into(),
-        classes: args.classes as usize,
-        batch: args.shape.batch as usize,
+        hidden: shape
+            .hidden
+            .as_ref()
+            .map_or(if t { vec![32] } else { vec![32, 256] }, |h| h.0.clone()),
+        activation: shape
+            .activation
+            .unwrap_or(if t {
+                ActivationArg::Relu
+            } else {
+                ActivationArg::Linear
+            })
+            .into(),
+        classes,
+        batch: shape.batch.unwrap_or(16) as usize,
         length: match (args.batches, args.epochs) {
             (_, Some(e)) => Length::Epochs(e),
             (Some(b), None) => Length::Batches(b),
+            (None, None) if t => Length::Epochs(100),
             (None, None) => Length::Batches(100),
         },
-        lr: args.lr,
-        momentum: args.momentum,
+        lr: args.lr.unwrap_or(if t { 0.05 } else { 0.15 }),
+        momentum: args.momentum.unwrap_or(if t { 0.9 } else { 0.0 }),
         weight_decay: args.weight_decay,
-        schedule: args.schedule,
-        init: args.init.into(),
+        schedule: args.schedule.unwrap_or(if t {
+            Schedule::Cosine
+        } else {
+            Schedule::Constant
+        }),
+        init: args
+            .init
+            .unwrap_or(if t {
+                InitArg::He
+            } else {
+                InitArg::GlorotNormal
+            })
+            .into(),
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
@@ -93,70 +121,58 @@ fn config(args: &TrainArgs) -> TrainConfig {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let cfg = config(&args);
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let train = Data::load(&dir, Split::Train)?;
-    let test = Data::load(&dir, Split::Test)?;
-    train.check_labels(cfg.classes)?;
-    test.check_labels(cfg.classes)?;
-    let (a, b) = (&train.set.images, &test.set.images);
-    if (a.rows, a.cols) != (b.rows, b.cols) {
-        return Err(anyhow!(
-            "{}: the training images are {}x{} but the test images are {}x{}",
-            dir.display(),
-            a.rows,
-            a.cols,
-            b.rows,
-            b.cols
-        ));
-    }
-
+    let data = prepare(
+        &args.data.spec(),
+        args.classes.map(|c| c as usize),
+        args.scaling,
+        args.val_split,
+        args.seed,
+    )?;
+    let cfg = config(&args, data.tabular, data.classes);
+    let (train, test) = (&*data.train, &*data.test);
     let total = cfg.total_batches(train.len());
     let bar = progress_bar(total, "batches", args.quiet || args.json);
     let mut smoothed: Option<f32> = None;
     let mut last_val = None;
     let per_epoch = args.eval_every_epoch || args.target_accuracy.is_some();
     let (mut scores, mut eval_time) = (Vec::new(), Duration::ZERO);
-    let outcome = training::train(
-        &cfg,
-        &train.set,
-        Some(&test.set),
-        &mut |event| match event {
-            Event::Step { batch, loss, lr } => {
-                // Exponential moving average: a single batch's loss jumps around.
-                let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
-                smoothed = Some(s);
-                bar.set_position(batch);
-                let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
-                bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
-            }
-            Event::Val(p) => last_val = Some(p.accuracy),
-            Event::Epoch {
+    let outcome = training::train(&cfg, train, Some(data.val()), &mut |event| match event {
+        Event::Step { batch, loss, lr } => {
+            // Exponential moving average: a single batch's loss jumps around.
+            let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
+            smoothed = Some(s);
+            bar.set_position(batch);
+            let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
+            bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
+        }
+        Event::Val(p) => last_val = Some(p.accuracy),
+        Event::Epoch {
+            epoch,
+            model,
+            train_time,
+        } if per_epoch => {
+            let started = Instant::now();
+            let e = evaluate(model, test, None);
+            eval_time += started.elapsed();
+            scores.push(EpochScore {
                 epoch,
-                model,
-                train_time,
-            } if per_epoch => {
-                let started = Instant::now();
-                let e = evaluate(model, &test.set, None);
-                eval_time += started.elapsed();
-                scores.push(EpochScore {
-                    epoch,
-                    train_seconds: train_time.as_secs_f64(),
-                    test_accuracy: e.accuracy(),
-                    test_loss: e.loss,
-                });
-            }
-            Event::Epoch { .. } => {}
-        },
-    )?;
+                train_seconds: train_time.as_secs_f64(),
+                test_accuracy: e.accuracy(),
+                test_loss: e.loss,
+            });
+        }
+        Event::Epoch { .. } => {}
+    })?;
     bar.finish_and_clear();
 
-    outcome.model.save(&args.out)?;
-    let eval = evaluate(&outcome.model, &test.set, None);
+    let mut model = outcome.model;
+    model.input = data.input.clone();
+    model.save(&args.out)?;
+    let eval = evaluate(&model, test, None);
     if let Some(path) = &args.plot {
         let title = format!(
             "{}, batch {}, lr {}, seed {}",
-            describe(&outcome.model.topology),
+            describe(&model.topology),
             cfg.batch,
             cfg.lr,
             cfg.seed
@@ -172,9 +188,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if args.json {
         emit_json(&Report {
             config: &cfg,
-            network: describe(&outcome.model.topology),
-            parameters: outcome.model.params.len(),
-            data: dir.display().to_string(),
+            network: describe(&model.topology),
+            parameters: model.params.len(),
+            data: data.data.clone(),
+            test_data: data.test_from.clone(),
             model: args.out.display().to_string(),
             batches: outcome.batches,
             samples: outcome.samples,
@@ -204,8 +221,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
         let mut text = format!(
             "network   {} with {} parameters, {} init\n\
              training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
-            describe(&outcome.model.topology),
-            outcome.model.params.len(),
+            describe(&model.topology),
+            model.params.len(),
             cfg.init.name(),
             outcome.batches,
             cfg.batch,
@@ -236,10 +253,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             text.push_str(&epochs_line(&scores, target.as_ref(), outcome.train_time));
         }
         text.push_str(&format!(
-            "test      accuracy {:.4} on {} images ({})\nsaved     {}\n",
+            "test      accuracy {:.4} on {} examples ({})\nsaved     {}\n",
             eval.accuracy(),
             eval.total(),
-            dir.display(),
+            data.test_from,
             args.out.display()
         ));
         emit(&text)?;
