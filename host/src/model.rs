@@ -184,6 +184,13 @@ impl QuantModel {
         })
     }
 
+    /// The stored input scaling and class names (version-2 blobs).
+    pub fn input(&self) -> Option<ModelInput> {
+        let blob = Blob::parse(&self.bytes).ok()?;
+        let s = blob.input_section()?;
+        Some(ModelInput::from_section(&s, self.topology.input()))
+    }
+
     /// The model in the weights format (the file's bytes).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
@@ -255,6 +262,14 @@ impl AnyModel {
         match self {
             AnyModel::F32(m) => &m.topology,
             AnyModel::Int8(m) => &m.topology,
+        }
+    }
+
+    /// The stored input scaling and class names, if any (version 2).
+    pub fn input(&self) -> Option<ModelInput> {
+        match self {
+            AnyModel::F32(m) => m.input.clone(),
+            AnyModel::Int8(m) => m.input(),
         }
     }
 

@@ -26,8 +26,7 @@ use microdense::{
 };
 use serde::Serialize;
 
-use crate::data::gather;
-use crate::idx::Dataset;
+use crate::data::examples::Examples;
 use crate::metrics::{score_in_parallel, Evaluation};
 use crate::model::{Model, QuantModel};
 
@@ -49,6 +48,9 @@ pub struct Range {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Calibration {
     pub samples: usize,
+    /// Range of the network inputs, for a model with stored scaling that is not pixels
+    /// /255 (those keep [`PIXEL_INPUT`]).
+    pub input: Option<Range>,
     /// One per hidden layer (the output layer needs none).
     pub ranges: Vec<Range>,
 }
@@ -72,7 +74,7 @@ fn layer_params<'p>(t: &Topology, params: &'p [f32], i: usize) -> &'p [f32] {
 /// Runs the float model over `indices` of `set`, layer by layer (each layer as a network
 /// of its own, so the core computes every activation), and records the range of every
 /// hidden layer's output.
-pub fn calibrate(model: &Model, set: &Dataset, indices: &[usize]) -> Result<Calibration> {
+pub fn calibrate(model: &Model, set: &dyn Examples, indices: &[usize]) -> Result<Calibration> {
     const CHUNK: usize = 256;
     let t = &model.topology;
     let layers = t.layers();
@@ -93,8 +95,17 @@ pub fn calibrate(model: &Model, set: &Dataset, indices: &[usize]) -> Result<Cali
     let (mut xs, mut labels) = (Vec::new(), Vec::new());
     let widest = layers.iter().map(|l| l.units).max().unwrap_or(0);
     let mut scratch = vec![0.0f32; 2 * CHUNK * widest];
+    let pixels = model
+        .input
+        .as_ref()
+        .is_none_or(|i| i.scaling.kind == crate::data::table::ScaleKind::Pixels);
+    let mut input = Range { min: 0.0, max: 0.0 };
     for chunk in indices.chunks(CHUNK) {
-        gather(set, chunk, &mut xs, &mut labels);
+        set.gather(chunk, &mut xs, &mut labels);
+        for &v in &xs {
+            input.min = input.min.min(v);
+            input.max = input.max.max(v);
+        }
         let mut x = xs.clone();
         for (i, net) in nets.iter().enumerate() {
             let y = net
@@ -120,6 +131,7 @@ pub fn calibrate(model: &Model, set: &Dataset, indices: &[usize]) -> Result<Cali
     }
     Ok(Calibration {
         samples: indices.len(),
+        input: (!pixels).then_some(input),
         ranges,
     })
 }
@@ -180,7 +192,10 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
     }
     let mut arrays = Vec::new();
     let mut reports = Vec::new();
-    let mut s_in = f64::from(PIXEL_INPUT.scale);
+    let input_params = calibration
+        .input
+        .map_or(PIXEL_INPUT, |r| QuantParams::from_range(r.min, r.max));
+    let mut s_in = f64::from(input_params.scale);
     for (i, layer) in layers.iter().enumerate() {
         let (fan_in, units) = (t.fan_in(i), layer.units);
         let p = layer_params(t, &model.params, i);
@@ -297,9 +312,12 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
         })
         .collect();
     let mut bytes = vec![0u8; microdense::sizes::int8_blob_len(t.input(), layers)];
-    let n = write_int8_blob(t, PIXEL_INPUT, &int8_layers, &mut bytes)
+    let n = write_int8_blob(t, input_params, &int8_layers, &mut bytes)
         .map_err(|e| anyhow!("cannot encode the int8 model: {e}"))?;
     bytes.truncate(n);
+    if let Some(input) = &model.input {
+        input.append_to(&mut bytes)?;
+    }
     let model = QuantModel::from_bytes(Path::new("int8 model"), &bytes)?;
     Ok(Quantized {
         model,
@@ -310,14 +328,18 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
 /// Scores an int8 model on `indices` of `set` (all of it when `None`), like
 /// [`crate::metrics::evaluate`]: integer inference per image, the loss from the softmax
 /// of the dequantized outputs. The caller has checked the set fits the model.
-pub fn evaluate_int8(model: &QuantModel, set: &Dataset, indices: Option<&[usize]>) -> Evaluation {
+pub fn evaluate_int8(
+    model: &QuantModel,
+    set: &dyn Examples,
+    indices: Option<&[usize]>,
+) -> Evaluation {
     score_in_parallel(set, indices, model.topology.outputs(), |part| {
         evaluate_serial(model, set, part)
     })
 }
 
 /// Confusion counts and the summed loss over `indices`.
-fn evaluate_serial(model: &QuantModel, set: &Dataset, indices: &[usize]) -> Evaluation {
+fn evaluate_serial(model: &QuantModel, set: &dyn Examples, indices: &[usize]) -> Evaluation {
     let net = model.network();
     let classes = model.topology.outputs();
     let mut eval = Evaluation::empty(classes);
@@ -328,8 +350,18 @@ fn evaluate_serial(model: &QuantModel, set: &Dataset, indices: &[usize]) -> Eval
         vec![0.0f32; classes],
         vec![0.0f32; classes],
     );
+    let (mut row, mut label) = (Vec::new(), Vec::new());
+    let params = net.input_params();
     for &i in indices {
-        model.quantize_image(set.image(i), &mut x);
+        match set.pixels(i) {
+            Some(image) => model.quantize_image(image, &mut x),
+            None => {
+                set.gather(&[i], &mut row, &mut label);
+                for (q, &v) in x.iter_mut().zip(&row) {
+                    *q = params.quantize(v);
+                }
+            }
+        }
         if net.logits(&x, &mut scratch, &mut y).is_err() {
             unreachable!("buffers sized from the topology");
         }

@@ -3,8 +3,7 @@ use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::EvalArgs;
-use crate::data::Data;
-use crate::idx::{self, Split};
+use crate::data::prepare::{data_for_model, Part};
 use crate::metrics::{evaluate, ClassScore, Evaluation};
 use crate::model::{describe, AnyModel};
 use crate::plot;
@@ -26,16 +25,20 @@ struct Report<'a> {
 pub fn run(args: EvalArgs) -> Result<()> {
     let model = AnyModel::load(&args.model)?;
     let topology = model.topology();
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let test = Data::load(&dir, Split::Test)?;
-    test.check_fits(topology, &args.model)?;
+    let (test, from) = data_for_model(
+        &args.data.spec(),
+        model.input().as_ref(),
+        topology,
+        &args.model,
+        Part::Test,
+    )?;
     let eval: Evaluation = match &model {
-        AnyModel::F32(m) => evaluate(m, &test.set, None),
-        AnyModel::Int8(q) => evaluate_int8(q, &test.set, None),
+        AnyModel::F32(m) => evaluate(m, &*test, None),
+        AnyModel::Int8(q) => evaluate_int8(q, &*test, None),
     };
     let element = model.element_type().name();
     if let Some(path) = &args.plot {
-        let title = format!("{} on {}", args.model.display(), dir.display());
+        let title = format!("{} on {from}", args.model.display());
         plot::confusion(path, &eval, &title)?;
     }
     if args.json {
@@ -43,7 +46,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             model: args.model.display().to_string(),
             network: describe(topology),
             element,
-            data: dir.display().to_string(),
+            data: from.clone(),
             samples: eval.total(),
             accuracy: eval.accuracy(),
             loss: eval.loss,
@@ -56,7 +59,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         args.model.display(),
         describe(topology),
         topology.params_len(),
-        dir.display(),
+        from,
         eval.report()
     ))
 }

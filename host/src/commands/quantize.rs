@@ -5,8 +5,7 @@ use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::QuantizeArgs;
-use crate::data::Data;
-use crate::idx::{self, Split};
+use crate::data::prepare::{data_for_model, Part};
 use crate::metrics::evaluate;
 use crate::model::{describe, Model};
 use crate::quantize::{
@@ -38,18 +37,17 @@ struct Report<'a> {
 
 pub fn run(args: QuantizeArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let train = Data::load(&dir, Split::Train)?;
-    train.check_fits(&model.topology, &args.model)?;
-    let test = Data::load(&dir, Split::Test)?;
-    test.check_fits(&model.topology, &args.model)?;
+    let spec = args.data.spec();
+    let input = model.input.as_ref();
+    let (train, dir) = data_for_model(&spec, input, &model.topology, &args.model, Part::Train)?;
+    let (test, _) = data_for_model(&spec, input, &model.topology, &args.model, Part::Test)?;
 
     let at = args.model.display();
     let indices = calibration_indices(train.len(), args.calibrate as usize);
-    let calibration = calibrate(&model, &train.set, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
+    let calibration = calibrate(&model, &*train, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
     let quantized = quantize(&model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
-    let float = evaluate(&model, &test.set, None);
-    let int8 = evaluate_int8(&quantized.model, &test.set, None);
+    let float = evaluate(&model, &*test, None);
+    let int8 = evaluate_int8(&quantized.model, &*test, None);
     quantized.model.save(&args.out)?;
 
     let f32_bytes = microdense::format::HEADER_LEN + 4 * model.params.len();
@@ -60,7 +58,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
             model: at.to_string(),
             out: args.out.display().to_string(),
             network: describe(&model.topology),
-            data: dir.display().to_string(),
+            data: dir.clone(),
             calibration_samples: calibration.samples,
             calibration_seed: CALIBRATION_SEED,
             layers: &quantized.layers,
@@ -84,7 +82,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
          layer  shape        activation  weight scales            calibrated range      output\n",
         describe(&model.topology),
         calibration.samples,
-        dir.display()
+        dir
     );
     for l in &quantized.layers {
         let range = l

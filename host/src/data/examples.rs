@@ -16,6 +16,15 @@ pub trait Examples: Sync {
 
     /// Fills `xs` with the inputs and `labels` with the labels of `indices`, in order.
     fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>);
+
+    /// Example `i`'s pixels, when the inputs are pixels /255 of these bytes (IDX data):
+    /// int8 models quantize them straight from the bytes.
+    fn pixels(&self, _i: usize) -> Option<&[u8]> {
+        None
+    }
+
+    /// Label of example `i`.
+    fn label(&self, i: usize) -> u8;
 }
 
 impl Examples for Dataset {
@@ -29,6 +38,14 @@ impl Examples for Dataset {
 
     fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
         super::gather(self, indices, xs, labels);
+    }
+
+    fn pixels(&self, i: usize) -> Option<&[u8]> {
+        Some(self.image(i))
+    }
+
+    fn label(&self, i: usize) -> u8 {
+        Dataset::label(self, i)
     }
 }
 
@@ -48,5 +65,9 @@ impl Examples for Table {
             xs.extend_from_slice(self.row(i));
             labels.push(self.labels[i]);
         }
+    }
+
+    fn label(&self, i: usize) -> u8 {
+        self.labels[i]
     }
 }

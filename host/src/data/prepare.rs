@@ -7,6 +7,7 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
+use microdense::Topology;
 
 use super::examples::Examples;
 use super::source::{is_idx, load_split, DataSpec};
@@ -179,4 +180,109 @@ fn subset(set: &Dataset, indices: &[usize]) -> Dataset {
         },
         labels: indices.iter().map(|&i| set.label(i)).collect(),
     }
+}
+
+/// IDX images as a table of raw pixels (classes named by their digit).
+pub fn table_from_idx(set: &Dataset, source: &Path) -> Table {
+    let classes = set.max_label().map_or(0, |m| usize::from(m) + 1);
+    Table {
+        source: source.to_path_buf(),
+        shape: vec![set.images.rows, set.images.cols],
+        features: set.images.pixels.iter().map(|&p| f32::from(p)).collect(),
+        labels: set.labels.clone(),
+        classes: (0..classes).map(|c| c.to_string()).collect(),
+        pixels: true,
+    }
+}
+
+/// Which part of the data a model is scored or calibrated on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Part {
+    Train,
+    Test,
+}
+
+/// The data a model is scored (`Part::Test`) or calibrated (`Part::Train`) on, as its
+/// inputs: for a model without stored scaling (version 1) and IDX data, the pixels /255
+/// as always; otherwise the table's split (the same --test-split and --split-seed as
+/// training), its labels renumbered to the model's class names and its values scaled
+/// with the model's scaling. Returns the examples and a description for reports.
+pub fn data_for_model(
+    spec: &DataSpec,
+    input: Option<&ModelInput>,
+    topology: &Topology,
+    model: &Path,
+    part: Part,
+) -> Result<(Box<dyn Examples>, String)> {
+    let (width, classes) = (topology.input(), topology.outputs());
+    let path = idx::data_dir(spec.data.as_deref());
+    let idx_data = is_idx(spec, &path)?;
+    let table = if idx_data {
+        let data = Data::load(
+            &path,
+            match part {
+                Part::Train => Split::Train,
+                Part::Test => Split::Test,
+            },
+        )?;
+        let Some(input) = input else {
+            data.check_fits(topology, model)?;
+            return Ok((Box::new(data.set), path.display().to_string()));
+        };
+        let t = table_from_idx(&data.set, &path);
+        (relabel_to(t, &input.classes)?, path.display().to_string())
+    } else {
+        let split = load_split(spec, &path)?;
+        let (t, from) = match part {
+            Part::Train => (split.train, path.display().to_string()),
+            Part::Test => (split.test, split.test_from),
+        };
+        match input {
+            Some(i) => (relabel_to(t, &i.classes)?, from),
+            None => (t, from),
+        }
+    };
+    let (t, from) = table;
+    if t.width() != width {
+        return Err(size_error(model, width, t.width(), &t.source));
+    }
+    if let Some(max) = t.labels.iter().max() {
+        if usize::from(*max) >= classes {
+            return Err(anyhow!(
+                "{}: {} classes, but the model {} has {classes} outputs",
+                t.source.display(),
+                t.classes.len(),
+                model.display()
+            ));
+        }
+    }
+    let scaling = match input {
+        Some(i) => i.scaling.clone(),
+        // A version-1 model takes pixels /255 (and other values as they are).
+        None => Scaling::fit(
+            if t.pixels {
+                ScaleKind::Pixels
+            } else {
+                ScaleKind::None
+            },
+            &t,
+        ),
+    };
+    Ok((Box::new(apply(&scaling, t)), from))
+}
+
+fn relabel_to(t: Table, classes: &[String]) -> Result<Table> {
+    if classes.is_empty() {
+        Ok(t)
+    } else {
+        super::table::relabel(t, classes)
+    }
+}
+
+fn size_error(model: &Path, width: usize, got: usize, data: &Path) -> anyhow::Error {
+    anyhow!(
+        "{}: the model takes {width} inputs, but the examples in {} have {got} values",
+        model.display(),
+        data.display()
+    )
 }
