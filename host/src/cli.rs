@@ -64,6 +64,30 @@ pub enum Command {
     /// then starts from the same initial weights and shuffle. Reports the median of the
     /// repeats. One thread. bench/pytorch/bench.py times PyTorch the same way.
     Bench(BenchArgs),
+    /// Classify single inputs: CSV rows (`-`: from stdin), an .npy, images (PNG, PGM of
+    /// any size, brought to the model's input as MNIST's digits were: docs/datasets.md),
+    /// or an IDX images file. Prints the class (its name when the model has names) and
+    /// the top-k probabilities. f32 and int8 models.
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The model file (f32 or int8).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Inputs: CSV files, .npy, .png/.pgm images, IDX image files, or `-` (CSV on stdin).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// How many of the most probable classes to print.
+    #[arg(long, short = 'k', default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub top: u32,
+    /// One JSON array of predictions on stdout.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV on stdout: input, class, probability, then the next best classes.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]

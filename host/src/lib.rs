@@ -9,6 +9,7 @@ pub mod idx;
 pub mod metrics;
 pub mod model;
 pub mod plot;
+pub mod predict;
 pub mod quantize;
 pub mod reference;
 pub mod reproduce;

@@ -376,7 +376,7 @@ fn evaluate_serial(model: &QuantModel, set: &dyn Examples, indices: &[usize]) ->
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::Images;
+    use crate::idx::{Dataset, Images};
     use crate::model::mlp;
     use microdense::Init;
 

@@ -12,6 +12,7 @@ mod check;
 mod eval;
 mod export;
 mod fetch;
+mod predict;
 mod quantize;
 mod reproduce;
 mod tfjs;
@@ -29,6 +30,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportTfjs(a) => tfjs::import(a),
         Command::ExportTfjs(a) => tfjs::export(a),
         Command::Bench(a) => bench::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }
 

@@ -116,6 +116,68 @@ pub fn load(dir: &Path) -> Result<Table> {
     Ok(t)
 }
 
+/// Brings a picture of any size to a `side`×`side` MNIST-style digit, as MNIST's own
+/// preprocessing did: a light background is inverted (ink bright on black), the ink's
+/// bounding box is scaled (bilinear) to fit a box of 20/28 of the side keeping its
+/// aspect, and placed so its centre of mass is the image's centre.
+pub fn mnist_style(grey: &[u8], rows: usize, cols: usize, side: usize) -> Vec<u8> {
+    let border: Vec<u8> = (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| (r, c)))
+        .filter(|&(r, c)| r == 0 || c == 0 || r + 1 == rows || c + 1 == cols)
+        .map(|(r, c)| grey[r * cols + c])
+        .collect();
+    let light =
+        border.iter().map(|&p| f64::from(p)).sum::<f64>() / border.len().max(1) as f64 > 127.0;
+    let ink: Vec<u8> = grey
+        .iter()
+        .map(|&p| if light { 255 - p } else { p })
+        .collect();
+    let mut canvas = vec![0u8; side * side];
+    // The ink's bounding box: pixels clearly above the background.
+    let on = |r: usize, c: usize| ink[r * cols + c] > 32;
+    let rs: Vec<usize> = (0..rows).filter(|&r| (0..cols).any(|c| on(r, c))).collect();
+    let cs: Vec<usize> = (0..cols).filter(|&c| (0..rows).any(|r| on(r, c))).collect();
+    let (Some(&r0), Some(&r1), Some(&c0), Some(&c1)) =
+        (rs.first(), rs.last(), cs.first(), cs.last())
+    else {
+        return canvas;
+    };
+    let (h, w) = (r1 - r0 + 1, c1 - c0 + 1);
+    let crop = image::GrayImage::from_fn(w as u32, h as u32, |x, y| {
+        image::Luma([ink[(r0 + y as usize) * cols + c0 + x as usize]])
+    });
+    let fit = ((side * 20) as f64 / 28.0).round().max(1.0);
+    let k = fit / h.max(w) as f64;
+    let (nh, nw) = (
+        ((h as f64 * k).round() as u32).max(1),
+        ((w as f64 * k).round() as u32).max(1),
+    );
+    let small = image::imageops::resize(&crop, nw, nh, image::imageops::FilterType::Triangle);
+    let (mut mass, mut my, mut mx) = (0.0f64, 0.0f64, 0.0f64);
+    for (x, y, p) in small.enumerate_pixels() {
+        let v = f64::from(p.0[0]);
+        mass += v;
+        my += v * f64::from(y);
+        mx += v * f64::from(x);
+    }
+    let (cy, cx) = if mass > 0.0 {
+        (my / mass, mx / mass)
+    } else {
+        (f64::from(nh) / 2.0, f64::from(nw) / 2.0)
+    };
+    let centre = (side as f64 - 1.0) / 2.0;
+    let top = (centre - cy)
+        .round()
+        .clamp(0.0, (side - nh as usize) as f64) as usize;
+    let left = (centre - cx)
+        .round()
+        .clamp(0.0, (side - nw as usize) as f64) as usize;
+    for (x, y, p) in small.enumerate_pixels() {
+        canvas[(top + y as usize) * side + left + x as usize] = p.0[0];
+    }
+    canvas
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -152,6 +214,43 @@ mod tests {
         fs::write(dir.path().join("one").join("c.png"), "junk").unwrap();
         let e = load(dir.path()).unwrap_err().to_string();
         assert!(e.contains("c.png: not a readable image"), "{e}");
+    }
+
+    #[test]
+    fn a_dark_digit_on_white_is_inverted_fitted_and_centred() {
+        // A 100×60 white picture with a black bar in its top-left corner.
+        let (rows, cols) = (60, 100);
+        let mut grey = vec![255u8; rows * cols];
+        for r in 5..35 {
+            for c in 10..20 {
+                grey[r * cols + c] = 0;
+            }
+        }
+        let out = mnist_style(&grey, rows, cols, 28);
+        assert_eq!(out.len(), 784);
+        let lit: Vec<(usize, usize)> = (0..784)
+            .filter(|&i| out[i] > 128)
+            .map(|i| (i / 28, i % 28))
+            .collect();
+        let (rmin, rmax) = (
+            lit.iter().map(|p| p.0).min().unwrap(),
+            lit.iter().map(|p| p.0).max().unwrap(),
+        );
+        let (cmin, cmax) = (
+            lit.iter().map(|p| p.1).min().unwrap(),
+            lit.iter().map(|p| p.1).max().unwrap(),
+        );
+        assert_eq!(rmax - rmin + 1, 20, "fitted to 20 rows");
+        assert!(
+            (rmin + rmax) / 2 == 13 || (rmin + rmax) / 2 == 14,
+            "centred: {rmin}..{rmax}"
+        );
+        assert!(
+            (cmin + cmax) / 2 == 13 || (cmin + cmax) / 2 == 14,
+            "centred: {cmin}..{cmax}"
+        );
+        assert_eq!(out[0], 0, "background black");
+        assert_eq!(mnist_style(&[255; 16], 4, 4, 8), vec![0; 64]);
     }
 
     #[test]

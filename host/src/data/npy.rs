@@ -77,6 +77,16 @@ fn open_npy(path: &Path) -> Result<Array> {
     read_array(&path.display().to_string(), npy)
 }
 
+/// An unlabelled features array (for `predict`): its shape and values.
+pub fn load_features(path: &Path) -> Result<(Vec<usize>, Vec<f32>)> {
+    let a = open_npy(path)?;
+    let values = match a.values {
+        Values::Floats(v) => v,
+        Values::Ints(v) => v.into_iter().map(|i| i as f32).collect(),
+    };
+    Ok((a.shape, values))
+}
+
 /// Features and labels as a table; `pixels` when the features are u8 images.
 fn table(source: &Path, xname: &str, x: Array, yname: &str, y: Array) -> Result<Table> {
     let n = x.shape.first().copied().unwrap_or(0);
