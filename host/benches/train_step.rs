@@ -5,7 +5,8 @@
 //! Run: `MICRODENSE_DATA=../shared/data/mnist cargo bench -p microdense-host --bench train_step`
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use microdense::{Activation::*, Init, Layer, Network, Sgd, Topology, Trainer};
-use microdense_host::idx::{data_dir, load_split, Split};
+use microdense_host::data::idx::{data_dir, load_split, Split};
+use microdense_host::data::scaled;
 
 const LAYERS: [Layer; 3] = [
     Layer::new(32, Linear),
@@ -19,10 +20,7 @@ fn digits(n: usize) -> (Vec<f32>, Vec<u8>) {
     let train = load_split(&dir, Split::Train).unwrap_or_else(|e| {
         panic!("the benchmark needs MNIST (set MICRODENSE_DATA): {e}");
     });
-    let mut xs = vec![0.0f32; n * 784];
-    for (i, x) in xs.chunks_exact_mut(784).enumerate() {
-        train.image_f32_into(i, x);
-    }
+    let xs = (0..n).flat_map(|i| scaled(train.image(i))).collect();
     (xs, train.labels[..n].to_vec())
 }
 

@@ -5,6 +5,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use microdense::{Activation, Init};
 
+use crate::data::csv::{CsvOptions, Header, LabelColumn};
+use crate::data::source::{DataSpec, Format};
+use crate::data::table::ScaleKind;
+use crate::train::Schedule;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "microdense",
@@ -169,13 +174,13 @@ pub struct DataArgs {
     pub test: Option<PathBuf>,
     /// The kind of data [default: found from the path].
     #[arg(long, value_enum)]
-    pub format: Option<crate::data::source::Format>,
+    pub format: Option<FormatArg>,
     /// CSV label column: a header name or a 0-based index [default: the last column].
     #[arg(long, value_name = "COL")]
     pub label: Option<String>,
     /// Whether the CSV's first row is a header.
-    #[arg(long, value_enum, default_value_t = crate::data::csv::Header::Auto)]
-    pub header: crate::data::csv::Header,
+    #[arg(long, value_enum, default_value_t = HeaderArg::Auto)]
+    pub header: HeaderArg,
     /// Labels of an .npy features file [default: y.npy for x.npy, y_train.npy for x_train.npy…].
     #[arg(long, value_name = "FILE.npy")]
     pub labels: Option<PathBuf>,
@@ -192,18 +197,17 @@ pub struct DataArgs {
 }
 
 impl DataArgs {
-    pub fn spec(&self) -> crate::data::source::DataSpec {
-        use crate::data::csv::{CsvOptions, LabelColumn};
-        crate::data::source::DataSpec {
+    pub fn spec(&self) -> DataSpec {
+        DataSpec {
             data: self.data.clone(),
             test: self.test.clone(),
-            format: self.format,
+            format: self.format.map(Into::into),
             csv: CsvOptions {
                 label: self
                     .label
                     .as_deref()
                     .map_or(LabelColumn::Last, LabelColumn::parse),
-                header: self.header,
+                header: self.header.into(),
             },
             labels: self.labels.clone(),
             arrays: self.arrays.clone(),
@@ -262,7 +266,7 @@ pub struct TrainArgs {
     pub weight_decay: f32,
     /// Learning-rate schedule over the whole run [default: constant; tables: cosine].
     #[arg(long, value_enum)]
-    pub schedule: Option<Schedule>,
+    pub schedule: Option<ScheduleArg>,
     /// Weight initializer (biases start at zero) [default: glorot-normal; tables: he].
     #[arg(long, value_enum)]
     pub init: Option<InitArg>,
@@ -276,7 +280,7 @@ pub struct TrainArgs {
     /// Input scaling of a table, computed on the training split and stored in the model
     /// [default: standard; pixel data: pixels (/255)].
     #[arg(long, value_enum)]
-    pub scaling: Option<crate::data::table::ScaleKind>,
+    pub scaling: Option<ScalingArg>,
     /// Score a validation batch every N batches (0: never).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub val_every: u64,
@@ -349,7 +353,7 @@ pub struct CheckArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub steps: u32,
     /// Largest accepted relative deviation of the loss or of any layer's weights.
-    #[arg(long, default_value_t = crate::crosscheck::DEFAULT_TOLERANCE, value_parser = tolerance)]
+    #[arg(long, default_value_t = crate::eval::crosscheck::DEFAULT_TOLERANCE, value_parser = tolerance)]
     pub tolerance: f64,
     /// Seed of the initial weights and the batches.
     #[arg(long, default_value_t = 1)]
@@ -367,7 +371,7 @@ pub struct QuantizeArgs {
     #[arg(long, value_name = "FILE")]
     pub model: PathBuf,
     /// Calibration images, drawn (with a fixed seed) from the training set.
-    #[arg(long, value_name = "N", default_value_t = crate::quantize::DEFAULT_CALIBRATION as u32, value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    #[arg(long, value_name = "N", default_value_t = crate::model::quantize::DEFAULT_CALIBRATION as u32, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     pub calibrate: u32,
     /// Where to save the int8 model (written to a temporary file, then renamed).
     #[arg(long, value_name = "FILE")]
@@ -500,20 +504,89 @@ impl From<InitArg> for Init {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Schedule {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScheduleArg {
     /// The same rate throughout.
     Constant,
     /// Half-cosine decay from --lr to zero over the run.
     Cosine,
 }
 
-impl Schedule {
-    pub fn name(self) -> &'static str {
-        match self {
-            Schedule::Constant => "constant",
-            Schedule::Cosine => "cosine",
+impl From<ScheduleArg> for Schedule {
+    fn from(s: ScheduleArg) -> Self {
+        match s {
+            ScheduleArg::Constant => Schedule::Constant,
+            ScheduleArg::Cosine => Schedule::Cosine,
+        }
+    }
+}
+
+/// The kinds of dataset (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// A folder of MNIST-style IDX files.
+    Idx,
+    /// A CSV file (optionally gzip'd).
+    Csv,
+    /// A NumPy .npy features file (labels next to it, or --labels).
+    Npy,
+    /// A NumPy .npz archive.
+    Npz,
+    /// A folder with one sub-folder of images per class.
+    Images,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Idx => Format::Idx,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Npy => Format::Npy,
+            FormatArg::Npz => Format::Npz,
+            FormatArg::Images => Format::Images,
+        }
+    }
+}
+
+/// Whether a CSV's first row is a header (`--header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HeaderArg {
+    /// A header when a cell of the first row is not a number where the second row's is.
+    Auto,
+    Yes,
+    No,
+}
+
+impl From<HeaderArg> for Header {
+    fn from(h: HeaderArg) -> Self {
+        match h {
+            HeaderArg::Auto => Header::Auto,
+            HeaderArg::Yes => Header::Yes,
+            HeaderArg::No => Header::No,
+        }
+    }
+}
+
+/// Input scaling of a table (`--scaling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScalingArg {
+    /// Per feature: subtract the training mean, divide by the standard deviation.
+    Standard,
+    /// Per feature: map the training minimum…maximum to 0…1.
+    MinMax,
+    /// Pixels: divide by 255.
+    Pixels,
+    /// Raw values as they are.
+    None,
+}
+
+impl From<ScalingArg> for ScaleKind {
+    fn from(s: ScalingArg) -> Self {
+        match s {
+            ScalingArg::Standard => ScaleKind::Standard,
+            ScalingArg::MinMax => ScaleKind::MinMax,
+            ScalingArg::Pixels => ScaleKind::Pixels,
+            ScalingArg::None => ScaleKind::None,
         }
     }
 }

@@ -6,9 +6,9 @@ use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
 use crate::atomic;
-use crate::metrics::Evaluation;
+use crate::eval::metrics::Evaluation;
 use crate::model::create_parent;
-use crate::training::History;
+use crate::train::History;
 
 const FONT: &str = "sans-serif";
 
@@ -260,7 +260,7 @@ pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::training::ValPoint;
+    use crate::train::ValPoint;
 
     #[test]
     fn moving_average() {

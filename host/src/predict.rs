@@ -8,9 +8,9 @@ use anyhow::{anyhow, Result};
 use microdense::loss::softmax_in_place;
 use serde::Serialize;
 
+use crate::data::idx;
 use crate::data::table::{ModelInput, ScaleKind, Scaling};
 use crate::data::{csv as csvdata, images, npy};
-use crate::idx;
 use crate::model::AnyModel;
 
 /// One input to classify: where it came from and its raw values.

@@ -37,7 +37,7 @@ fn bench_reports_the_median_of_its_repeats() {
 
     let text = microdense()
         .args(["bench", "--hidden", "8", "--steps", "5", "--repeats", "1"])
-        .env(microdense_host::idx::DATA_ENV, data.path())
+        .env(microdense_host::data::idx::DATA_ENV, data.path())
         .output()
         .unwrap();
     assert!(text.status.success());

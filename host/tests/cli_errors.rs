@@ -6,7 +6,7 @@ use std::fs;
 use std::path::Path;
 
 use common::*;
-use microdense_host::idx::{self, Split};
+use microdense_host::data::idx::{self, Split};
 
 /// Runs `train` on `data` with `--out` pointing at an existing file, asserts a one-line
 /// error naming `names`, and that the existing file is byte-identical afterwards.

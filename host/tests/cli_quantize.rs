@@ -6,7 +6,7 @@ use std::path::Path;
 
 use common::*;
 use microdense::ElementType;
-use microdense_host::bundle::read_bundle;
+use microdense_host::model::bundle::read_bundle;
 use microdense_host::model::{AnyModel, QuantModel};
 
 fn quantize(data: &Path, model: &Path, out: &Path, extra: &[&str]) -> std::process::Output {

@@ -4,7 +4,7 @@ mod common;
 use std::fs;
 
 use common::*;
-use microdense_host::bundle::read_bundle;
+use microdense_host::model::bundle::read_bundle;
 use microdense_host::model::Model;
 
 #[test]
@@ -165,7 +165,7 @@ fn data_directory_from_the_environment_and_flag_precedence() {
     let data = toy_data();
     let model = data.path().join("env.mdw");
     let out = microdense()
-        .env(microdense_host::idx::DATA_ENV, data.path())
+        .env(microdense_host::data::idx::DATA_ENV, data.path())
         .args(["train", "--batches", "5", "--out"])
         .arg(&model)
         .output()
@@ -174,7 +174,7 @@ fn data_directory_from_the_environment_and_flag_precedence() {
     // --data wins over the environment.
     let empty = tempfile::tempdir().unwrap();
     let out = microdense()
-        .env(microdense_host::idx::DATA_ENV, data.path())
+        .env(microdense_host::data::idx::DATA_ENV, data.path())
         .args(["eval", "--model"])
         .arg(&model)
         .arg("--data")

@@ -6,7 +6,7 @@ use std::io::Write;
 use std::path::PathBuf;
 
 use common::{assert_success, microdense};
-use microdense_host::idx::DATA_ENV;
+use microdense_host::data::idx::DATA_ENV;
 
 fn mnist(test: &str) -> Option<PathBuf> {
     match std::env::var_os(DATA_ENV) {
@@ -72,7 +72,7 @@ fn check_against_the_reference() {
     assert_success(&out);
     let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(r["steps"], 100);
-    let tol = microdense_host::crosscheck::DEFAULT_TOLERANCE;
+    let tol = microdense_host::eval::crosscheck::DEFAULT_TOLERANCE;
     assert!(r["weights_relative"].as_f64().unwrap() < tol, "{r}");
     assert!(r["loss_relative"].as_f64().unwrap() < tol, "{r}");
 

@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use microdense::{rng::Rng, Activation, Init, Layer, Network, Topology};
+use microdense_host::model::tfjs::{export_tfjs, import_tfjs};
 use microdense_host::model::Model;
-use microdense_host::tfjs::{export_tfjs, import_tfjs};
 use serde_json::{json, Value};
 use tempfile::TempDir;
 

@@ -6,7 +6,7 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use microdense_host::bundle::BundleView;
+use microdense_host::model::bundle::BundleView;
 
 /// The MNIST folder from `MICRODENSE_DATA`, or `None` after saying loudly that `test`
 /// is skipped (CI always sets it).

@@ -9,8 +9,9 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
-use microdense_host::bundle::{read_bundle, write_bundle};
-use microdense_host::idx::{load_split, Dataset, Split};
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::data::scaled;
+use microdense_host::model::bundle::{read_bundle, write_bundle};
 use microdense_tests::{
     assert_predictions_match, build_firmware, firmware_prerequisites as prerequisites, predictions,
     qemu, root, run_with_timeout, target_installed, work, Board, BOARDS, BUILD_TIMEOUT,
@@ -35,7 +36,12 @@ fn train(data: &Dataset, hidden: usize, n: usize, seed: u64) -> (Topology, Vec<f
     for start in (0..n).step_by(batch) {
         let idx: Vec<usize> = (start..(start + batch).min(n)).collect();
         for (k, &i) in idx.iter().enumerate() {
-            data.image_f32_into(i, &mut x[k * 784..(k + 1) * 784]);
+            for (x, v) in x[k * 784..(k + 1) * 784]
+                .iter_mut()
+                .zip(scaled(data.image(i)))
+            {
+                *x = v;
+            }
         }
         let labels: Vec<u8> = idx.iter().map(|&i| data.label(i)).collect();
         trainer

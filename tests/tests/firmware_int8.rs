@@ -11,11 +11,11 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use microdense::{int8::argmax_i32, Activation, Init};
-use microdense_host::bundle::{read_bundle, write_bundle_for};
-use microdense_host::idx::{load_split, Dataset, Split};
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::model::bundle::{read_bundle, write_bundle_for};
+use microdense_host::model::quantize::{calibrate, calibration_indices, quantize};
 use microdense_host::model::{AnyModel, Model, QuantModel};
-use microdense_host::quantize::{calibrate, calibration_indices, quantize};
-use microdense_host::training::{train, Length, TrainConfig};
+use microdense_host::train::{train, Length, TrainConfig};
 use microdense_tests::{
     assert_predictions_match, build_firmware, firmware_prerequisites, number_after, predictions,
     qemu, work, Board, LM3S6965, STM32F405,

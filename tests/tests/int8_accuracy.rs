@@ -1,17 +1,16 @@
-//! The int8 accuracy gate on MNIST: post-training quantization (host/src/quantize.rs,
+//! The int8 accuracy gate on MNIST: post-training quantization (host/src/model/quantize.rs,
 //! 1000 calibration images from the training set) may cost at most half a point of test
 //! accuracy on all 10,000 test images, for the tutorial's network (784→32→256→10, linear
 //! hidden layers, 100 batches of 16) and for the README's 98% network (784→128→10 relu,
 //! 10 epochs of momentum SGD). Needs MNIST (MICRODENSE_DATA); skips loudly without it.
 use microdense::{Activation, Init};
-use microdense_host::cli::Schedule;
-use microdense_host::idx::{load_split, Dataset, Split};
-use microdense_host::metrics::evaluate;
-use microdense_host::model::Model;
-use microdense_host::quantize::{
-    calibrate, calibration_indices, evaluate_int8, quantize, DEFAULT_CALIBRATION,
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::eval::evaluate;
+use microdense_host::model::quantize::{
+    calibrate, calibration_indices, quantize, DEFAULT_CALIBRATION,
 };
-use microdense_host::training::{train, Length, TrainConfig};
+use microdense_host::model::Model;
+use microdense_host::train::{train, Length, Schedule, TrainConfig};
 use microdense_tests::mnist_dir;
 
 /// Largest accuracy drop accepted, in points (percent).
@@ -29,7 +28,7 @@ fn accuracies(model: &Model, train_set: &Dataset, test_set: &Dataset) -> (f64, f
     let calibration = calibrate(model, train_set, &indices).unwrap();
     let q = quantize(model, &calibration).unwrap().model;
     let float = evaluate(model, test_set, None);
-    let int8 = evaluate_int8(&q, test_set, None);
+    let int8 = evaluate(&q, test_set, None);
     assert_eq!((float.total(), int8.total()), (10_000, 10_000));
     (float.accuracy(), int8.accuracy())
 }

@@ -1,8 +1,9 @@
 //! Core (f32) against the independent f64 reference, on real MNIST batches of the
 //! tutorial's configuration: 784→32→256→10, linear hidden layers, softmax, batch 16.
 use microdense::{rng::Rng, Activation::*, Init, Layer, Network, Sgd, Topology, Trainer};
-use microdense_host::idx::{load_split, Dataset, Split};
-use microdense_host::reference::RefNet;
+use microdense_host::data::idx::{load_split, Dataset, Split};
+use microdense_host::data::scaled;
+use microdense_host::eval::reference::RefNet;
 use microdense_tests::mnist_dir;
 
 const LAYERS: [Layer; 3] = [
@@ -40,11 +41,10 @@ impl Fixture {
     /// Batch `k` as f32 (for core) and f64 (for the reference) pixels in [0, 1].
     fn batch(&self, k: usize) -> (Vec<f32>, Vec<Vec<f64>>, Vec<u8>) {
         let idx = &self.order[k * BATCH..(k + 1) * BATCH];
-        let mut xs = vec![0.0f32; BATCH * 784];
-        for (s, &i) in idx.iter().enumerate() {
-            self.train
-                .image_f32_into(i, &mut xs[s * 784..(s + 1) * 784]);
-        }
+        let xs: Vec<f32> = idx
+            .iter()
+            .flat_map(|&i| scaled(self.train.image(i)))
+            .collect();
         let xs64 = xs
             .chunks(784)
             .map(|c| c.iter().map(|&v| v as f64).collect())

@@ -1,12 +1,14 @@
+use std::path::Path;
+
 use anyhow::Result;
 use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::{ActivationArg, BenchArgs};
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
+use crate::eval::throughput::{measure, BenchConfig, Prescaled, Throughput};
 use crate::model::{describe, mlp};
-use crate::throughput::{measure, BenchConfig, Prescaled, Throughput};
 
 const CLASSES: usize = 10;
 
@@ -23,7 +25,24 @@ struct Report<'a> {
 }
 
 pub fn run(args: BenchArgs) -> Result<()> {
-    let cfg = BenchConfig {
+    let cfg = config(&args);
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let train = Data::load(&dir, Split::Train)?;
+    train.check_labels(CLASSES)?;
+    let network = describe(&mlp(
+        train.set.input_size(),
+        &cfg.hidden,
+        cfg.activation,
+        CLASSES,
+    )?);
+    let data = Prescaled::new(&train.set);
+    drop(train);
+    let result = measure(&data, CLASSES, &cfg)?;
+    report(&args, &cfg, network, &dir, &result)
+}
+
+fn config(args: &BenchArgs) -> BenchConfig {
+    BenchConfig {
         hidden: args
             .shape
             .hidden
@@ -41,28 +60,25 @@ pub fn run(args: BenchArgs) -> Result<()> {
         seed: args.seed,
         steps: args.steps,
         repeats: args.repeats,
-    };
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let train = Data::load(&dir, Split::Train)?;
-    train.check_labels(CLASSES)?;
-    let network = describe(&mlp(
-        train.set.input_size(),
-        &cfg.hidden,
-        cfg.activation,
-        CLASSES,
-    )?);
-    let data = Prescaled::new(&train.set);
-    drop(train);
-    let result = measure(&data, CLASSES, &cfg)?;
+    }
+}
+
+fn report(
+    args: &BenchArgs,
+    cfg: &BenchConfig,
+    network: String,
+    dir: &Path,
+    result: &Throughput,
+) -> Result<()> {
     if args.json {
         return emit_json(&Report {
-            config: &cfg,
+            config: cfg,
             network,
             data: dir.display().to_string(),
             wide_loops: microdense::kernels::wide_loops(),
             timed: "per step: next batch of shuffled indices, copy of those pre-scaled f32 \
                     rows into one batch, forward, softmax cross-entropy, backward, SGD update",
-            result: &result,
+            result,
         });
     }
     let spread: Vec<String> = result

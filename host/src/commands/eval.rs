@@ -4,10 +4,9 @@ use serde::Serialize;
 use super::{emit, emit_json};
 use crate::cli::EvalArgs;
 use crate::data::prepare::{data_for_model, Part};
-use crate::metrics::{evaluate, ClassScore, Evaluation};
+use crate::eval::{evaluate_any, ClassScore, Evaluation};
 use crate::model::{describe, AnyModel};
 use crate::plot;
-use crate::quantize::evaluate_int8;
 
 #[derive(Serialize)]
 struct Report<'a> {
@@ -32,10 +31,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
         &args.model,
         Part::Test,
     )?;
-    let eval: Evaluation = match &model {
-        AnyModel::F32(m) => evaluate(m, &*test, None),
-        AnyModel::Int8(q) => evaluate_int8(q, &*test, None),
-    };
+    let eval: Evaluation = evaluate_any(&model, &*test, None);
     let element = model.element_type().name();
     if let Some(path) = &args.plot {
         let title = format!("{} on {from}", args.model.display());

@@ -2,8 +2,8 @@ use anyhow::Result;
 
 use super::emit;
 use crate::cli::ExportArgs;
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
 use crate::model::AnyModel;
 
 pub fn run(args: ExportArgs) -> Result<()> {
@@ -23,7 +23,7 @@ pub fn run(args: ExportArgs) -> Result<()> {
         (Vec::new(), Vec::new())
     };
     let train_refs: Vec<&[u8]> = train_images.iter().map(Vec::as_slice).collect();
-    crate::bundle::write_bundle_for(
+    crate::model::bundle::write_bundle_for(
         &args.out,
         &model,
         &images,

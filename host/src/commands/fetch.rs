@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use super::emit;
 use crate::cli::FetchArgs;
-use crate::{fetch, idx};
+use crate::data::{fetch, idx};
 
 pub fn run(args: FetchArgs) -> Result<()> {
     let dir = args.dir.unwrap_or_else(|| idx::data_dir(None));

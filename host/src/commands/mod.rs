@@ -1,9 +1,10 @@
-//! One module per subcommand: argument handling, progress and output. The work itself
-//! lives in the library modules (`training`, `metrics`, `reproduce`, `crosscheck`, …).
-use std::io::{self, IsTerminal, Write};
+//! One module per subcommand, named after it: each `run` loads its inputs, hands the work
+//! to the library (`train`, `eval`, `model`, `data`) and reports. Only here are the
+//! [`crate::cli`] types translated into the library's own.
+use std::io::{self, Write};
 
 use anyhow::Result;
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use indicatif::ProgressBar;
 
 use crate::cli::{Cli, Command};
 
@@ -11,11 +12,12 @@ mod bench;
 mod check;
 mod eval;
 mod export;
+mod export_tfjs;
 mod fetch;
+mod import_tfjs;
 mod predict;
 mod quantize;
 mod reproduce;
-mod tfjs;
 mod train;
 
 pub fn run(cli: Cli) -> Result<()> {
@@ -27,8 +29,8 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Check(a) => check::run(a),
         Command::Export(a) => export::run(a),
         Command::Quantize(a) => quantize::run(a),
-        Command::ImportTfjs(a) => tfjs::import(a),
-        Command::ExportTfjs(a) => tfjs::export(a),
+        Command::ImportTfjs(a) => import_tfjs::run(a),
+        Command::ExportTfjs(a) => export_tfjs::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Predict(a) => predict::run(a),
     }
@@ -51,14 +53,7 @@ pub(crate) fn emit_json(value: &impl serde::Serialize) -> Result<()> {
 
 /// A bar on stderr, drawn only when stderr is a terminal and not `quiet`.
 pub(crate) fn progress_bar(len: u64, unit: &str, quiet: bool) -> ProgressBar {
-    if quiet || !io::stderr().is_terminal() {
-        return ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::hidden());
-    }
-    let bar = ProgressBar::new(len);
     let template =
         format!("{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} {{msg}}");
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style.progress_chars("=> "));
-    }
-    bar
+    crate::progress::bar(len, &template, !quiet)
 }

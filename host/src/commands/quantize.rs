@@ -5,12 +5,13 @@ use serde::Serialize;
 
 use super::{emit, emit_json};
 use crate::cli::QuantizeArgs;
+use crate::data::examples::Examples;
 use crate::data::prepare::{data_for_model, Part};
-use crate::metrics::evaluate;
-use crate::model::{describe, Model};
-use crate::quantize::{
-    calibrate, calibration_indices, evaluate_int8, quantize, LayerReport, CALIBRATION_SEED,
+use crate::eval::{evaluate, Evaluation};
+use crate::model::quantize::{
+    calibrate, calibration_indices, quantize, LayerReport, Quantized, CALIBRATION_SEED,
 };
+use crate::model::{describe, Model};
 
 #[derive(Serialize)]
 struct Score {
@@ -36,21 +37,53 @@ struct Report<'a> {
 }
 
 pub fn run(args: QuantizeArgs) -> Result<()> {
+    let (model, dir, train, test) = load(&args)?;
+    let work = work(&args, &model, &train, &test)?;
+    work.quantized.model.save(&args.out)?;
+    report(&args, &dir, &model, &work)
+}
+
+type Set = Box<dyn Examples>;
+
+/// The f32 model and the training (calibration) and test sets it must fit, as its
+/// inputs (a table scaled with the model's scaling).
+fn load(args: &QuantizeArgs) -> Result<(Model, String, Set, Set)> {
     let model = Model::load(&args.model)?;
     let spec = args.data.spec();
     let input = model.input.as_ref();
     let (train, dir) = data_for_model(&spec, input, &model.topology, &args.model, Part::Train)?;
     let (test, _) = data_for_model(&spec, input, &model.topology, &args.model, Part::Test)?;
+    Ok((model, dir, train, test))
+}
 
+/// The int8 model and both models' scores on the test set.
+struct Work {
+    calibration_samples: usize,
+    quantized: Quantized,
+    float: Evaluation,
+    int8: Evaluation,
+}
+
+fn work(args: &QuantizeArgs, model: &Model, train: &Set, test: &Set) -> Result<Work> {
     let at = args.model.display();
     let indices = calibration_indices(train.len(), args.calibrate as usize);
-    let calibration = calibrate(&model, &*train, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
-    let quantized = quantize(&model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
-    let float = evaluate(&model, &*test, None);
-    let int8 = evaluate_int8(&quantized.model, &*test, None);
-    quantized.model.save(&args.out)?;
+    let calibration = calibrate(model, &**train, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
+    let quantized = quantize(model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
+    let float = evaluate(model, &**test, None);
+    let int8 = evaluate(&quantized.model, &**test, None);
+    Ok(Work {
+        calibration_samples: calibration.samples,
+        quantized,
+        float,
+        int8,
+    })
+}
 
-    let f32_bytes = microdense::format::HEADER_LEN + 4 * model.params.len();
+/// What was chosen per layer and both models' scores: JSON or text.
+fn report(args: &QuantizeArgs, dir: &str, model: &Model, work: &Work) -> Result<()> {
+    let at = args.model.display();
+    let (quantized, float, int8) = (&work.quantized, &work.float, &work.int8);
+    let f32_bytes = model.to_bytes()?.len();
     let int8_bytes = quantized.model.bytes().len();
     let drop_points = 100.0 * (float.accuracy() - int8.accuracy());
     if args.json {
@@ -58,8 +91,8 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
             model: at.to_string(),
             out: args.out.display().to_string(),
             network: describe(&model.topology),
-            data: dir.clone(),
-            calibration_samples: calibration.samples,
+            data: dir.to_string(),
+            calibration_samples: work.calibration_samples,
             calibration_seed: CALIBRATION_SEED,
             layers: &quantized.layers,
             test_samples: int8.total(),
@@ -81,7 +114,7 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
          calibration  {} training images from {}\n\n\
          layer  shape        activation  weight scales            calibrated range      output\n",
         describe(&model.topology),
-        calibration.samples,
+        work.calibration_samples,
         dir
     );
     for l in &quantized.layers {

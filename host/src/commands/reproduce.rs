@@ -3,9 +3,9 @@ use serde::Serialize;
 
 use super::{emit, emit_json, progress_bar};
 use crate::cli::ReproduceArgs;
+use crate::data::idx::{self, Split};
 use crate::data::Data;
-use crate::idx::{self, Split};
-use crate::reproduce::{self, Summary, EXPERIMENTS, EXPLANATION};
+use crate::eval::reproduce::{self, Summary, EXPERIMENTS, EXPLANATION};
 
 #[derive(Serialize)]
 struct Report<'a> {

@@ -5,12 +5,12 @@ use serde::Serialize;
 
 use super::{emit, emit_json, progress_bar};
 use crate::cli::TrainArgs;
-use crate::cli::{ActivationArg, InitArg, Schedule};
-use crate::data::prepare::prepare;
-use crate::metrics::{evaluate, ClassScore};
+use crate::cli::{ActivationArg, InitArg, ScheduleArg};
+use crate::data::prepare::{prepare, Prepared};
+use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::describe;
 use crate::plot;
-use crate::training::{self, Divergence, Event, History, Length, TrainConfig};
+use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
 const TAIL: usize = 10;
@@ -101,11 +101,14 @@ fn config(args: &TrainArgs, tabular: bool, classes: usize) -> TrainConfig {
         lr: args.lr.unwrap_or(if t { 0.05 } else { 0.15 }),
         momentum: args.momentum.unwrap_or(if t { 0.9 } else { 0.0 }),
         weight_decay: args.weight_decay,
-        schedule: args.schedule.unwrap_or(if t {
-            Schedule::Cosine
-        } else {
-            Schedule::Constant
-        }),
+        schedule: args
+            .schedule
+            .unwrap_or(if t {
+                ScheduleArg::Cosine
+            } else {
+                ScheduleArg::Constant
+            })
+            .into(),
         init: args
             .init
             .unwrap_or(if t {
@@ -124,11 +127,50 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let data = prepare(
         &args.data.spec(),
         args.classes.map(|c| c as usize),
-        args.scaling,
+        args.scaling.map(Into::into),
         args.val_split,
         args.seed,
     )?;
     let cfg = config(&args, data.tabular, data.classes);
+    let mut work = work(&args, &cfg, &data)?;
+    // The model remembers how its inputs were scaled, and its class names.
+    work.trained.model.input = data.input.clone();
+    let trained = &work.trained;
+    trained.model.save(&args.out)?;
+    let eval = evaluate(&trained.model, &*data.test, None);
+    if let Some(path) = &args.plot {
+        let title = format!(
+            "{}, batch {}, lr {}, seed {}",
+            describe(&trained.model.topology),
+            cfg.batch,
+            cfg.lr,
+            cfg.seed
+        );
+        plot::training_curves(path, &trained.history, &title)?;
+    }
+    report(&args, &cfg, &data, &work, &eval)?;
+    match trained.diverged {
+        Some(d) => Err(anyhow!(
+            "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
+             with a finite loss, after {} batches",
+            args.out.display(),
+            d.batch,
+            d.kept_after
+        )),
+        None => Ok(()),
+    }
+}
+
+/// A finished run and the test scores taken after its epochs.
+struct Work {
+    trained: Trained,
+    scores: Vec<EpochScore>,
+    /// Spent on `scores`.
+    eval_time: Duration,
+}
+
+/// Trains with a progress bar, scoring the test set after each epoch when asked.
+fn work(args: &TrainArgs, cfg: &TrainConfig, data: &Prepared) -> Result<Work> {
     let (train, test) = (&*data.train, &*data.test);
     let total = cfg.total_batches(train.len());
     let bar = progress_bar(total, "batches", args.quiet || args.json);
@@ -136,7 +178,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let mut last_val = None;
     let per_epoch = args.eval_every_epoch || args.target_accuracy.is_some();
     let (mut scores, mut eval_time) = (Vec::new(), Duration::ZERO);
-    let outcome = training::train(&cfg, train, Some(data.val()), &mut |event| match event {
+    let trained = train::train(cfg, train, Some(data.val()), &mut |event| match event {
         Event::Step { batch, loss, lr } => {
             // Exponential moving average: a single batch's loss jumps around.
             let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
@@ -164,32 +206,32 @@ pub fn run(args: TrainArgs) -> Result<()> {
         Event::Epoch { .. } => {}
     })?;
     bar.finish_and_clear();
+    Ok(Work {
+        trained,
+        scores,
+        eval_time,
+    })
+}
 
-    let mut model = outcome.model;
-    model.input = data.input.clone();
-    model.save(&args.out)?;
-    let eval = evaluate(&model, test, None);
-    if let Some(path) = &args.plot {
-        let title = format!(
-            "{}, batch {}, lr {}, seed {}",
-            describe(&model.topology),
-            cfg.batch,
-            cfg.lr,
-            cfg.seed
-        );
-        plot::training_curves(path, &outcome.history, &title)?;
-    }
-
+/// The summary on stdout: JSON or text.
+fn report(
+    args: &TrainArgs,
+    cfg: &TrainConfig,
+    data: &Prepared,
+    work: &Work,
+    eval: &Evaluation,
+) -> Result<()> {
+    let (outcome, scores) = (&work.trained, &work.scores);
     let losses = &outcome.history.loss;
     let tail = &losses[losses.len().saturating_sub(TAIL)..];
     let final_loss = (!tail.is_empty())
         .then(|| tail.iter().map(|&l| f64::from(l)).sum::<f64>() / tail.len() as f64);
-    let target = args.target_accuracy.map(|a| Target::first(a, &scores));
+    let target = args.target_accuracy.map(|a| Target::first(a, scores));
     if args.json {
-        emit_json(&Report {
-            config: &cfg,
-            network: describe(&model.topology),
-            parameters: model.params.len(),
+        return emit_json(&Report {
+            config: cfg,
+            network: describe(&outcome.model.topology),
+            parameters: outcome.model.params.len(),
             data: data.data.clone(),
             test_data: data.test_from.clone(),
             model: args.out.display().to_string(),
@@ -198,8 +240,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
             epochs: outcome.epochs,
             seconds: outcome.elapsed.as_secs_f64(),
             train_seconds: outcome.train_time.as_secs_f64(),
-            epoch_eval_seconds: eval_time.as_secs_f64(),
-            epoch_scores: &scores,
+            epoch_eval_seconds: work.eval_time.as_secs_f64(),
+            epoch_scores: scores,
             target,
             diverged: outcome.diverged,
             final_loss,
@@ -208,69 +250,58 @@ pub fn run(args: TrainArgs) -> Result<()> {
             test_loss: eval.loss,
             per_class: eval.per_class(),
             history: &outcome.history,
-        })?;
+        });
+    }
+    let optimizer = if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
+        "SGD".to_string()
     } else {
-        let optimizer = if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
-            "SGD".to_string()
-        } else {
-            format!(
-                "SGD (momentum {}, weight decay {})",
-                cfg.momentum, cfg.weight_decay
-            )
-        };
-        let mut text = format!(
-            "network   {} with {} parameters, {} init\n\
-             training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
-            describe(&model.topology),
-            model.params.len(),
-            cfg.init.name(),
-            outcome.batches,
-            cfg.batch,
-            outcome.samples as f64 / train.len() as f64,
-            train.len(),
-            cfg.lr,
-            cfg.schedule.name(),
-            cfg.seed,
-            outcome.elapsed.as_secs_f64(),
-        );
-        if let Some(l) = final_loss {
-            text.push_str(&format!(
-                "loss      {l:.4} (mean of the last {} batches)",
-                tail.len()
-            ));
-            let val = &outcome.history.val;
-            let recent = &val[val.len().saturating_sub(TAIL)..];
-            if !recent.is_empty() {
-                let acc = recent.iter().map(|p| p.accuracy).sum::<f64>() / recent.len() as f64;
-                text.push_str(&format!(
-                    ", validation accuracy {acc:.3} (mean of the last {} validation batches)",
-                    recent.len()
-                ));
-            }
-            text.push('\n');
-        }
-        if per_epoch {
-            text.push_str(&epochs_line(&scores, target.as_ref(), outcome.train_time));
-        }
+        format!(
+            "SGD (momentum {}, weight decay {})",
+            cfg.momentum, cfg.weight_decay
+        )
+    };
+    let mut text = format!(
+        "network   {} with {} parameters, {} init\n\
+         training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
+        describe(&outcome.model.topology),
+        outcome.model.params.len(),
+        cfg.init.name(),
+        outcome.batches,
+        cfg.batch,
+        outcome.samples as f64 / data.train.len() as f64,
+        data.train.len(),
+        cfg.lr,
+        cfg.schedule.name(),
+        cfg.seed,
+        outcome.elapsed.as_secs_f64(),
+    );
+    if let Some(l) = final_loss {
         text.push_str(&format!(
-            "test      accuracy {:.4} on {} examples ({})\nsaved     {}\n",
-            eval.accuracy(),
-            eval.total(),
-            data.test_from,
-            args.out.display()
+            "loss      {l:.4} (mean of the last {} batches)",
+            tail.len()
         ));
-        emit(&text)?;
+        let val = &outcome.history.val;
+        let recent = &val[val.len().saturating_sub(TAIL)..];
+        if !recent.is_empty() {
+            let acc = recent.iter().map(|p| p.accuracy).sum::<f64>() / recent.len() as f64;
+            text.push_str(&format!(
+                ", validation accuracy {acc:.3} (mean of the last {} validation batches)",
+                recent.len()
+            ));
+        }
+        text.push('\n');
     }
-    match outcome.diverged {
-        Some(d) => Err(anyhow!(
-            "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
-             with a finite loss, after {} batches",
-            args.out.display(),
-            d.batch,
-            d.kept_after
-        )),
-        None => Ok(()),
+    if args.eval_every_epoch || args.target_accuracy.is_some() {
+        text.push_str(&epochs_line(scores, target.as_ref(), outcome.train_time));
     }
+    text.push_str(&format!(
+        "test      accuracy {:.4} on {} examples ({})\nsaved     {}\n",
+        eval.accuracy(),
+        eval.total(),
+        data.test_from,
+        args.out.display()
+    ));
+    emit(&text)
 }
 
 /// `epochs    test accuracy after each: 0.9611 0.9702 …; 0.98 first after epoch 5 (…)`.

@@ -36,7 +36,7 @@ impl LabelColumn {
 }
 
 /// Whether the first row is a header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Header {
     #[default]
     Auto,

@@ -2,7 +2,7 @@
 //! gives its pixels /255; a [`Table`] gives its features as they are, so a table is
 //! scaled (with the model's scaling) before it is handed over.
 use super::table::Table;
-use crate::idx::Dataset;
+use crate::data::idx::Dataset;
 
 pub trait Examples: Sync {
     fn len(&self) -> usize;

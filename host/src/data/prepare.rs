@@ -10,10 +10,10 @@ use anyhow::{anyhow, Result};
 use microdense::Topology;
 
 use super::examples::Examples;
+use super::idx::{self, Dataset, Images, Split};
 use super::source::{is_idx, load_split, DataSpec};
 use super::table::{stratified_split, ModelInput, ScaleKind, Scaling, Table};
 use super::Data;
-use crate::idx::{self, Dataset, Images, Split};
 
 pub struct Prepared {
     pub train: Box<dyn Examples>,

@@ -10,7 +10,7 @@ use super::npy;
 use super::table::{relabel, stratified_split, Table};
 
 /// The kinds of dataset.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
     /// A folder of MNIST-style IDX files.
     Idx,

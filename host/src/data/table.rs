@@ -175,7 +175,7 @@ pub fn classes_from_ints(source: &Path, raw: &[i64]) -> Result<(Vec<u8>, Vec<Str
 /// How raw inputs become network inputs: `x' = (x - offset) / divisor` per feature,
 /// in f32 (core's `scale_input`). `/255` for pixels is offset 0, divisor 255, which
 /// gives the same bits as the plain division the IDX path does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum ScaleKind {
     /// Per feature: subtract the training mean, divide by the standard deviation.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use microdense_host::idx::{self, Images, Split};
+use microdense_host::data::idx::{self, Images, Split};
 
 /// The `microdense` binary with the data environment cleared, so a developer's
 /// MICRODENSE_DATA never leaks into a test that means to use --data.

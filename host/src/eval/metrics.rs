@@ -1,14 +1,7 @@
-//! Scoring a model on a labelled set: accuracy, per-class accuracy, confusion matrix.
+//! What scoring a model on a labelled set yields: accuracy, per-class accuracy, confusion matrix.
 use std::fmt::Write as _;
 
-use microdense::{argmax, loss::softmax_cross_entropy};
 use serde::Serialize;
-
-use crate::data::examples::Examples;
-use crate::model::Model;
-
-/// Inference batch: large enough to amortize per-call overhead, small enough for cache.
-const CHUNK: usize = 256;
 
 /// Counts of (true class, predicted class) over a set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
@@ -108,7 +101,7 @@ impl Evaluation {
         s
     }
 
-    fn merge(&mut self, other: &Evaluation) {
+    pub(crate) fn merge(&mut self, other: &Evaluation) {
         for (a, b) in self.confusion.iter_mut().zip(&other.confusion) {
             for (x, y) in a.iter_mut().zip(b) {
                 *x += y;
@@ -124,77 +117,6 @@ fn ratio(a: u64, b: u64) -> f64 {
     } else {
         a as f64 / b as f64
     }
-}
-
-/// Scores `model` on `indices` of `set` (all of it when `None`). The caller has checked
-/// the set fits the model (see `Data::check_fits`).
-pub fn evaluate(model: &Model, set: &dyn Examples, indices: Option<&[usize]>) -> Evaluation {
-    score_in_parallel(set, indices, model.topology.outputs(), |part| {
-        evaluate_serial(model, set, part)
-    })
-}
-
-/// Runs `score` (counts and a summed loss over some indices) over `indices` of `set` (all
-/// of it when `None`), split across the cores. Counts add up exactly, and the f64 loss
-/// sum is taken in a fixed order, so the result does not depend on thread timing.
-pub(crate) fn score_in_parallel(
-    set: &dyn Examples,
-    indices: Option<&[usize]>,
-    classes: usize,
-    score: impl Fn(&[usize]) -> Evaluation + Sync,
-) -> Evaluation {
-    let all: Vec<usize>;
-    let indices = match indices {
-        Some(i) => i,
-        None => {
-            all = (0..set.len()).collect();
-            &all
-        }
-    };
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |n| n.get())
-        .min(indices.len().div_ceil(CHUNK))
-        .max(1);
-    let per = indices.len().div_ceil(threads).max(1);
-    let score = &score;
-    let parts: Vec<Evaluation> = std::thread::scope(|s| {
-        let handles: Vec<_> = indices
-            .chunks(per)
-            .map(|part| s.spawn(move || score(part)))
-            .collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|p| std::panic::resume_unwind(p)))
-            .collect()
-    });
-    let mut total = Evaluation::empty(classes);
-    for p in &parts {
-        total.merge(p);
-    }
-    total.loss /= indices.len().max(1) as f64;
-    total
-}
-
-/// Loss summed (not averaged) over `indices`.
-fn evaluate_serial(model: &Model, set: &dyn Examples, indices: &[usize]) -> Evaluation {
-    let net = model.network();
-    let classes = model.topology.outputs();
-    let mut eval = Evaluation::empty(classes);
-    let mut scratch = vec![0.0f32; model.topology.infer_scratch_len(CHUNK)];
-    let (mut xs, mut labels) = (Vec::new(), Vec::new());
-    let mut grad = vec![0.0f32; classes];
-    for chunk in indices.chunks(CHUNK) {
-        set.gather(chunk, &mut xs, &mut labels);
-        let Ok(logits) = net.logits(&xs, &mut scratch) else {
-            unreachable!("batch and scratch sized from the topology");
-        };
-        for (z, &label) in logits.chunks_exact(classes).zip(&labels) {
-            let truth = usize::from(label);
-            eval.confusion[truth][argmax(z)] += 1;
-            eval.loss += f64::from(softmax_cross_entropy(z, truth, &mut grad));
-        }
-    }
-    eval
 }
 
 #[cfg(test)]

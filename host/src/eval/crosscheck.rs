@@ -15,10 +15,10 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::data::gather;
-use crate::idx::Dataset;
+use crate::data::idx::Dataset;
+use crate::eval::reference::RefNet;
 use crate::model::Model;
-use crate::reference::RefNet;
-use crate::training::{Sampler, TrainConfig};
+use crate::train::{Sampler, TrainConfig};
 use microdense::{Sgd, Topology, Trainer};
 
 /// Default `--tolerance`. Measured on MNIST with the tutorial configuration, seeds 1–10:
@@ -44,6 +44,9 @@ pub struct LayerDeviation {
 
 #[derive(Clone, Debug, Serialize)]
 pub struct CheckReport {
+    /// The network compared, as [`crate::model::shape`] writes it.
+    #[serde(skip)]
+    pub network: String,
     pub steps: u64,
     pub seed: u64,
     /// Largest per-step relative loss deviation, and the (1-based) step it occurred at.
@@ -158,6 +161,7 @@ pub fn run(train: &Dataset, steps: u64, seed: u64) -> Result<CheckReport> {
     let layers = layer_deviations(&topology, &model.params, &reference.params_flat());
     let weights_relative = layers.iter().fold(0.0f64, |m, d| m.max(d.relative));
     Ok(CheckReport {
+        network: crate::model::shape(&topology),
         steps,
         seed,
         loss_relative,
@@ -173,7 +177,7 @@ pub fn run(train: &Dataset, steps: u64, seed: u64) -> Result<CheckReport> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::Images;
+    use crate::data::idx::Images;
 
     /// Random 8×8 "digits" with random labels: enough to exercise every term.
     fn noise(n: usize) -> Dataset {

@@ -9,9 +9,9 @@ use std::time::Instant;
 use anyhow::Result;
 use serde::Serialize;
 
-use crate::idx::Dataset;
-use crate::metrics::evaluate;
-use crate::training::{self, Length, TrainConfig};
+use crate::data::idx::Dataset;
+use crate::eval::evaluate;
+use crate::train::{self, Length, TrainConfig};
 
 /// One of the tutorial's experiments.
 #[derive(Clone, Copy, Debug, Serialize)]
@@ -146,10 +146,10 @@ pub fn reproduce(
         for k in 0..u64::from(runs) {
             let started = Instant::now();
             let cfg = e.config(seed.wrapping_add(k));
-            let outcome = training::train(&cfg, train, None, &mut |_| {})?;
+            let outcome = train::train(&cfg, train, None, &mut |_| {})?;
             let full = evaluate(&outcome.model, test, None);
             // A tutorial-style score: 100 test images drawn by the run's seed.
-            let mut pick = crate::training::Sampler::new(test.len(), cfg.seed ^ 0x7E57);
+            let mut pick = crate::train::Sampler::new(test.len(), cfg.seed ^ 0x7E57);
             let (sample, _) = pick.next_batch(TUTORIAL_SAMPLE);
             let small = evaluate(&outcome.model, test, Some(sample));
             let run = Run {

@@ -12,7 +12,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use indicatif::{ProgressBar, ProgressStyle};
+use indicatif::ProgressBar;
 use md5::{Digest, Md5};
 
 use crate::atomic::{self, WriteError};
@@ -449,16 +449,8 @@ pub fn join_url(base: &str, name: &str) -> String {
 }
 
 fn progress_bar(enabled: bool, spec: &FileSpec) -> ProgressBar {
-    if !enabled {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(spec.size);
-    // A template error would be a bug here; fall back to the default look.
-    if let Ok(style) = ProgressStyle::with_template(
-        "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}",
-    ) {
-        bar.set_style(style.progress_chars("=> "));
-    }
+    let template = "{msg} [{bar:30}] {bytes}/{total_bytes} {bytes_per_sec} eta {eta}";
+    let bar = crate::progress::bar(spec.size, template, enabled);
     bar.set_message(spec.name.to_string());
     bar
 }
@@ -855,7 +847,8 @@ mod tests {
 
     #[test]
     fn real_mnist_verifies() {
-        let Some(dir) = crate::idx::tests::real_mnist_dir("fetch::tests::real_mnist_verifies")
+        let Some(dir) =
+            crate::data::idx::tests::real_mnist_dir("fetch::tests::real_mnist_verifies")
         else {
             return;
         };

@@ -1,6 +1,11 @@
 //! A network with owned parameters, loaded from and saved to the weights format.
 //!
-//! Every error is one line naming the file: `path: <what>`.
+//! Every error is one line naming the file: `path: <what>`. Submodules: int8
+//! quantization, the firmware bundle and the TensorFlow.js format.
+pub mod bundle;
+pub mod quantize;
+pub mod tfjs;
+
 use std::fs;
 use std::path::Path;
 
@@ -44,12 +49,22 @@ pub fn describe(topology: &Topology) -> String {
     describe_layers(topology.input(), topology.layers())
 }
 
-fn describe_layers(input: usize, layers: &[Layer]) -> String {
+/// The sizes alone: `784→32→256→10`.
+pub fn shape(topology: &Topology) -> String {
+    shape_of(topology.input(), topology.layers())
+}
+
+fn shape_of(input: usize, layers: &[Layer]) -> String {
     let mut s = input.to_string();
     for l in layers {
         s.push('→');
         s.push_str(&l.units.to_string());
     }
+    s
+}
+
+fn describe_layers(input: usize, layers: &[Layer]) -> String {
+    let s = shape_of(input, layers);
     let mut acts: Vec<&str> = layers.iter().map(|l| l.activation.name()).collect();
     acts.dedup();
     format!("{s} ({})", acts.join(", "))
@@ -158,7 +173,7 @@ fn check_classifier(path: &Path, topology: &Topology) -> Result<()> {
 }
 
 /// An int8 (quantized) model: its validated blob, kept as the bytes of the file (see
-/// [`crate::quantize`] for how one is made).
+/// [`crate::model::quantize`] for how one is made).
 #[derive(Clone, Debug, PartialEq)]
 pub struct QuantModel {
     pub topology: Topology,
@@ -354,7 +369,7 @@ mod tests {
 
     #[test]
     fn int8_files_load_as_int8_and_f32_files_as_f32() {
-        use crate::idx::{Dataset, Images};
+        use crate::data::idx::{Dataset, Images};
         let f = small();
         let set = Dataset {
             images: Images {
@@ -365,8 +380,8 @@ mod tests {
             },
             labels: vec![0, 1, 2, 0],
         };
-        let cal = crate::quantize::calibrate(&f, &set, &[0, 1, 2, 3]).unwrap();
-        let q = crate::quantize::quantize(&f, &cal).unwrap().model;
+        let cal = crate::model::quantize::calibrate(&f, &set, &[0, 1, 2, 3]).unwrap();
+        let q = crate::model::quantize::quantize(&f, &cal).unwrap().model;
         let p = Path::new("q.mdw");
         assert_eq!(QuantModel::from_bytes(p, q.bytes()).unwrap(), q);
         let e = Model::from_bytes(p, q.bytes()).unwrap_err().to_string();

@@ -1,19 +1,28 @@
 //! Datasets as the network sees them: loading a split with a one-line error, checking it
 //! fits a network, and gathering batches of pixels scaled to [0, 1].
-use std::path::{Path, PathBuf};
-
-use anyhow::{anyhow, Result};
-use microdense::Topology;
-
 pub mod csv;
 pub mod examples;
+pub mod fetch;
+pub mod idx;
 pub mod images;
 pub mod npy;
 pub mod prepare;
 pub mod source;
 pub mod table;
 
-use crate::idx::{self, Dataset, Split};
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, Result};
+use microdense::Topology;
+
+use idx::{Dataset, Split};
+
+/// The one pixel scaling: `p / 255` (as the tutorial scales them), for every input the
+/// f32 network sees, so training, evaluation and the firmware's expected logits agree bit
+/// for bit.
+pub fn scaled(pixels: &[u8]) -> impl Iterator<Item = f32> + '_ {
+    pixels.iter().map(|&p| f32::from(p) / 255.0)
+}
 
 /// A loaded split and the directory it came from (for error messages).
 pub struct Data {
@@ -80,7 +89,7 @@ impl Data {
     }
 }
 
-/// Pixels of `indices`, end to end, as x/255 (as the tutorial scales them).
+/// Pixels of `indices`, end to end, [`scaled`].
 pub fn gather(set: &Dataset, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
     let n = set.input_size();
     xs.clear();
@@ -96,7 +105,7 @@ pub fn gather(set: &Dataset, indices: &[usize], xs: &mut Vec<f32>, labels: &mut 
         }
     }
     for &i in indices {
-        xs.extend(set.image(i).iter().map(|&p| f32::from(p) / 255.0));
+        xs.extend(scaled(set.image(i)));
         labels.push(set.label(i));
     }
     debug_assert_eq!(xs.len(), indices.len() * n);
@@ -105,7 +114,7 @@ pub fn gather(set: &Dataset, indices: &[usize], xs: &mut Vec<f32>, labels: &mut 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::Images;
+    use idx::Images;
 
     fn set() -> Dataset {
         Dataset {

@@ -1,5 +1,4 @@
-//! Post-training quantization of an f32 model to int8 (core's element type 1), and
-//! scoring int8 models.
+//! Post-training quantization of an f32 model to int8 (core's element type 1).
 //!
 //! The scheme (docs/weights-format.md has the layout):
 //! - input: pixels at scale 1/255, zero point −128 (`q = p − 128`, no arithmetic on chip);
@@ -20,14 +19,12 @@ use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use microdense::{
-    int8::argmax_i32, int8::quantize_multiplier, int8::write_int8_blob, int8::Int8Layer,
-    int8::QuantParams, int8::PIXEL_INPUT, loss::softmax_cross_entropy, rng::Rng, sizes::params_len,
-    Activation, Network, Topology,
+    int8::quantize_multiplier, int8::write_int8_blob, int8::Int8Layer, int8::QuantParams,
+    int8::PIXEL_INPUT, rng::Rng, sizes::params_len, Activation, Network, Topology,
 };
 use serde::Serialize;
 
 use crate::data::examples::Examples;
-use crate::metrics::{score_in_parallel, Evaluation};
 use crate::model::{Model, QuantModel};
 
 /// Calibration images drawn from the training set by default.
@@ -325,58 +322,10 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
     })
 }
 
-/// Scores an int8 model on `indices` of `set` (all of it when `None`), like
-/// [`crate::metrics::evaluate`]: integer inference per image, the loss from the softmax
-/// of the dequantized outputs. The caller has checked the set fits the model.
-pub fn evaluate_int8(
-    model: &QuantModel,
-    set: &dyn Examples,
-    indices: Option<&[usize]>,
-) -> Evaluation {
-    score_in_parallel(set, indices, model.topology.outputs(), |part| {
-        evaluate_serial(model, set, part)
-    })
-}
-
-/// Confusion counts and the summed loss over `indices`.
-fn evaluate_serial(model: &QuantModel, set: &dyn Examples, indices: &[usize]) -> Evaluation {
-    let net = model.network();
-    let classes = model.topology.outputs();
-    let mut eval = Evaluation::empty(classes);
-    let mut x = vec![0i8; model.topology.input()];
-    let mut scratch = vec![0u32; net.scratch_len()];
-    let (mut y, mut z, mut grad) = (
-        vec![0i32; classes],
-        vec![0.0f32; classes],
-        vec![0.0f32; classes],
-    );
-    let (mut row, mut label) = (Vec::new(), Vec::new());
-    let params = net.input_params();
-    for &i in indices {
-        match set.pixels(i) {
-            Some(image) => model.quantize_image(image, &mut x),
-            None => {
-                set.gather(&[i], &mut row, &mut label);
-                for (q, &v) in x.iter_mut().zip(&row) {
-                    *q = params.quantize(v);
-                }
-            }
-        }
-        if net.logits(&x, &mut scratch, &mut y).is_err() {
-            unreachable!("buffers sized from the topology");
-        }
-        let truth = usize::from(set.label(i));
-        eval.confusion[truth][argmax_i32(&y)] += 1;
-        net.dequantize_logits(&y, &mut z);
-        eval.loss += f64::from(softmax_cross_entropy(&z, truth, &mut grad));
-    }
-    eval
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::{Dataset, Images};
+    use crate::data::idx::{Dataset, Images};
     use crate::model::mlp;
     use microdense::Init;
 
@@ -422,7 +371,7 @@ mod tests {
             let (mut worst, mut span) = (0.0f32, 0.0f32);
             let mut agree = 0;
             for i in 0..set.len() {
-                let x: Vec<f32> = set.image(i).iter().map(|&p| f32::from(p) / 255.0).collect();
+                let x: Vec<f32> = crate::data::scaled(set.image(i)).collect();
                 let want = net.logits(&x, &mut scratch).unwrap().to_vec();
                 let y = q.model.logits(set.image(i)).unwrap();
                 let mut z = vec![0.0f32; 4];
@@ -431,7 +380,7 @@ mod tests {
                     worst = worst.max((a - b).abs());
                     span = span.max(b.abs());
                 }
-                agree += usize::from(microdense::argmax(&want) == argmax_i32(&y));
+                agree += usize::from(microdense::argmax(&want) == microdense::int8::argmax_i32(&y));
             }
             // Three layers of 8-bit rounding: within a few percent of the logits' scale.
             assert!(worst < 0.05 * span, "{activation:?}: {worst} of {span}");
@@ -454,10 +403,10 @@ mod tests {
         let a = quantize(&model, &calibrate(&model, &set, &idx).unwrap()).unwrap();
         let b = quantize(&model, &calibrate(&model, &set, &idx).unwrap()).unwrap();
         assert_eq!(a.model.bytes(), b.model.bytes());
-        let e = evaluate_int8(&a.model, &set, None);
+        let e = crate::eval::evaluate(&a.model, &set, None);
         assert_eq!(e.total(), 500);
         assert!(e.loss.is_finite());
-        let some = evaluate_int8(&a.model, &set, Some(&[0, 1, 2]));
+        let some = crate::eval::evaluate(&a.model, &set, Some(&[0, 1, 2]));
         assert_eq!(some.total(), 3);
     }
 

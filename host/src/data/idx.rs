@@ -185,16 +185,6 @@ impl Dataset {
         self.labels[i]
     }
 
-    /// Write example `i` scaled to `0.0..=1.0` (`pixel / 255.0`) into `out`.
-    /// Panics if `out.len() != input_size()` or `i >= len()`.
-    pub fn image_f32_into(&self, i: usize, out: &mut [f32]) {
-        let img = self.image(i);
-        assert_eq!(out.len(), img.len(), "output buffer length");
-        for (o, &p) in out.iter_mut().zip(img) {
-            *o = f32::from(p) / 255.0;
-        }
-    }
-
     /// Largest label, or `None` if empty. The IDX format does not bound
     /// labels, so callers that expect `n` classes check `max_label() < n`.
     pub fn max_label(&self) -> Option<u8> {
@@ -663,11 +653,6 @@ pub(crate) mod tests {
         assert_eq!(train.max_label(), Some(9));
         assert_eq!(train.label(3), 7);
         assert_eq!(train.image(1), &images.pixels[6..12]);
-        let mut out = [0f32; 6];
-        train.image_f32_into(1, &mut out);
-        for (o, &p) in out.iter().zip(train.image(1)) {
-            assert_eq!(*o, f32::from(p) / 255.0);
-        }
 
         let test = load_split(dir.path(), Split::Test).unwrap();
         assert_eq!(test.max_label(), Some(1));

@@ -14,9 +14,9 @@ use anyhow::{anyhow, Result};
 use microdense::{Activation, Init, Sgd, Trainer};
 use serde::Serialize;
 
-use crate::idx::Dataset;
+use crate::data::idx::Dataset;
 use crate::model::{mlp, Model};
-use crate::training::Sampler;
+use crate::train::{activation_name, init_name, Sampler};
 
 /// Warm-up length; it also measures the rate that sizes the repeats.
 const WARMUP: Duration = Duration::from_millis(500);
@@ -37,14 +37,6 @@ pub struct BenchConfig {
     /// Steps per repeat; `None`: as many as take about two seconds.
     pub steps: Option<u64>,
     pub repeats: u32,
-}
-
-fn activation_name<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(a.name())
-}
-
-fn init_name<S: serde::Serializer>(i: &Init, s: S) -> Result<S::Ok, S::Error> {
-    s.serialize_str(i.name())
 }
 
 /// One timed run of `steps` steps.
@@ -76,10 +68,9 @@ pub struct Prescaled {
 impl Prescaled {
     pub fn new(set: &Dataset) -> Self {
         let width = set.input_size();
-        let mut pixels = vec![0.0f32; set.len() * width];
-        for (i, row) in pixels.chunks_exact_mut(width.max(1)).enumerate() {
-            set.image_f32_into(i, row);
-        }
+        let pixels = (0..set.len())
+            .flat_map(|i| crate::data::scaled(set.image(i)))
+            .collect();
         Prescaled {
             pixels,
             labels: set.labels.clone(),
@@ -106,7 +97,7 @@ impl Prescaled {
 }
 
 /// A network, trainer state and shuffle, reset to the same start before every repeat.
-struct Run<'d> {
+struct Session<'d> {
     data: &'d Prescaled,
     cfg: &'d BenchConfig,
     start: Model,
@@ -118,7 +109,7 @@ struct Run<'d> {
     labels: Vec<u8>,
 }
 
-impl<'d> Run<'d> {
+impl<'d> Session<'d> {
     fn new(data: &'d Prescaled, cfg: &'d BenchConfig, classes: usize) -> Result<Self> {
         let topology = mlp(data.width, &cfg.hidden, cfg.activation, classes)?;
         let start = Model::init(topology.clone(), cfg.init, cfg.seed);
@@ -127,7 +118,7 @@ impl<'d> Run<'d> {
         } else {
             0
         };
-        Ok(Run {
+        Ok(Session {
             data,
             cfg,
             model: start.clone(),
@@ -178,7 +169,7 @@ pub fn measure(data: &Prescaled, classes: usize, cfg: &BenchConfig) -> Result<Th
     if data.is_empty() {
         return Err(anyhow!("no training images to benchmark on"));
     }
-    let mut run = Run::new(data, cfg, classes)?;
+    let mut run = Session::new(data, cfg, classes)?;
     // Warm-up in doubling chunks until WARMUP has passed; the last chunk gives the rate.
     let (mut chunk, mut warmup_steps, mut spent) = (8u64, 0u64, Duration::ZERO);
     let rate = loop {
@@ -227,7 +218,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::Images;
+    use crate::data::idx::Images;
 
     fn set() -> Dataset {
         let n = 50;

@@ -432,9 +432,9 @@ mod tests {
 
     #[test]
     fn int8_bundles_carry_the_blob_and_the_integer_logits() {
-        use crate::idx::{Dataset, Images};
+        use crate::data::idx::{Dataset, Images};
+        use crate::model::quantize::{calibrate, quantize};
         use crate::model::{mlp, Model};
-        use crate::quantize::{calibrate, quantize};
         let imgs: Vec<Vec<u8>> = (0..6u8)
             .map(|d| {
                 (0..16u32)

@@ -8,9 +8,12 @@
 //! previous step*: the last weights whose loss was actually measured finite. Likewise, if
 //! the final update leaves a non-finite weight, the weights before it are kept. Rather
 //! than copying the weights before every step, the loop snapshots weights, optimizer
-//! state and sampler every [`SNAPSHOT_EVERY`] steps; on divergence it replays the steps
-//! from the last snapshot before the kept point. Steps are deterministic, so the replayed
-//! weights are the very bits the run had.
+//! state and sampler every [`replay::SNAPSHOT_EVERY`] steps; on divergence it replays the
+//! steps from the last snapshot before the kept point (see [`replay`]). Steps are
+//! deterministic, so the replayed weights are the very bits the run had.
+pub mod replay;
+pub mod schedule;
+
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
@@ -19,7 +22,6 @@ use microdense::{
 };
 use serde::Serialize;
 
-use crate::cli::Schedule;
 use crate::data::examples::Examples;
 use crate::model::{mlp, Model};
 
@@ -51,11 +53,19 @@ pub struct TrainConfig {
     pub val_size: usize,
 }
 
-fn activation_name<S: serde::Serializer>(a: &Activation, s: S) -> Result<S::Ok, S::Error> {
+use replay::{Snapshots, SNAPSHOT_EVERY};
+pub use schedule::Schedule;
+
+/// Serializes an activation by its name (for JSON reports).
+pub(crate) fn activation_name<S: serde::Serializer>(
+    a: &Activation,
+    s: S,
+) -> Result<S::Ok, S::Error> {
     s.serialize_str(a.name())
 }
 
-fn init_name<S: serde::Serializer>(i: &Init, s: S) -> Result<S::Ok, S::Error> {
+/// Serializes an initializer by its name (for JSON reports).
+pub(crate) fn init_name<S: serde::Serializer>(i: &Init, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_str(i.name())
 }
 
@@ -97,13 +107,7 @@ impl TrainConfig {
 
     /// Learning rate of batch `step` (0-based) out of `total`.
     pub fn lr_at(&self, step: u64, total: u64) -> f32 {
-        match self.schedule {
-            Schedule::Constant => self.lr,
-            Schedule::Cosine => {
-                let t = step as f64 / total.max(1) as f64;
-                (f64::from(self.lr) * 0.5 * (1.0 + (std::f64::consts::PI * t).cos())) as f32
-            }
-        }
+        self.schedule.lr_at(self.lr, step, total)
     }
 }
 
@@ -192,7 +196,7 @@ pub struct Divergence {
     pub kept_after: u64,
 }
 
-pub struct Outcome {
+pub struct Trained {
     pub model: Model,
     pub history: History,
     pub diverged: Option<Divergence>,
@@ -232,21 +236,8 @@ pub fn train(
     train: &dyn Examples,
     val: Option<&dyn Examples>,
     on_event: &mut dyn FnMut(Event),
-) -> Result<Outcome> {
+) -> Result<Trained> {
     run(cfg, train, val, on_event, SNAPSHOT_EVERY)
-}
-
-/// Steps between snapshots for divergence replay: copying 2 × 400 KB of weights and
-/// velocity (the 98% network) every step cost about 5% of training; every 256 steps
-/// it is noise, and a replay is at most 256 steps.
-const SNAPSHOT_EVERY: u64 = 256;
-
-/// What a run needs to replay its steps from `steps` on.
-struct Snapshot {
-    steps: u64,
-    params: Vec<f32>,
-    velocity: Vec<f32>,
-    sampler: Sampler,
 }
 
 fn run(
@@ -255,7 +246,7 @@ fn run(
     val: Option<&dyn Examples>,
     on_event: &mut dyn FnMut(Event),
     snapshot_every: u64,
-) -> Result<Outcome> {
+) -> Result<Trained> {
     let started = Instant::now();
     let seeds = Seeds::from(cfg.seed);
     let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
@@ -286,9 +277,7 @@ fn run(
         xs: Vec::new(),
         labels: Vec::new(),
     };
-    // The last two snapshots, newest first: a divergence right after a snapshot keeps
-    // weights from before it.
-    let mut snapshots: [Option<Snapshot>; 2] = [None, None];
+    let mut snapshots = Snapshots::default();
     let mut history = History::default();
     let mut diverged = None;
     let mut epochs = 0;
@@ -299,9 +288,7 @@ fn run(
     for step in 0..total {
         let timer = Instant::now();
         if step % snapshot_every.max(1) == 0 {
-            let old = snapshots[1].take();
-            snapshots[1] = snapshots[0].take();
-            snapshots[0] = Some(take_snapshot(old, step, &model.params, &trainer, &sampler));
+            snapshots.take(step, &model.params, &trainer, &sampler);
         }
         let (epoch, result) = batches.step(step, &mut sampler, &mut trainer, &mut model);
         epochs = epoch + 1;
@@ -354,26 +341,12 @@ fn run(
                 "training diverged at batch 1: the loss of the initial weights is not finite"
             ));
         }
-        // Replay from the newest snapshot at or before the kept point.
-        let snapshot = snapshots
-            .iter()
-            .flatten()
-            .find(|s| s.steps <= d.kept_after)
-            .ok_or_else(|| anyhow!("no snapshot to replay batch {} from", d.kept_after))?;
-        model.params.copy_from_slice(&snapshot.params);
-        trainer
-            .set_velocity(&snapshot.velocity)
-            .map_err(|e| anyhow!("cannot restore the optimizer state: {e}"))?;
-        let mut sampler = snapshot.sampler.clone();
-        for step in snapshot.steps..d.kept_after {
-            let (_, result) = batches.step(step, &mut sampler, &mut trainer, &mut model);
-            result.map_err(|e| anyhow!("replaying batch {} after a divergence: {e}", step + 1))?;
-        }
+        snapshots.replay(d.kept_after, &mut batches, &mut trainer, &mut model)?;
         // The kept weights' loss was measured, but later entries were not theirs.
         history.loss.truncate(d.kept_after as usize + 1);
         history.val.retain(|p| p.batch <= d.kept_after);
     }
-    Ok(Outcome {
+    Ok(Trained {
         model,
         history,
         diverged,
@@ -386,7 +359,7 @@ fn run(
 }
 
 /// The run's batches and the buffers they are assembled in.
-struct Batches<'a> {
+pub(crate) struct Batches<'a> {
     cfg: &'a TrainConfig,
     train: &'a dyn Examples,
     total: u64,
@@ -398,7 +371,7 @@ impl Batches<'_> {
     /// Step `step` (0-based): the sampler's next batch at the schedule's learning rate,
     /// the one way both the run and a replay take a step. Returns the batch's epoch and
     /// the step's loss.
-    fn step(
+    pub(crate) fn step(
         &mut self,
         step: u64,
         sampler: &mut Sampler,
@@ -415,31 +388,6 @@ impl Batches<'_> {
             })
             .and_then(|()| trainer.step(&mut model.network_mut(), &self.xs, &self.labels));
         (epoch, result)
-    }
-}
-
-/// A snapshot after `steps` steps, reusing `old`'s buffers when there is one.
-fn take_snapshot(
-    old: Option<Snapshot>,
-    steps: u64,
-    params: &[f32],
-    trainer: &Trainer,
-    sampler: &Sampler,
-) -> Snapshot {
-    match old {
-        Some(mut s) => {
-            s.steps = steps;
-            s.params.copy_from_slice(params);
-            s.velocity.copy_from_slice(trainer.velocity());
-            s.sampler.clone_from(sampler);
-            s
-        }
-        None => Snapshot {
-            steps,
-            params: params.to_vec(),
-            velocity: trainer.velocity().to_vec(),
-            sampler: sampler.clone(),
-        },
     }
 }
 
@@ -494,7 +442,7 @@ impl<'a> Validator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::idx::{Dataset, Images};
+    use crate::data::idx::{Dataset, Images};
 
     /// Two separable classes in 4 pixels: bright left half or bright right half.
     fn toy(n: usize) -> Dataset {
@@ -647,7 +595,7 @@ mod tests {
             length: Length::Batches(60),
             ..cfg()
         };
-        let runs: Vec<Outcome> = [1, 2, 3, 5, 256]
+        let runs: Vec<Trained> = [1, 2, 3, 5, 256]
             .iter()
             .map(|&every| run(&late, &tr, None, &mut |_| {}, every).unwrap())
             .collect();
