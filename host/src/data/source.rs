@@ -46,6 +46,16 @@ pub fn detect(path: &Path) -> Result<Format> {
         .file_name()
         .map(|n| n.to_string_lossy().to_lowercase())
         .unwrap_or_default();
+    let stem = name.trim_end_matches(".gz");
+    let by_name = if stem.ends_with(".csv") || stem.ends_with(".txt") || stem.ends_with(".tsv") {
+        Some(Format::Csv)
+    } else if name.ends_with(".npy") {
+        Some(Format::Npy)
+    } else if name.ends_with(".npz") {
+        Some(Format::Npz)
+    } else {
+        None
+    };
     if path.is_dir() {
         let idx = ["train-images-idx3-ubyte", "t10k-images-idx3-ubyte"]
             .iter()
@@ -62,21 +72,15 @@ pub fn detect(path: &Path) -> Result<Format> {
             ))
         };
     }
-    if !path.exists() {
-        return Err(anyhow!("{}: not found", path.display()));
-    }
-    let stem = name.trim_end_matches(".gz");
-    if stem.ends_with(".csv") || stem.ends_with(".txt") || stem.ends_with(".tsv") {
-        Ok(Format::Csv)
-    } else if name.ends_with(".npy") {
-        Ok(Format::Npy)
-    } else if name.ends_with(".npz") {
-        Ok(Format::Npz)
-    } else {
-        Err(anyhow!(
+    match by_name {
+        Some(_) if !path.exists() => Err(anyhow!("{}: not found", path.display())),
+        Some(f) => Ok(f),
+        // A missing folder is taken for the IDX one its error explains how to fetch.
+        None if !path.exists() => Ok(Format::Idx),
+        None => Err(anyhow!(
             "{}: cannot tell the kind of dataset from the name; give --format csv|npy|npz|images|idx",
             path.display()
-        ))
+        )),
     }
 }
 
