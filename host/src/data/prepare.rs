@@ -229,23 +229,23 @@ pub fn data_for_model(
             data.check_fits(topology, model)?;
             return Ok((Box::new(data.set), path.display().to_string()));
         };
-        let t = table_from_idx(&data.set, &path);
-        (relabel_to(t, &input.classes)?, path.display().to_string())
+        (table_from_idx(&data.set, &path), path.display().to_string())
     } else {
         let split = load_split(spec, &path)?;
         let (t, from) = match part {
             Part::Train => (split.train, path.display().to_string()),
             Part::Test => (split.test, split.test_from),
         };
-        match input {
-            Some(i) => (relabel_to(t, &i.classes)?, from),
-            None => (t, from),
-        }
+        (t, from)
     };
     let (t, from) = table;
     if t.width() != width {
         return Err(size_error(model, width, t.width(), &t.source));
     }
+    let t = match input {
+        Some(i) => relabel_to(t, &i.classes)?,
+        None => t,
+    };
     if let Some(max) = t.labels.iter().max() {
         if usize::from(*max) >= classes {
             return Err(anyhow!(
