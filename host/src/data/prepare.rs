@@ -225,10 +225,10 @@ pub fn data_for_model(
                 Part::Test => Split::Test,
             },
         )?;
-        let Some(input) = input else {
+        if input.is_none() {
             data.check_fits(topology, model)?;
             return Ok((Box::new(data.set), path.display().to_string()));
-        };
+        }
         (table_from_idx(&data.set, &path), path.display().to_string())
     } else {
         let split = load_split(spec, &path)?;
