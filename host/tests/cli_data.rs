@@ -122,6 +122,26 @@ fn iris_trains_with_defaults_and_the_model_keeps_scaling_and_names() {
     ]));
     assert_eq!(e8["accuracy"], qj["int8"]["accuracy"]);
 
+    // TF.js gets the scaling as a note beside the model; a firmware bundle is refused.
+    let tfjs = tmp.path().join("tfjs");
+    assert_success(&run(&["export-tfjs", s(&model), "--out", s(&tfjs)]));
+    let note: serde_json::Value =
+        serde_json::from_slice(&fs::read(tfjs.join("preprocessing.json")).unwrap()).unwrap();
+    assert_eq!(note["scaling"], "standard");
+    assert_eq!(note["classes"][2], "virginica");
+    assert_eq!(note["offset"].as_array().unwrap().len(), 4);
+    let bundle = tmp.path().join("b.bin");
+    let out = run(&[
+        "export",
+        "--model",
+        s(&model),
+        "--firmware",
+        "--out",
+        s(&bundle),
+    ]);
+    assert_one_line_error(&out, &["iris.mdw", "raw features"]);
+    assert!(!bundle.exists());
+
     // A row of the wrong width, and a model of the wrong width for the data.
     fs::write(&rows, "1,2,3\n").unwrap();
     let out = run(&["predict", "--model", s(&model), s(&rows)]);
