@@ -404,3 +404,42 @@ fn bad_tables_are_one_line_and_replace_nothing() {
         "{err}"
     );
 }
+
+#[test]
+fn a_diverging_run_keeps_the_model_already_there_and_plots_are_named() {
+    let tmp = tempfile::tempdir().unwrap();
+    let p = tmp.path().join("t.csv");
+    let (x, y) = table(60);
+    let mut text = String::from("a,b,c,y\n");
+    for (r, c) in x.chunks(3).zip(&y) {
+        text.push_str(&format!("{},{},{},{c}\n", r[0], r[1], r[2]));
+    }
+    fs::write(&p, text).unwrap();
+    let model = tmp.path().join("m.mdw");
+    let plot = tmp.path().join("curves.svg");
+    let out = run(&[
+        "train",
+        "--data",
+        s(&p),
+        "--out",
+        s(&model),
+        "--plot",
+        s(&plot),
+    ]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).contains("curves.svg: loss per batch"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(plot.is_file());
+    let before = fs::read(&model).unwrap();
+    let out = run(&["train", "--data", s(&p), "--out", s(&model), "--lr", "1e30"]);
+    assert_one_line_error(&out, &["m.mdw", "diverged", "left as it was"]);
+    assert_eq!(fs::read(&model).unwrap(), before);
+    // A new path gets the last finite model, as before.
+    let fresh = tmp.path().join("new.mdw");
+    let out = run(&["train", "--data", s(&p), "--out", s(&fresh), "--lr", "1e30"]);
+    assert_one_line_error(&out, &["new.mdw", "diverged", "saved the last model"]);
+    assert!(fresh.is_file());
+}

@@ -1,3 +1,4 @@
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::Result;
@@ -37,6 +38,17 @@ pub fn run(args: BenchArgs) -> Result<()> {
     )?);
     let data = Prescaled::new(&train.set);
     drop(train);
+    // The measurement is silent for a while: say what it does and for how long.
+    if std::io::stderr().is_terminal() && !args.json {
+        let about = match cfg.steps {
+            Some(_) => String::new(),
+            None => format!(", about {} s", 1 + 2 * cfg.repeats),
+        };
+        eprintln!(
+            "timing {network}, batch {}: a warm-up, then {} runs{about}…",
+            cfg.batch, cfg.repeats
+        );
+    }
     let result = measure(&data, CLASSES, &cfg)?;
     report(&args, &cfg, network, &dir, &result)
 }

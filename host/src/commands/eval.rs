@@ -34,7 +34,14 @@ pub fn run(args: EvalArgs) -> Result<()> {
     let eval: Evaluation = evaluate_any(&model, &*test, None);
     let element = model.element_type().name();
     if let Some(path) = &args.plot {
-        let title = format!("{} on {from}", args.model.display());
+        // File names, not absolute paths: a title is read at a glance.
+        let name = |p: &str| {
+            let p = std::path::Path::new(p.split(',').next().unwrap_or(p));
+            p.file_name().map_or(p.display().to_string(), |n| {
+                n.to_string_lossy().into_owned()
+            })
+        };
+        let title = format!("{} on {}", name(&args.model.to_string_lossy()), name(&from));
         plot::confusion(path, &eval, &title)?;
     }
     if args.json {
@@ -50,12 +57,16 @@ pub fn run(args: EvalArgs) -> Result<()> {
             confusion: &eval.confusion,
         });
     }
-    emit(&format!(
+    let mut text = format!(
         "model {}: {}, {} parameters ({element})\ndata  {} (test set)\n\n{}",
         args.model.display(),
         describe(topology),
         topology.params_len(),
         from,
         eval.report()
-    ))
+    );
+    if let Some(p) = &args.plot {
+        text.push_str(&format!("\nplot  {}: the confusion matrix\n", p.display()));
+    }
+    emit(&text)
 }

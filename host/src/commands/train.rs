@@ -136,7 +136,12 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // The model remembers how its inputs were scaled, and its class names.
     work.trained.model.input = data.input.clone();
     let trained = &work.trained;
-    trained.model.save(&args.out)?;
+    // A diverged run never replaces a model already there (the default path is shared by
+    // every run); its last finite model is saved only to a new file.
+    let keep_old = trained.diverged.is_some() && args.out.exists();
+    if !keep_old {
+        trained.model.save(&args.out)?;
+    }
     let eval = evaluate(&trained.model, &*data.test, None);
     if let Some(path) = &args.plot {
         let title = format!(
@@ -148,8 +153,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
         );
         plot::training_curves(path, &trained.history, &title)?;
     }
-    report(&args, &cfg, &data, &work, &eval)?;
+    report(&args, &cfg, &data, &work, &eval, !keep_old)?;
     match trained.diverged {
+        Some(d) if keep_old => Err(anyhow!(
+            "{}: training diverged at batch {} (loss NaN or infinite); the model already there \
+             was left as it was (give a new --out to keep the last finite model)",
+            args.out.display(),
+            d.batch
+        )),
         Some(d) => Err(anyhow!(
             "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
              with a finite loss, after {} batches",
@@ -185,7 +196,7 @@ fn work(args: &TrainArgs, cfg: &TrainConfig, data: &Prepared) -> Result<Work> {
             smoothed = Some(s);
             bar.set_position(batch);
             let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
-            bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
+            bar.set_message(format!("loss {}{val}  lr {lr:.4}", loss_text(f64::from(s))));
         }
         Event::Val(p) => last_val = Some(p.accuracy),
         Event::Epoch {
@@ -220,6 +231,7 @@ fn report(
     data: &Prepared,
     work: &Work,
     eval: &Evaluation,
+    saved: bool,
 ) -> Result<()> {
     let (outcome, scores) = (&work.trained, &work.scores);
     let losses = &outcome.history.loss;
@@ -277,7 +289,8 @@ fn report(
     );
     if let Some(l) = final_loss {
         text.push_str(&format!(
-            "loss      {l:.4} (mean of the last {} batches)",
+            "loss      {} (mean of the last {} batches)",
+            loss_text(l),
             tail.len()
         ));
         let val = &outcome.history.val;
@@ -295,13 +308,30 @@ fn report(
         text.push_str(&epochs_line(scores, target.as_ref(), outcome.train_time));
     }
     text.push_str(&format!(
-        "test      accuracy {:.4} on {} examples ({})\nsaved     {}\n",
+        "test      accuracy {:.4} on {} examples ({})\n{}     {}\n",
         eval.accuracy(),
         eval.total(),
         data.test_from,
+        if saved { "saved" } else { "kept " },
         args.out.display()
     ));
+    if let Some(p) = &args.plot {
+        text.push_str(&format!(
+            "plot      {}: loss per batch and validation accuracy\n",
+            p.display()
+        ));
+    }
     emit(&text)
+}
+
+/// A loss for people: four decimals, or three significant digits and an exponent when it
+/// is huge (a diverging run) or tiny.
+fn loss_text(l: f64) -> String {
+    if l.is_finite() && l != 0.0 && !(1e-4..1e5).contains(&l.abs()) {
+        format!("{l:.3e}")
+    } else {
+        format!("{l:.4}")
+    }
 }
 
 /// `epochs    test accuracy after each: 0.9611 0.9702 …; 0.98 first after epoch 5 (…)`.

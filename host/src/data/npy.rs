@@ -184,7 +184,8 @@ pub fn load_npz(path: &Path, names: Option<(&str, &str)>) -> Result<(Table, Opti
     let src = path.display().to_string();
     let mut zip = npyz::npz::NpzArchive::open(path)
         .map_err(|e| anyhow!("{src}: not a NumPy .npz archive: {e}"))?;
-    let have: Vec<String> = zip.array_names().map(str::to_string).collect();
+    let mut have: Vec<String> = zip.array_names().map(str::to_string).collect();
+    have.sort();
     let has = |n: &str| have.iter().any(|h| h == n);
     let (xn, yn) = match names {
         Some(p) => p,
