@@ -35,6 +35,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod activation;
+pub mod bundle;
 mod error;
 pub mod format;
 mod init;

@@ -230,7 +230,7 @@ fn on_chip_training_learns() {
 
 #[test]
 fn a_missing_bundle_fails_the_build_naming_the_export_command() {
-    if !target_installed(BOARDS[0].target) {
+    if !target_installed(&BOARDS[0].target()) {
         eprintln!("SKIPPED: firmware missing bundle: rustup target add thumbv7em-none-eabihf");
         return;
     }
