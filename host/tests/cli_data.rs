@@ -443,3 +443,59 @@ fn a_diverging_run_keeps_the_model_already_there_and_plots_are_named() {
     assert_one_line_error(&out, &["new.mdw", "diverged", "saved the last model"]);
     assert!(fresh.is_file());
 }
+
+#[test]
+fn predict_takes_idx_files_and_pictures_of_any_size_for_pixel_models() {
+    let data = common::toy_data(); // 4×4 toy digits, IDX: a version-1 model of pixels
+    let tmp = tempfile::tempdir().unwrap();
+    let model = tmp.path().join("m.mdw");
+    common::train_small(data.path(), &model, &["--epochs", "3"]);
+    let (images, _) = common::paths(data.path(), microdense_host::data::idx::Split::Test, false);
+    let p = json(&run(&[
+        "predict",
+        "--model",
+        s(&model),
+        s(&images),
+        "--json",
+        "-k",
+        "2",
+    ]));
+    assert_eq!(p.as_array().unwrap().len(), 100);
+    assert_eq!(p[0]["top"].as_array().unwrap().len(), 2);
+    let (p0, p1) = (
+        p[0]["top"][0]["probability"].as_f64().unwrap(),
+        p[0]["top"][1]["probability"].as_f64().unwrap(),
+    );
+    assert!(p0 >= p1 && p0 <= 1.0, "{p0} {p1}");
+    // A 40×30 picture, dark ink on white: brought to 4×4 and answered.
+    let pic = tmp.path().join("drawn.png");
+    image::GrayImage::from_fn(40, 30, |x, _| image::Luma([if x < 10 { 0 } else { 255 }]))
+        .save(&pic)
+        .unwrap();
+    let out = run(&["predict", "--model", s(&model), s(&pic)]);
+    assert_success(&out);
+    assert!(
+        stdout(&out).starts_with(&format!("{}: ", s(&pic))),
+        "{}",
+        stdout(&out)
+    );
+    // A model of scaled features takes no pictures.
+    let csv = tmp.path().join("t.csv");
+    fs::write(
+        &csv,
+        "a,b,y\n1,2,p\n3,4,q\n1,2.5,p\n3,4.5,q\n1,2,p\n3,4,q\n",
+    )
+    .unwrap();
+    let m2 = tmp.path().join("m2.mdw");
+    assert_success(&run(&[
+        "train",
+        "--data",
+        s(&csv),
+        "--out",
+        s(&m2),
+        "--test-split",
+        "0.34",
+    ]));
+    let out = run(&["predict", "--model", s(&m2), s(&pic)]);
+    assert_one_line_error(&out, &["drawn.png", "not pixels"]);
+}
