@@ -264,9 +264,8 @@ impl<'a> Blob<'a> {
         if element == ElementType::Int8 {
             validation::validate(&topology, payload)?;
         }
-        if version == FORMAT_VERSION_2 {
-            crate::scaling::InputSection::parse(section, &topology)?;
-        }
+        // A version-2 input section is checked when it is read (`input_section`): firmware
+        // that runs the network on scaled inputs never links its checks.
         Ok(Blob {
             topology,
             element,
@@ -295,9 +294,13 @@ impl<'a> Blob<'a> {
         HEADER_LEN + self.payload.len() + self.section.len()
     }
 
-    /// The input scaling and class names of a version-2 blob; `None` for version 1.
-    pub fn input_section(&self) -> Option<crate::scaling::InputSection<'a>> {
-        crate::scaling::InputSection::parse(self.section, &self.topology).ok()
+    /// The input scaling and class names of a version-2 blob (`None` for version 1),
+    /// checked as docs/weights-format.md lists.
+    pub fn input_section(&self) -> Result<Option<crate::scaling::InputSection<'a>>, Error> {
+        if self.section.is_empty() {
+            return Ok(None);
+        }
+        crate::scaling::InputSection::parse(self.section, &self.topology).map(Some)
     }
 
     /// Whether the blob carries no payload (a parsed blob always has one: every

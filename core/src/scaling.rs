@@ -100,7 +100,7 @@ pub fn add_input_section(
 ) -> Result<usize, Error> {
     let blob = Blob::parse(out.get(..blob_len).unwrap_or(&[]))?;
     let t = blob.topology().clone();
-    if blob.len() != blob_len || blob.input_section().is_some() {
+    if blob.len() != blob_len || !matches!(blob.input_section(), Ok(None)) {
         return Err(Error::InputSection("not a version-1 blob to extend"));
     }
     let input = t.input();
@@ -141,7 +141,7 @@ pub fn add_input_section(
     }
     let total = crate::format::seal_v2(out, blob_len, len);
     // Checks what was written the way a reader will (finite offsets, positive divisors).
-    Blob::parse(out.get(..total).unwrap_or(&[]))?;
+    Blob::parse(out.get(..total).unwrap_or(&[]))?.input_section()?;
     Ok(total)
 }
 
@@ -325,7 +325,7 @@ mod tests {
         assert_eq!(total, n + input_section_len(3, [3, 3].into_iter()));
         let blob = Blob::parse(&buf.0[..total]).unwrap();
         assert_eq!(blob.len(), total);
-        let s = blob.input_section().unwrap();
+        let s = blob.input_section().unwrap().unwrap();
         assert_eq!((s.kind(), s.class_count()), (ScalingKind::Standard, 2));
         assert_eq!(
             (s.class_name(0), s.class_name(1), s.class_name(2)),
@@ -350,6 +350,7 @@ mod tests {
         assert!(Blob::parse(&plain.0[..n1])
             .unwrap()
             .input_section()
+            .unwrap()
             .is_none());
         // A zero divisor is refused when written.
         let bad = InputScaling {

@@ -9,7 +9,7 @@ use crate::cli::{ActivationArg, InitArg, ScheduleArg};
 use crate::data::prepare::{prepare, Prepared};
 use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::describe;
-use crate::plot;
+use crate::plot::{self, EpochMark};
 use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
@@ -151,7 +151,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.lr,
             cfg.seed
         );
-        plot::training_curves(path, &trained.history, &title)?;
+        plot::training_curves(path, &trained.history, &work.marks, &title)?;
     }
     report(&args, &cfg, &data, &work, &eval, !keep_old)?;
     match trained.diverged {
@@ -176,6 +176,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
 struct Work {
     trained: Trained,
     scores: Vec<EpochScore>,
+    /// Where each epoch ended, for the plot.
+    marks: Vec<EpochMark>,
     /// Spent on `scores`.
     eval_time: Duration,
 }
@@ -189,8 +191,10 @@ fn work(args: &TrainArgs, cfg: &TrainConfig, data: &Prepared) -> Result<Work> {
     let mut last_val = None;
     let per_epoch = args.eval_every_epoch || args.target_accuracy.is_some();
     let (mut scores, mut eval_time) = (Vec::new(), Duration::ZERO);
+    let (mut at, mut marks) = (0, Vec::new());
     let trained = train::train(cfg, train, Some(data.val()), &mut |event| match event {
         Event::Step { batch, loss, lr } => {
+            at = batch;
             // Exponential moving average: a single batch's loss jumps around.
             let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
             smoothed = Some(s);
@@ -203,23 +207,31 @@ fn work(args: &TrainArgs, cfg: &TrainConfig, data: &Prepared) -> Result<Work> {
             epoch,
             model,
             train_time,
-        } if per_epoch => {
-            let started = Instant::now();
-            let e = evaluate(model, test, None);
-            eval_time += started.elapsed();
-            scores.push(EpochScore {
-                epoch,
-                train_seconds: train_time.as_secs_f64(),
-                test_accuracy: e.accuracy(),
-                test_loss: e.loss,
+        } => {
+            let mut test_accuracy = None;
+            if per_epoch {
+                let started = Instant::now();
+                let e = evaluate(model, test, None);
+                eval_time += started.elapsed();
+                test_accuracy = Some(e.accuracy());
+                scores.push(EpochScore {
+                    epoch,
+                    train_seconds: train_time.as_secs_f64(),
+                    test_accuracy: e.accuracy(),
+                    test_loss: e.loss,
+                });
+            }
+            marks.push(EpochMark {
+                batch: at,
+                test_accuracy,
             });
         }
-        Event::Epoch { .. } => {}
     })?;
     bar.finish_and_clear();
     Ok(Work {
         trained,
         scores,
+        marks,
         eval_time,
     })
 }
@@ -317,8 +329,13 @@ fn report(
     ));
     if let Some(p) = &args.plot {
         text.push_str(&format!(
-            "plot      {}: loss per batch and validation accuracy\n",
-            p.display()
+            "plot      {}: loss per batch, validation accuracy, epoch ends{}\n",
+            p.display(),
+            if scores.is_empty() {
+                ""
+            } else {
+                ", test accuracy after each epoch"
+            }
         ));
     }
     emit(&text)

@@ -125,6 +125,7 @@ impl Model {
         check_classifier(path, &topology)?;
         let input = blob
             .input_section()
+            .map_err(|e| anyhow!("{at}: {e}"))?
             .map(|s| ModelInput::from_section(&s, topology.input()));
         Ok(Model {
             topology,
@@ -193,6 +194,8 @@ impl QuantModel {
             ));
         }
         check_classifier(path, blob.topology())?;
+        blob.input_section()
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(QuantModel {
             topology: blob.topology().clone(),
             bytes: bytes.to_vec(),
@@ -202,7 +205,7 @@ impl QuantModel {
     /// The stored input scaling and class names (version-2 blobs).
     pub fn input(&self) -> Option<ModelInput> {
         let blob = Blob::parse(&self.bytes).ok()?;
-        let s = blob.input_section()?;
+        let s = blob.input_section().ok()??;
         Some(ModelInput::from_section(&s, self.topology.input()))
     }
 
