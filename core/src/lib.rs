@@ -13,7 +13,8 @@
 //!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
 //! - [`scaling`]: the input scaling a model may carry (raw values to network inputs)
 //!   and its class names, stored in a version-2 blob;
-//! - [`loss`], [`rng`]: the softmax cross-entropy and the deterministic generator the
+//! - [`loss`], [`rng`]: the losses (fused softmax cross-entropy, TF.js's clipped one,
+//!   chosen by [`Trainer::with_loss`]) and the deterministic generator the
 //!   host's tools share with the core;
 //! - [`kernels`]: the hot loops (only [`kernels::wide_loops`] is public, for reports).
 //!

@@ -2,7 +2,7 @@ use anyhow::{anyhow, Result};
 
 use super::emit;
 use crate::cli::ExportTfjsArgs;
-use crate::model::tfjs::{export_tfjs, MODEL_JSON, WEIGHTS_BIN};
+use crate::model::tfjs::{export_tfjs_like, Original, MODEL_JSON, WEIGHTS_BIN};
 use crate::model::Model;
 
 /// The note beside a TF.js export of a model with stored input scaling.
@@ -12,7 +12,11 @@ pub fn run(args: ExportTfjsArgs) -> Result<()> {
     let model = Model::load(&args.model)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow!("{}: cannot create directory: {e}", args.out.display()))?;
-    export_tfjs(&model.topology, &model.params, &args.out)?;
+    let original = match &args.like {
+        Some(path) => Some(Original::read(path, &model.topology)?),
+        None => None,
+    };
+    export_tfjs_like(&model.topology, &model.params, original.as_ref(), &args.out)?;
     let mut text = format!(
         "wrote {} and {} in {}\n",
         MODEL_JSON,

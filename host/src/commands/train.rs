@@ -8,7 +8,7 @@ use crate::cli::TrainArgs;
 use crate::cli::{ActivationArg, InitArg, ScheduleArg};
 use crate::data::prepare::{prepare, Prepared};
 use crate::eval::{evaluate, ClassScore, Evaluation};
-use crate::model::describe;
+use crate::model::{describe, Model};
 use crate::plot::{self, EpochMark};
 use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
 
@@ -74,10 +74,15 @@ impl Target {
 
 /// The run's configuration: the flags given, else the defaults for the kind of data
 /// (the tutorial's for IDX; for a small table a relu layer, momentum and 100 epochs).
-fn config(args: &TrainArgs, tabular: bool, classes: usize) -> TrainConfig {
+fn config(args: &TrainArgs, tabular: bool, classes: usize) -> Result<TrainConfig> {
     let t = tabular;
     let shape = &args.shape;
-    TrainConfig {
+    let init = args.init.unwrap_or(if t {
+        InitArg::He
+    } else {
+        InitArg::GlorotNormal
+    });
+    Ok(TrainConfig {
         hidden: shape
             .hidden
             .as_ref()
@@ -109,18 +114,14 @@ fn config(args: &TrainArgs, tabular: bool, classes: usize) -> TrainConfig {
                 ScheduleArg::Constant
             })
             .into(),
-        init: args
-            .init
-            .unwrap_or(if t {
-                InitArg::He
-            } else {
-                InitArg::GlorotNormal
-            })
-            .into(),
+        init: init.into(),
+        output_init: args.output_init.unwrap_or(init).into(),
+        loss: args.loss.into(),
+        from: args.from.as_deref().map(Model::load).transpose()?,
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
-    }
+    })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
@@ -131,7 +132,7 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.val_split,
         args.seed,
     )?;
-    let cfg = config(&args, data.tabular, data.classes);
+    let cfg = config(&args, data.tabular, data.classes)?;
     let mut work = work(&args, &cfg, &data)?;
     // The model remembers how its inputs were scaled, and its class names.
     work.trained.model.input = data.input.clone();
@@ -141,6 +142,11 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let keep_old = trained.diverged.is_some() && args.out.exists();
     if !keep_old {
         trained.model.save(&args.out)?;
+    }
+    if let Some(path) = &args.write_batches {
+        let order = crate::train::batch_order(&cfg, data.train.len(), trained.batches);
+        let json = serde_json::to_vec(&order).map_err(|e| anyhow!("batch order: {e}"))?;
+        crate::atomic::write_atomic(path, &json)?;
     }
     let eval = evaluate(&trained.model, &*data.test, None);
     if let Some(path) = &args.plot {

@@ -21,7 +21,7 @@ use microdense::{Layer, Topology};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use export::{export_tfjs, MODEL_JSON, WEIGHTS_BIN};
+pub use export::{export_tfjs, export_tfjs_like, Original, MODEL_JSON, WEIGHTS_BIN};
 
 use topology::{DenseSpec, Plan};
 use weights::{Group, Tensor};
