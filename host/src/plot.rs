@@ -181,7 +181,11 @@ pub fn training_curves(
             .configure_mesh()
             .x_desc("batch")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc("accuracy")
+            .y_desc(if tests.is_empty() {
+                "validation accuracy"
+            } else {
+                "accuracy (validation, test)"
+            })
             .draw()
             .map_err(plot_err)?;
         if epochs.len() <= MAX_EPOCH_LINES {

@@ -65,6 +65,12 @@ pub fn run(args: EvalArgs) -> Result<()> {
         from,
         eval.report()
     );
+    if let Some(input) = model.input().filter(|i| !i.classes.is_empty()) {
+        let names: Vec<String> = (input.classes.iter().enumerate())
+            .map(|(i, n)| format!("{i} {n}"))
+            .collect();
+        text.push_str(&format!("\nclasses {}\n", names.join(", ")));
+    }
     if let Some(p) = &args.plot {
         text.push_str(&format!("\nplot  {}: the confusion matrix\n", p.display()));
     }

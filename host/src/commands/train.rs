@@ -290,12 +290,19 @@ fn report(
             cfg.momentum, cfg.weight_decay
         )
     };
+    let mut init = format!("{} init", cfg.init.name());
+    if cfg.output_init != cfg.init {
+        init += &format!(", {} output", cfg.output_init.name());
+    }
+    if let Some(from) = &args.from {
+        init = format!("starting from {}", from.display());
+    }
+    let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
     let mut text = format!(
-        "network   {} with {} parameters, {} init\n\
-         training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
+        "network   {} with {} parameters, {init}\n\
+         training  {} batches of {} ({:.2} epochs) on {} examples, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
         describe(&outcome.model.topology),
         outcome.model.params.len(),
-        cfg.init.name(),
         outcome.batches,
         cfg.batch,
         outcome.samples as f64 / data.train.len() as f64,
