@@ -28,6 +28,11 @@ pub struct Board {
     pub bundle_train: String,
     pub bundle_digits: String,
     pub bundle_advice: String,
+    /// A shipped model (relative to firmware/, e.g. ../models/mnist98.mdw) that the build
+    /// exports into a bundle itself when the default bundle is missing (build/shipped.rs).
+    pub bundle_shipped: Option<String>,
+    /// Cargo features the board needs (the RP2040's `rp2040-boot2`).
+    pub features: Vec<String>,
 }
 
 fn get<'a>(t: &'a Table, key: &str) -> Result<&'a Value, String> {
@@ -88,7 +93,12 @@ impl Board {
                 name: name.to_string(),
                 title: string(&t, "name")?,
                 targets,
-                irqs: count(&t, "irqs")?,
+                // Cortex-M only: the vector table's interrupt part.
+                irqs: if t.contains_key("irqs") {
+                    count(&t, "irqs")?
+                } else {
+                    0
+                },
                 max_units: count(&t, "max_units")?,
                 train_pool: count(train, "pool")?,
                 train_hidden: count(train, "hidden")?,
@@ -100,6 +110,21 @@ impl Board {
                 bundle_train: string(bundle, "train")?,
                 bundle_digits: string(bundle, "digits")?,
                 bundle_advice: string(bundle, "advice")?,
+                bundle_shipped: match bundle.get("shipped") {
+                    None => None,
+                    Some(v) => Some(v.as_str().ok_or("`shipped` is not a path")?.to_string()),
+                },
+                features: match t.get("features") {
+                    None => Vec::new(),
+                    Some(v) => v
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|f| f.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .ok_or("`features` is not a list of cargo features")?,
+                },
             })
         };
         parse().map_err(|e| format!("{}: {e}", path.display()))
@@ -135,16 +160,17 @@ impl Board {
     }
 
     /// The missing-bundle message: what the bundle holds and how to make this board's.
-    pub fn missing_bundle(&self, path: &Path, err: &std::io::Error) -> String {
+    pub fn missing_bundle(&self, path: &Path, err: Option<&std::io::Error>) -> String {
         let model = self.bundle_train.rsplit(' ').next().unwrap_or_default();
         format!(
-            "no firmware bundle at {} ({err}).\n\
+            "no firmware bundle at {}{}.\n\
              The {} firmware embeds a model, test digits with the host's logits for them, and \
              training digits for the on-chip trainer{}. From the repository root:\n\n    \
              cargo run --release -p microdense-host -- {}\n    \
              cargo run --release -p microdense-host -- export --model {model} --firmware {} --out {}\n\n\
              or point MICRODENSE_BUNDLE at a bundle (a relative path is relative to firmware/).",
             path.display(),
+            err.map(|e| format!(" ({e})")).unwrap_or_default(),
             self.name,
             self.bundle_advice,
             self.bundle_train,

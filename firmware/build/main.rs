@@ -12,6 +12,7 @@
 mod board;
 mod budget;
 mod digits;
+mod shipped;
 
 use std::env;
 use std::fmt::Write as _;
@@ -66,7 +67,20 @@ fn main() {
             board.targets[0]
         ));
     }
+    for f in &board.features {
+        let var = format!("CARGO_FEATURE_{}", f.to_uppercase().replace('-', "_"));
+        if env::var_os(var).is_none() {
+            fail(&format!(
+                "board {name} needs the cargo feature {f}: add --features {f}"
+            ));
+        }
+    }
     write(&out.join("board.rs"), board.constants().as_bytes());
+    // Armv6-M (Cortex-M0/M0+): no DWT cycle counter (src/meter.rs).
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if target.starts_with("thumbv6m") {
+        println!("cargo:rustc-cfg=armv6m");
+    }
 
     // Link scripts: cortex-m-rt's link.x includes memory.x from the search path.
     let memory = boards.join(&name).join("memory.x");
@@ -88,12 +102,20 @@ fn main() {
     println!("cargo:rerun-if-env-changed=MICRODENSE_BUNDLE");
     let path = match env::var_os("MICRODENSE_BUNDLE").filter(|p| !p.is_empty()) {
         Some(p) => manifest.join(p),
-        None => manifest.join(&board.bundle),
+        None => match (&board.bundle_shipped, manifest.join(&board.bundle)) {
+            // A fresh clone: nothing exported yet, so the board's shipped model is.
+            (Some(model), default) if !default.exists() => {
+                shipped::export(&manifest, model, &board.bundle_digits, &out).unwrap_or_else(|e| {
+                    fail(&format!("{e}\n{}", board.missing_bundle(&default, None)))
+                })
+            }
+            (_, default) => default,
+        },
     };
     println!("cargo:rerun-if-changed={}", path.display());
     let bytes = match fs::read(&path) {
         Ok(b) => b,
-        Err(e) => fail(&board.missing_bundle(&path, &e)),
+        Err(e) => fail(&board.missing_bundle(&path, Some(&e))),
     };
     let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| {
         fail(&format!(
