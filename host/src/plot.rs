@@ -240,7 +240,11 @@ pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<()> {
     let cell: i32 = if c <= 12 { 56 } else { (700 / c as i32).max(8) };
     let (left, top) = (110, 80);
     let side = cell * c as i32;
-    let size = ((left + side + 30) as u32, (top + side + 70) as u32);
+    // Room on the right for the colour scale.
+    let size = (
+        (left + side + 150) as u32,
+        (top + side.max(200) + 70) as u32,
+    );
     render(path, |svg| {
         let root = SVGBackend::with_string(svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
@@ -294,6 +298,32 @@ pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<()> {
             root.draw(&Text::new(p.to_string(), (x, top - 16), font(12)))
                 .map_err(plot_err)?;
         }
+        // The colour scale: what share of its row (true class) a cell's shade stands for.
+        let (sx, steps, h) = (left + side + 30, 10, 18);
+        root.draw(&Text::new("share of the row", (sx, top - 16), font(12)))
+            .map_err(plot_err)?;
+        for k in 0..=steps {
+            let share = f64::from(k) / f64::from(steps);
+            let y = top + (steps - k) * h;
+            for (dx, base) in [(0, RGBColor(40, 90, 200)), (18, RGBColor(210, 50, 40))] {
+                let fill = base.mix(if k == 0 { 0.0 } else { 0.08 + 0.92 * share });
+                let r = [(sx + dx, y), (sx + dx + 16, y + h)];
+                root.draw(&Rectangle::new(r, fill.filled()))
+                    .map_err(plot_err)?;
+                root.draw(&Rectangle::new(r, RGBColor(200, 200, 200).stroke_width(1)))
+                    .map_err(plot_err)?;
+            }
+            if k % 5 == 0 {
+                let label = format!("{:.0}%", 100.0 * share);
+                root.draw(&Text::new(label, (sx + 40, y + 3), font(12)))
+                    .map_err(plot_err)?;
+            }
+        }
+        let legend_y = top + (steps + 1) * h + 8;
+        root.draw(&Text::new("blue: right", (sx, legend_y), font(12)))
+            .map_err(plot_err)?;
+        root.draw(&Text::new("red: mistaken", (sx, legend_y + 16), font(12)))
+            .map_err(plot_err)?;
         root.draw(&Text::new(
             format!(
                 "accuracy {:.4} ({} of {})",
@@ -358,5 +388,9 @@ mod tests {
         confusion(&p, &eval, "confusion").unwrap();
         let svg = std::fs::read_to_string(&p).unwrap();
         assert!(svg.contains("accuracy 0.8750 (7 of 8)") && svg.contains("<rect"));
+        assert!(
+            svg.contains("share of the row") && svg.contains("100%"),
+            "colour scale"
+        );
     }
 }
