@@ -1,16 +1,15 @@
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use super::{emit, emit_json, progress_bar};
-use crate::cli::TrainArgs;
-use crate::cli::{ActivationArg, InitArg, ScheduleArg};
+use crate::cli::{ActivationArg, InitArg, OptimizerArg, ScheduleArg, TrainArgs};
 use crate::data::prepare::{prepare, Prepared};
 use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::{describe, Model};
 use crate::plot::{self, EpochMark};
-use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
+use crate::train::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig, Trained};
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
 const TAIL: usize = 10;
@@ -104,8 +103,20 @@ fn config(args: &TrainArgs, tabular: bool, classes: usize) -> Result<TrainConfig
             (None, None) => Length::Batches(100),
         },
         lr: args.lr.unwrap_or(if t { 0.05 } else { 0.15 }),
-        momentum: args.momentum.unwrap_or(if t { 0.9 } else { 0.0 }),
+        // Momentum is SGD's: the small-table default 0.9 is not Adam's.
+        momentum: args
+            .momentum
+            .unwrap_or(if t && args.optimizer == OptimizerArg::Sgd {
+                0.9
+            } else {
+                0.0
+            }),
         weight_decay: args.weight_decay,
+        adam: (args.optimizer == OptimizerArg::Adam).then_some(AdamSettings {
+            beta1: args.beta1,
+            beta2: args.beta2,
+            epsilon: args.epsilon,
+        }),
         schedule: args
             .schedule
             .unwrap_or(if t {
@@ -125,6 +136,10 @@ fn config(args: &TrainArgs, tabular: bool, classes: usize) -> Result<TrainConfig
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    let adam = args.optimizer == OptimizerArg::Adam;
+    if adam && (args.momentum.is_some_and(|m| m != 0.0) || args.weight_decay != 0.0) {
+        bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
+    }
     let data = prepare(
         &args.data.spec(),
         args.classes.map(|c| c as usize),
@@ -282,7 +297,12 @@ fn report(
             history: &outcome.history,
         });
     }
-    let optimizer = if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
+    let optimizer = if let Some(a) = cfg.adam {
+        format!(
+            "Adam (beta1 {}, beta2 {}, epsilon {})",
+            a.beta1, a.beta2, a.epsilon
+        )
+    } else if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
         "SGD".to_string()
     } else {
         format!(

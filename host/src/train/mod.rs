@@ -21,7 +21,7 @@ use microdense::{
     argmax,
     loss::{softmax_cross_entropy, Loss},
     rng::Rng,
-    Activation, Error, Init, Sgd, Trainer,
+    Activation, Adam, Error, Init, Optimizer, Sgd, Trainer,
 };
 use serde::Serialize;
 
@@ -47,6 +47,8 @@ pub struct TrainConfig {
     pub lr: f32,
     pub momentum: f32,
     pub weight_decay: f32,
+    /// Adam's settings (`--optimizer adam`); `None` trains with SGD.
+    pub adam: Option<AdamSettings>,
     pub schedule: Schedule,
     /// Hidden layers' initializer.
     #[serde(serialize_with = "init_name")]
@@ -63,6 +65,14 @@ pub struct TrainConfig {
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
     pub val_size: usize,
+}
+
+/// Adam's moment decays and epsilon; the learning rate is the config's.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct AdamSettings {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f32,
 }
 
 use replay::{Snapshots, SNAPSHOT_EVERY};
@@ -99,6 +109,7 @@ impl TrainConfig {
             lr: 0.15,
             momentum: 0.0,
             weight_decay: 0.0,
+            adam: None,
             schedule: Schedule::Constant,
             init: Init::GlorotNormal,
             output_init: Init::GlorotNormal,
@@ -118,10 +129,18 @@ impl TrainConfig {
         }
     }
 
-    fn sgd(&self) -> Sgd {
-        Sgd::new(self.lr)
-            .with_momentum(self.momentum)
-            .with_weight_decay(self.weight_decay)
+    /// The optimizer at the base learning rate.
+    pub fn optimizer(&self) -> Optimizer {
+        match self.adam {
+            None => Sgd::new(self.lr)
+                .with_momentum(self.momentum)
+                .with_weight_decay(self.weight_decay)
+                .into(),
+            Some(a) => Adam::new(self.lr)
+                .with_betas(a.beta1, a.beta2)
+                .with_epsilon(a.epsilon)
+                .into(),
+        }
     }
 
     /// Learning rate of batch `step` (0-based) out of `total`.
@@ -307,15 +326,9 @@ fn run(
     let total = cfg.total_batches(train.len());
 
     let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
-    let mut velocity = vec![
-        0.0f32;
-        if cfg.momentum != 0.0 {
-            topology.optimizer_len()
-        } else {
-            0
-        }
-    ];
-    let mut trainer = Trainer::new(&topology, cfg.batch, cfg.sgd(), &mut scratch, &mut velocity)
+    let optimizer = cfg.optimizer();
+    let mut velocity = vec![0.0f32; optimizer.state_len(topology.params_len())];
+    let mut trainer = Trainer::new(&topology, cfg.batch, optimizer, &mut scratch, &mut velocity)
         .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?
         .with_loss(cfg.loss);
 
@@ -436,10 +449,7 @@ impl Batches<'_> {
         self.train.gather(indices, &mut self.xs, &mut self.labels);
         let lr = self.cfg.lr_at(step, self.total);
         let result = trainer
-            .set_sgd(Sgd {
-                lr,
-                ..self.cfg.sgd()
-            })
+            .set_optimizer(self.cfg.optimizer().with_lr(lr))
             .and_then(|()| trainer.step(&mut model.network_mut(), &self.xs, &self.labels));
         (epoch, result)
     }
