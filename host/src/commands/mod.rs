@@ -15,6 +15,7 @@ mod export;
 mod export_tfjs;
 mod fetch;
 mod import_tfjs;
+mod predict;
 mod quantize;
 mod reproduce;
 mod train;
@@ -31,6 +32,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportTfjs(a) => import_tfjs::run(a),
         Command::ExportTfjs(a) => export_tfjs::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }
 
@@ -51,7 +53,8 @@ pub(crate) fn emit_json(value: &impl serde::Serialize) -> Result<()> {
 
 /// A bar on stderr, drawn only when stderr is a terminal and not `quiet`.
 pub(crate) fn progress_bar(len: u64, unit: &str, quiet: bool) -> ProgressBar {
-    let template =
-        format!("{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} {{msg}}");
+    let template = format!(
+        "{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} (ETA {{eta}}) {{msg}}"
+    );
     crate::progress::bar(len, &template, !quiet)
 }
