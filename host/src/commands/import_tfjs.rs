@@ -7,7 +7,11 @@ use crate::model::{describe, Model};
 
 pub fn run(args: ImportTfjsArgs) -> Result<()> {
     let (topology, params) = import_tfjs(&args.model_json)?;
-    let model = Model { topology, params };
+    let model = Model {
+        topology,
+        params,
+        input: None,
+    };
     // Check what the loader will demand (a softmax classifier) before writing anything.
     let bytes = model.to_bytes()?;
     Model::from_bytes(&args.model_json, &bytes)?;

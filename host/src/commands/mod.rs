@@ -18,6 +18,7 @@ mod fetch;
 mod import_onnx;
 mod import_tfjs;
 mod import_tflite;
+mod predict;
 mod quantize;
 mod reproduce;
 mod train;
@@ -37,6 +38,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportTflite(a) => import_tflite::run(a),
         Command::ExportOnnx(a) => export_onnx::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }
 
@@ -57,7 +59,8 @@ pub(crate) fn emit_json(value: &impl serde::Serialize) -> Result<()> {
 
 /// A bar on stderr, drawn only when stderr is a terminal and not `quiet`.
 pub(crate) fn progress_bar(len: u64, unit: &str, quiet: bool) -> ProgressBar {
-    let template =
-        format!("{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} {{msg}}");
+    let template = format!(
+        "{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} (ETA {{eta}}) {{msg}}"
+    );
     crate::progress::bar(len, &template, !quiet)
 }

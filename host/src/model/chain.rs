@@ -82,5 +82,9 @@ pub fn to_model(at: &str, input: usize, layers: &[Dense]) -> Result<Model> {
         params.extend_from_slice(&l.weights);
         params.extend_from_slice(&l.biases);
     }
-    Ok(Model { topology, params })
+    Ok(Model {
+        topology,
+        params,
+        input: None,
+    })
 }
