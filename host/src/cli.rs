@@ -60,6 +60,15 @@ pub enum Command {
     ImportTfjs(ImportTfjsArgs),
     /// Export a model as TensorFlow.js Layers files (model.json, model.weights.bin).
     ExportTfjs(ExportTfjsArgs),
+    /// Import an ONNX model: a chain of Gemm or MatMul+Add layers with Relu, Sigmoid, Tanh,
+    /// a Softmax output, Flatten/Reshape of the input, Identity/Dropout (f32 model).
+    ImportOnnx(ImportArgs),
+    /// Import a TFLite model: FULLY_CONNECTED layers (fused RELU), RESHAPE, SOFTMAX,
+    /// QUANTIZE/DEQUANTIZE at the edges. Float models become f32 models; full-integer
+    /// int8 models become int8 models computing TFLite's integers bit for bit.
+    ImportTflite(ImportArgs),
+    /// Export an f32 model as ONNX (Gemm and activations, opset 13).
+    ExportOnnx(ExportOnnxArgs),
     /// Measure training throughput (samples per second) on the training set.
     ///
     /// Timed per step: drawing the batch's indices from a shuffled order, copying those
@@ -101,6 +110,26 @@ pub struct ImportTfjsArgs {
     #[arg(value_name = "MODEL_JSON")]
     pub model_json: PathBuf,
     /// The model file to write (weights format).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The model to read (.onnx or .tflite).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// The model file to write (weights format).
+    #[arg(long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportOnnxArgs {
+    /// The f32 model file (weights format).
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// The .onnx file to write.
     #[arg(long, value_name = "FILE")]
     pub out: PathBuf,
 }

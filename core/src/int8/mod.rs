@@ -13,13 +13,15 @@
 //!
 //! The module is split by concern: `layout` (where each array lies), `validation` (what a
 //! parsed payload must satisfy), `writer` ([`write_int8_blob`]), `quantizer` ([`quantize`]
-//! an f32 network after a [`Calibration`]), `runtime` ([`Int8Network`]) and `requant` (the
-//! fixed-point arithmetic); the loops themselves are
+//! an f32 network after a [`Calibration`]), `runtime` ([`Int8Network`]), `requant` (the
+//! fixed-point arithmetic) and `tflite` (TFLite's requantization rule, for imported
+//! models); the loops themselves are
 //! in the crate's kernels. Buffer sizes are in [`crate::sizes`].
 pub(crate) mod layout;
 mod quantizer;
 mod requant;
 mod runtime;
+mod tflite;
 pub(crate) mod validation;
 mod writer;
 
@@ -28,6 +30,9 @@ pub use requant::{
     multiplier_value, pixels_to_int8, quantize_multiplier, requantize, QuantParams, PIXEL_INPUT,
 };
 pub use runtime::{argmax_i32, Int8LayerView, Int8Network};
+pub use tflite::{
+    requantize_by_byte, tflite_multiplier, tflite_shift, tflite_shift_byte, TFLITE_RULE,
+};
 pub use writer::{write_int8_blob, Int8Layer};
 
 #[cfg(test)]

@@ -1,7 +1,7 @@
 //! Running an int8 model in place: [`Int8Network`] checks the caller's buffers, then the
 //! layers run one after the other through the crate's int8 kernel.
 use super::layout::{i32_at, list_words, params_at, section_of, weight_offset, Section};
-use super::QuantParams;
+use super::{QuantParams, TFLITE_RULE};
 use crate::kernels::int8::{dense, gather_bytes, gather_pairs, Sink};
 use crate::sizes::int8_scratch_len;
 use crate::{Blob, Buffer, ElementType, Error, Topology};
@@ -231,8 +231,16 @@ fn run(net: &Int8Network, input: &[i8], scratch: &mut [u32], out: &mut [i32]) {
         let relu = layer.activation == crate::Activation::Relu;
         let zp = params_at(net.payload, s.params).zero_point;
         if i + 1 == layers.len() {
-            let low = if relu { 0 } else { i32::MIN };
-            dense(net.payload, &s, list, count, Sink::Last(out), 0, low);
+            // TFLite's rule keeps the output's zero point and int8 range; the core's
+            // has zero point 0 and no upper bound. (The blob uses one rule throughout.)
+            let tflite = net.payload.get(s.shifts).is_some_and(|&b| b >= TFLITE_RULE);
+            let (low, high) = match (tflite, relu) {
+                (true, true) => (zp, 127),
+                (true, false) => (-128, 127),
+                (false, true) => (0, i32::MAX),
+                (false, false) => (i32::MIN, i32::MAX),
+            };
+            dense(net.payload, &s, list, count, Sink::Last(out, high), zp, low);
             return;
         }
         let low = if relu { zp } else { -128 };

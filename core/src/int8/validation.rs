@@ -1,7 +1,8 @@
 //! The semantic checks of an int8 payload, run by [`crate::Blob::parse`] (after the CRC)
 //! and by the writer before it returns: every scale finite and positive, zero points in
-//! range, multipliers non-negative, shifts at most 31, padding zero.
+//! range, multipliers non-negative, shifts at most 31 (or all of TFLite's rule), padding zero.
 use super::layout::{i32_at, params_at, section_of, weight_offset, Section};
+use super::{tflite_shift, TFLITE_RULE};
 use crate::{Activation, Error, Topology};
 
 /// softmax (the output layer; the topology already requires it last).
@@ -29,6 +30,11 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
         });
     }
     let layers = topology.layers();
+    // One rule for the whole model, chosen by the first unit's shift byte.
+    let first = section_of(topology.input(), layers, 0);
+    let tflite = payload
+        .get(first.shifts)
+        .is_some_and(|&b| b & TFLITE_RULE != 0);
     for i in 0..layers.len() {
         let s = section_of(topology.input(), layers, i);
         let out = params_at(payload, s.params);
@@ -36,7 +42,7 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
             return Err(Error::QuantScale { tensor: i + 1 });
         }
         let last = i + 1 == layers.len();
-        let zp_ok = if last {
+        let zp_ok = if last && !tflite {
             out.zero_point == 0
         } else {
             (-128..=127).contains(&out.zero_point)
@@ -57,7 +63,11 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
                 });
             }
             let shift = payload.get(s.shifts + unit).copied().unwrap_or(0);
-            if shift > 31 {
+            let ok = match tflite {
+                true => tflite_shift(shift).is_some(),
+                false => shift <= 31,
+            };
+            if !ok {
                 return Err(Error::QuantShift {
                     layer: i,
                     unit,

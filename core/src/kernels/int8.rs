@@ -16,7 +16,7 @@
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
 use crate::int8::layout::Section;
-use crate::int8::requantize;
+use crate::int8::requantize_by_byte;
 
 /// Outputs accumulated in registers at a time (six: all a Cortex-M4 has room for beside
 /// the inputs, the list and the weights in flight).
@@ -27,14 +27,16 @@ pub(crate) enum Sink<'o> {
     /// A hidden layer: each value is its int8 code minus the zero point, as an i16 (so
     /// that the next layer reads its input pairs as ready-made words).
     Hidden(&'o mut [i16]),
-    /// The output layer: the i32 values.
-    Last(&'o mut [i32]),
+    /// The output layer: the i32 values, at most the given bound.
+    Last(&'o mut [i32], i32),
 }
 
 impl Sink<'_> {
     /// Stores requantized `y` as output `j`: hidden layers clamp `y + zp` to `low..=127`
     /// (`low` is the zero point for relu, −128 for linear) and store it minus `zp`; the
-    /// output layer stores `y`, at least `low` (0 for relu, `i32::MIN` for linear).
+    /// output layer stores `y + zp` within `low..=high`, minus `zp` (the core's rule: zp 0,
+    /// `low` 0 for relu and `i32::MIN` for linear, no upper bound; TFLite's: its int8
+    /// range, as a hidden layer).
     #[inline(always)]
     pub(crate) fn put(&mut self, j: usize, y: i32, zp: i32, low: i32) {
         match self {
@@ -45,9 +47,11 @@ impl Sink<'_> {
                     *o = (y.wrapping_add(zp).clamp(-128, 127).max(low) - zp) as i16;
                 }
             }
-            Sink::Last(out) => {
+            Sink::Last(out, high) => {
                 if let Some(o) = out.get_mut(j) {
-                    *o = y.max(low);
+                    // zp is 0 for the core's rule; TFLite's adds its int32 offset
+                    // (wrapping as its int32 addition) and clamps to its int8 range.
+                    *o = y.wrapping_add(zp).max(low).min(*high) - zp;
                 }
             }
         }
@@ -56,7 +60,7 @@ impl Sink<'_> {
     fn len(&self) -> usize {
         match self {
             Sink::Hidden(out) => out.len(),
-            Sink::Last(out) => out.len(),
+            Sink::Last(out, _) => out.len(),
         }
     }
 }
@@ -237,7 +241,7 @@ pub(crate) fn dense(
         let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
         for (c, ((&a, m), &sh)) in requant.take(n).enumerate() {
             let m = i32::from_le_bytes([m[0], m[1], m[2], m[3]]);
-            sink.put(j0 + c, requantize(a, m, sh), zp, low);
+            sink.put(j0 + c, requantize_by_byte(a, m, sh), zp, low);
         }
         j0 += n;
     }
@@ -284,6 +288,8 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
             && (b.as_ptr() as usize).is_multiple_of(4)
             && m.len() >= 4 * WIDTH * chunks
             && sh.len() >= WIDTH * chunks
+            // The assembly does the core's rule only (a blob uses one rule throughout).
+            && sh.first().is_some_and(|&s| s <= 31)
             && (!relu || layer.low == layer.zp))
     {
         return false;

@@ -12,9 +12,12 @@ mod bench;
 mod check;
 mod eval;
 mod export;
+mod export_onnx;
 mod export_tfjs;
 mod fetch;
+mod import_onnx;
 mod import_tfjs;
+mod import_tflite;
 mod predict;
 mod quantize;
 mod reproduce;
@@ -31,6 +34,9 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Quantize(a) => quantize::run(a),
         Command::ImportTfjs(a) => import_tfjs::run(a),
         Command::ExportTfjs(a) => export_tfjs::run(a),
+        Command::ImportOnnx(a) => import_onnx::run(a),
+        Command::ImportTflite(a) => import_tflite::run(a),
+        Command::ExportOnnx(a) => export_onnx::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Predict(a) => predict::run(a),
     }

@@ -1,10 +1,14 @@
 //! A network with owned parameters, loaded from and saved to the weights format.
 //!
 //! Every error is one line naming the file: `path: <what>`. Submodules: int8
-//! quantization, the firmware bundle and the TensorFlow.js format.
+//! quantization, the firmware bundle, and other formats: TensorFlow.js, ONNX, TFLite (the
+//! last two through `chain`, the dense layers an importer reads).
 pub mod bundle;
+pub mod chain;
+pub mod onnx;
 pub mod quantize;
 pub mod tfjs;
+pub mod tflite;
 
 use std::fs;
 use std::path::Path;
