@@ -1,7 +1,7 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{emit, emit_json};
+use super::{check_outputs, data_files, emit, emit_json};
 use crate::cli::EvalArgs;
 use crate::data::idx::{self, Split};
 use crate::data::Data;
@@ -23,16 +23,22 @@ struct Report<'a> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let mut inputs = data_files(&dir, &[Split::Test]);
+    inputs.push(args.model.clone());
+    check_outputs(&[("--plot", args.plot.as_deref())], &inputs)?;
     let model = AnyModel::load(&args.model)?;
     let topology = model.topology();
-    let dir = idx::data_dir(args.data.data.as_deref());
+    if let Some(path) = &args.plot {
+        plot::check_confusion(path, topology.outputs())?;
+    }
     let test = Data::load(&dir, Split::Test)?;
     test.check_fits(topology, &args.model)?;
     let eval: Evaluation = evaluate_any(&model, &test.set, None);
     let element = model.element_type().name();
     if let Some(path) = &args.plot {
         let title = format!("{} on {}", args.model.display(), dir.display());
-        plot::confusion(path, &eval, &title)?;
+        plot::confusion(path, &eval, &title)?.commit()?;
     }
     if args.json {
         return emit_json(&Report {

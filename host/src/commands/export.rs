@@ -1,6 +1,6 @@
 use anyhow::Result;
 
-use super::emit;
+use super::{check_outputs, data_files, emit};
 use crate::cli::ExportArgs;
 use crate::data::idx::{self, Split};
 use crate::data::Data;
@@ -8,9 +8,12 @@ use crate::model::AnyModel;
 
 pub fn run(args: ExportArgs) -> Result<()> {
     debug_assert!(args.firmware, "clap requires --firmware");
+    let dir = idx::data_dir(args.data.data.as_deref());
+    let mut inputs = data_files(&dir, &[Split::Train, Split::Test]);
+    inputs.push(args.model.clone());
+    check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let model = AnyModel::load(&args.model)?;
     let topology = model.topology();
-    let dir = idx::data_dir(args.data.data.as_deref());
     let test = Data::load(&dir, Split::Test)?;
     test.check_fits(topology, &args.model)?;
     let (images, labels) = first(&test, args.digits as usize);

@@ -2,11 +2,13 @@
 //! to the library (`train`, `eval`, `model`, `data`) and reports. Only here are the
 //! [`crate::cli`] types translated into the library's own.
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use indicatif::ProgressBar;
 
 use crate::cli::{Cli, Command};
+use crate::data::idx::Split;
 
 mod bench;
 mod check;
@@ -32,6 +34,25 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExportTfjs(a) => export_tfjs::run(a),
         Command::Bench(a) => bench::run(a),
     }
+}
+
+/// Checks the command's outputs (`(option, path)`, absent ones `None`) against its
+/// `inputs`, before any work (see [`crate::files`]).
+pub(crate) fn check_outputs(outputs: &[(&str, Option<&Path>)], inputs: &[PathBuf]) -> Result<()> {
+    let outputs: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| path.map(|p| (flag, p)))
+        .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::files::check_outputs(&outputs, &inputs)
+}
+
+/// The data files of `splits` in `dir` that exist: a command's inputs.
+pub(crate) fn data_files(dir: &Path, splits: &[Split]) -> Vec<PathBuf> {
+    splits
+        .iter()
+        .flat_map(|&s| crate::data::idx::split_files(dir, s))
+        .collect()
 }
 
 /// Writes to stdout; a closed pipe (`microdense eval | head`) is not an error.

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use super::{emit, emit_json};
+use super::{check_outputs, data_files, emit, emit_json};
 use crate::cli::QuantizeArgs;
 use crate::data::idx::{self, Split};
 use crate::data::Data;
@@ -46,8 +46,11 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
 
 /// The f32 model and the training (calibration) and test sets it must fit.
 fn load(args: &QuantizeArgs) -> Result<(Model, PathBuf, Data, Data)> {
-    let model = Model::load(&args.model)?;
     let dir = idx::data_dir(args.data.data.as_deref());
+    let mut inputs = data_files(&dir, &[Split::Train, Split::Test]);
+    inputs.push(args.model.clone());
+    check_outputs(&[("--out", Some(&args.out))], &inputs)?;
+    let model = Model::load(&args.model)?;
     let train = Data::load(&dir, Split::Train)?;
     train.check_fits(&model.topology, &args.model)?;
     let test = Data::load(&dir, Split::Test)?;

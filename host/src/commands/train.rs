@@ -4,7 +4,8 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use super::{emit, emit_json, progress_bar};
+use super::{check_outputs, data_files, emit, emit_json, progress_bar};
+use crate::atomic;
 use crate::cli::TrainArgs;
 use crate::data::idx::{self, Split};
 use crate::data::Data;
@@ -12,6 +13,9 @@ use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::describe;
 use crate::plot;
 use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
+
+/// A run needing more memory than this gets a warning.
+const WARN_BYTES: u64 = 2 << 30;
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
 const TAIL: usize = 10;
@@ -98,8 +102,8 @@ pub fn run(args: TrainArgs) -> Result<()> {
     let (dir, train, test) = load(&args, &cfg)?;
     let work = work(&args, &cfg, &train, &test)?;
     let trained = &work.trained;
-    trained.model.save(&args.out)?;
-    let eval = evaluate(&trained.model, &test.set, None);
+    // The model and the plot are renamed into place together, after both are written.
+    let mut outputs = vec![trained.model.stage(&args.out)?];
     if let Some(path) = &args.plot {
         let title = format!(
             "{}, batch {}, lr {}, seed {}",
@@ -108,8 +112,10 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.lr,
             cfg.seed
         );
-        plot::training_curves(path, &trained.history, &title)?;
+        outputs.push(plot::training_curves(path, &trained.history, &title)?);
     }
+    atomic::commit_all(outputs)?;
+    let eval = evaluate(&trained.model, &test.set, None);
     report(&args, &cfg, &dir, &train, &work, &eval)?;
     match trained.diverged {
         Some(d) => Err(anyhow!(
@@ -123,9 +129,14 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 }
 
-/// The training and test sets, checked against the configuration and each other.
+/// The training and test sets, checked against the configuration and each other, after
+/// the outputs and the memory the run needs.
 fn load(args: &TrainArgs, cfg: &TrainConfig) -> Result<(PathBuf, Data, Data)> {
     let dir = idx::data_dir(args.data.data.as_deref());
+    check_outputs(
+        &[("--out", Some(&args.out)), ("--plot", args.plot.as_deref())],
+        &data_files(&dir, &[Split::Train, Split::Test]),
+    )?;
     let train = Data::load(&dir, Split::Train)?;
     let test = Data::load(&dir, Split::Test)?;
     train.check_labels(cfg.classes)?;
@@ -140,6 +151,13 @@ fn load(args: &TrainArgs, cfg: &TrainConfig) -> Result<(PathBuf, Data, Data)> {
             b.rows,
             b.cols
         ));
+    }
+    let need = cfg.check_memory(train.set.input_size())?;
+    if need > WARN_BYTES && !args.json {
+        eprintln!(
+            "warning: this network and batch need {} of memory",
+            train::human_bytes(need)
+        );
     }
     Ok((dir, train, test))
 }

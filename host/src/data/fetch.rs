@@ -397,7 +397,7 @@ fn download_one(
         };
         let chunk = &buf[..n];
         hasher.update(chunk);
-        tmp.write_all(chunk).map_err(write_err)?;
+        tmp.as_file_mut().write_all(chunk).map_err(write_err)?;
         bytes += n as u64;
         bar.inc(n as u64);
     }

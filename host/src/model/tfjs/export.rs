@@ -8,7 +8,7 @@ use microdense::Topology;
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::atomic::write_atomic;
+use crate::atomic::{commit_all, stage};
 
 pub const MODEL_JSON: &str = "model.json";
 pub const WEIGHTS_BIN: &str = "model.weights.bin";
@@ -56,8 +56,13 @@ pub fn export_tfjs(topology: &Topology, params: &[f32], out_dir: &Path) -> Resul
     fs::create_dir_all(out_dir)
         .map_err(|e| anyhow!("{}: cannot create directory: {e}", out_dir.display()))?;
     // Weights before the manifest that points at them.
-    write_atomic(&out_dir.join(WEIGHTS_BIN), &bin)?;
-    write_atomic(&out_dir.join(MODEL_JSON), &json)?;
+    // Both written in full before either is renamed, and renamed as one step for
+    // SIGINT and SIGTERM: the folder never pairs a new model.json with old weights.
+    let staged = vec![
+        stage(&out_dir.join(WEIGHTS_BIN), &bin)?,
+        stage(&out_dir.join(MODEL_JSON), json.as_ref())?,
+    ];
+    commit_all(staged)?;
     Ok(())
 }
 
