@@ -6,6 +6,9 @@
 set -euo pipefail
 rustup target add thumbv7em-none-eabihf thumbv7m-none-eabi
 rustup component add llvm-tools rustfmt clippy
+# Nightly for the fuzz smoke run (cargo-fuzz) and miri over the core's unsafe code.
+rustup toolchain install nightly --profile minimal --component miri,rust-src
+command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 if ! command -v qemu-system-arm >/dev/null; then
     sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
     pkg=qemu-system-arm

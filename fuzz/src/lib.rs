@@ -32,7 +32,10 @@ pub fn blob_f32(data: &[u8]) {
     let t = model.topology.clone();
     let x: Vec<f32> = (0..t.input()).map(|i| (i % 7) as f32 / 7.0).collect();
     let mut scratch = vec![0.0f32; t.infer_scratch_len(1)];
-    let logits = model.network().logits(&x, &mut scratch).map(<[f32]>::to_vec);
+    let logits = model
+        .network()
+        .logits(&x, &mut scratch)
+        .map(<[f32]>::to_vec);
     assert_eq!(logits.map(|l| l.len()).ok(), Some(t.outputs()));
     let mut scratch = vec![0.0f32; t.train_scratch_len(1)];
     let mut velocity = vec![0.0f32; t.optimizer_len()];
@@ -48,18 +51,20 @@ pub fn blob_int8(data: &[u8]) {
     let Ok(model) = QuantModel::from_bytes(Path::new(NAME), data) else {
         return;
     };
-    let image: Vec<u8> = (0..model.topology.input()).map(|i| (i * 37) as u8).collect();
+    let image: Vec<u8> = (0..model.topology.input())
+        .map(|i| (i * 37) as u8)
+        .collect();
     let logits = model.logits(&image);
-    assert_eq!(
-        logits.map(|l| l.len()).ok(),
-        Some(model.topology.outputs())
-    );
+    assert_eq!(logits.map(|l| l.len()).ok(), Some(model.topology.outputs()));
 }
 
 /// An IDX file as is (raw unless it starts with the gzip magic), as images and as labels.
 pub fn idx_raw(data: &[u8]) {
     if let Ok(images) = idx::parse_images(Path::new(NAME), data.to_vec()) {
-        assert_eq!(images.pixels.len(), images.count * images.rows * images.cols);
+        assert_eq!(
+            images.pixels.len(),
+            images.count * images.rows * images.cols
+        );
     }
     let _ = idx::parse_labels(Path::new(NAME), data.to_vec());
 }
@@ -189,7 +194,8 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
 }
 
 fn quantized(model: &Model, set: &idx::Dataset) -> QuantModel {
-    let c = microdense_host::model::quantize::calibrate(model, set, &[0, 1, 2]).expect("calibrates");
+    let c =
+        microdense_host::model::quantize::calibrate(model, set, &[0, 1, 2]).expect("calibrates");
     microdense_host::model::quantize::quantize(model, &c)
         .expect("quantizes")
         .model

@@ -575,6 +575,7 @@ fn setup_script_never_removes_packages() {
         fs::set_permissions(&p, fs::Permissions::from_mode(0o755)).unwrap();
     };
     stub("rustup", "exit 0");
+    stub("cargo", "exit 0");
     stub("apt-get", "exit 0");
     stub("dpkg-query", "echo 1:10.2.0+ds-1; exit 0");
     stub("id", "echo 0");
