@@ -1,23 +1,26 @@
 #!/bin/sh
-# Cargo's runner (see .cargo/config.toml): boots ELF on BOARD in qemu-system-arm.
-#   qemu-run.sh BOARD ELF
+# Cargo's runner (see .cargo/config.toml): boots ELF in qemu on the board named by
+# MICRODENSE_BOARD (boards/$MICRODENSE_BOARD/board.toml: qemu, machine, qemu_args).
+#   MICRODENSE_BOARD=lm3s6965 qemu-run.sh ELF
 # Output comes over semihosting; qemu's exit code is the program's verdict.
 # -icount shift=0 makes qemu count one nanosecond per instruction, which the firmware's
 # meter turns into instruction counts. MICRODENSE_WEIGHTS=FILE loads FILE (a weights
-# blob) into the WEIGHTS region named in boards/BOARD/memory.x.
+# blob) into the WEIGHTS region named in the board's memory.x.
 set -eu
 here=$(dirname "$0")
-board=${1:?usage: qemu-run.sh BOARD ELF}
-elf=${2:?usage: qemu-run.sh BOARD ELF}
-case $board in
-  stm32f405) machine=netduinoplus2 ;;
-  lm3s6965) machine=lm3s6965evb ;;
-  *) echo "qemu-run.sh: unknown board $board" >&2; exit 2 ;;
-esac
+board=${MICRODENSE_BOARD:-stm32f405}
+elf=${1:?usage: MICRODENSE_BOARD=BOARD qemu-run.sh ELF}
+dir=$here/boards/$board
+[ -f "$dir/board.toml" ] || { echo "qemu-run.sh: unknown board $board (no $dir/board.toml)" >&2; exit 2; }
+# A top-level string key of board.toml.
+key() { sed -n "s/^$1 *= *\"\(.*\)\".*/\1/p" "$dir/board.toml" | head -n 1; }
+machine=$(key machine)
+qemu=$(key qemu)
+# shellcheck disable=SC2046 # qemu_args is a list of words
 set -- -machine "$machine" -nographic -monitor none -serial null \
-  -semihosting-config enable=on,target=native -icount shift=0
+  -semihosting-config enable=on,target=native -icount shift=0 $(key qemu_args)
 if [ -n "${MICRODENSE_WEIGHTS:-}" ]; then
-  addr=$(sed -n 's/^ *WEIGHTS *: *ORIGIN *= *\(0x[0-9A-Fa-f]*\).*/\1/p' "$here/boards/$board/memory.x")
+  addr=$(sed -n 's/^ *WEIGHTS *: *ORIGIN *= *\(0x[0-9A-Fa-f]*\).*/\1/p' "$dir/memory.x")
   set -- "$@" -device "loader,file=$MICRODENSE_WEIGHTS,addr=$addr"
 fi
-exec qemu-system-arm "$@" -kernel "$elf"
+exec "${qemu:-qemu-system-arm}" "$@" -kernel "$elf"

@@ -1,8 +1,10 @@
 #!/bin/sh
-# Flash and RAM of each board's build, code apart from weights (llvm-size from
-# `rustup component add llvm-tools`). Builds both boards first (demo and train in release,
-# demo-int8 in the size-optimized `small` profile); each needs its bundle (see build.rs;
-# MICRODENSE_BUNDLE=... for an int8 one). Usage: ./size-report.sh [--no-build]
+# Flash and RAM of each board's build (every boards/*/board.toml), code apart from weights
+# (llvm-size from `rustup component add llvm-tools`). Builds each board's `programs`
+# (demo and train in release, demo-int8 in the size-optimized `small` profile) just before
+# measuring them, as boards sharing a target share its output folder; each needs its
+# bundle (see build/main.rs; MICRODENSE_BUNDLE=... for an int8 one).
+# Usage: ./size-report.sh [--no-build] [BOARD...]
 #   flash code    .vector_table + .text + .rodata + .data's initial values
 #   flash model   .model: the compiled-in weights blob
 #   flash digits  .digits: bundled test/training digits and host logits
@@ -12,13 +14,15 @@ set -eu
 cd "$(dirname "$0")"
 size=$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin/llvm-size
 [ -x "$size" ] || { echo "size-report.sh: no llvm-size; run: rustup component add llvm-tools" >&2; exit 1; }
-if [ "${1:-}" != "--no-build" ]; then
-  cargo build-stm32f405 -q
-  cargo build-lm3s6965 -q
-  cargo build-stm32f405-int8 -q
-  cargo build-lm3s6965-int8 -q
-fi
+build=yes
+if [ "${1:-}" = "--no-build" ]; then build=; shift; fi
+[ $# -gt 0 ] || set -- $(cd boards && for b in */board.toml; do echo "${b%/board.toml}"; done)
 dir=${CARGO_TARGET_DIR:-target}
+
+# A top-level key of boards/$1/board.toml: a string's text, a list's words.
+key() {
+  sed -n "s/^$2 *= *//p" "boards/$1/board.toml" | head -n 1 | tr -d '[]",'
+}
 
 # LENGTH of region $2 in boards/$1/memory.x, in bytes.
 region() {
@@ -28,12 +32,17 @@ region() {
 
 printf '%-10s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
   board binary code model digits 'flash' 'of FLASH' 'RAM stat' 'of RAM' WEIGHTS
-for pair in stm32f405:thumbv7em-none-eabihf lm3s6965:thumbv7m-none-eabi; do
-  board=${pair%%:*}; target=${pair#*:}
+for board in "$@"; do
+  target=$(key "$board" targets | awk '{ print $1 }')
+  programs=$(key "$board" programs)
   flash=$(region "$board" FLASH); ram=$(region "$board" RAM); weights=$(region "$board" WEIGHTS)
-  for bin in demo train demo-int8; do
+  for bin in $programs; do
     profile=release
     [ "$bin" = demo-int8 ] && profile=small
+    if [ -n "$build" ]; then
+      cargo "$board" build -q --profile "$profile" --bin "$bin" ||
+        { echo "$board $bin: build failed"; continue; }
+    fi
     elf=$dir/$target/$profile/$bin
     [ -f "$elf" ] || { echo "$board $bin: not built ($elf)"; continue; }
     "$size" -A -d "$elf" | awk -v board="$board" -v bin="$bin" -v flash="$flash" -v ram="$ram" -v weights="$weights" '

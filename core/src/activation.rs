@@ -2,18 +2,24 @@
 //! so backward needs only the stored activations.
 use crate::math;
 
+/// A layer's activation function (its code is stored in the weights format).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[repr(u8)]
 pub enum Activation {
+    /// The identity.
     Linear = 0,
+    /// max(x, 0).
     Relu = 1,
+    /// 1 / (1 + e^−x).
     Sigmoid = 2,
+    /// Hyperbolic tangent.
     Tanh = 3,
     /// Output layer only: softmax over the layer (fused with cross-entropy in training).
     Softmax = 4,
 }
 
 impl Activation {
+    /// Every activation, in code order.
     pub const ALL: [Activation; 5] = [
         Activation::Linear,
         Activation::Relu,
@@ -27,6 +33,7 @@ impl Activation {
         self as u8
     }
 
+    /// The activation stored as `code`, if any.
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(Activation::Linear),
@@ -38,6 +45,7 @@ impl Activation {
         }
     }
 
+    /// The name used on the command line and in TF.js models.
     pub const fn name(self) -> &'static str {
         match self {
             Activation::Linear => "linear",
@@ -48,6 +56,7 @@ impl Activation {
         }
     }
 
+    /// The activation called `name` (as [`Activation::name`] spells it), if any.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|a| a.name() == name)
     }

@@ -4,40 +4,60 @@ use core::fmt;
 /// Which caller-owned buffer an [`Error::BufferLength`] is about.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Buffer {
+    /// The flat parameter buffer.
     Params,
+    /// A training or inference scratch buffer.
     Scratch,
+    /// The optimizer's state (momentum velocity).
     OptimizerState,
+    /// A batch of inputs.
     Inputs,
+    /// A batch of labels.
     Labels,
+    /// An output buffer.
     Output,
+    /// A weights blob's bytes.
     Blob,
 }
 
+/// Everything that can go wrong in the core; `Display` gives one line for a user.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Error {
     /// A buffer's length is not what the topology (and batch size) require.
     BufferLength {
+        /// Which buffer.
         buffer: Buffer,
+        /// The length required.
         expected: usize,
+        /// The length given.
         actual: usize,
     },
+    /// A topology without layers.
     NoLayers,
+    /// More layers than [`crate::sizes::MAX_LAYERS`] (the count given).
     TooManyLayers(usize),
     /// An input size or unit count of zero.
     ZeroSize,
-    /// A dimension over [`crate::MAX_DIM`] or a total size that would overflow.
+    /// A dimension over [`crate::sizes::MAX_DIM`] or a total size that would overflow.
     TooLarge,
     /// Softmax is only allowed on the output layer.
     SoftmaxNotLast,
     /// Training needs a softmax output (it is fused with cross-entropy).
     OutputNotSoftmax,
+    /// A label not below the number of classes.
     LabelOutOfRange {
+        /// The label.
         label: u8,
+        /// The output layer's width.
         classes: usize,
     },
+    /// A trainer built for batches of zero samples.
     EmptyBatch,
+    /// A batch larger than the trainer was built for.
     BatchTooLarge {
+        /// Samples in the batch.
         batch: usize,
+        /// The trainer's capacity.
         capacity: usize,
     },
     /// The batch loss was NaN or infinite; the parameters were left unchanged.
@@ -47,22 +67,33 @@ pub enum Error {
     /// A trainer was used with a network of another topology.
     TopologyMismatch,
     // --- weights format ---
+    /// The bytes do not start with the weights format's magic.
     BadMagic,
+    /// A format version this build does not read.
     UnsupportedVersion(u16),
+    /// An element-type code this build does not know.
     UnknownElementType(u8),
+    /// An activation code this build does not know.
     UnknownActivation(u8),
     /// The blob is shorter than its header says.
     Truncated {
+        /// Bytes the blob needs.
         needed: usize,
+        /// Bytes given.
         actual: usize,
     },
     /// The header's payload length disagrees with its topology.
     PayloadLength {
+        /// The length the header states.
         header: usize,
+        /// The length its topology implies.
         topology: usize,
     },
+    /// The CRC-32 stored in the header is not that of the blob.
     CrcMismatch {
+        /// The CRC in the header.
         stored: u32,
+        /// The CRC of the bytes.
         computed: u32,
     },
     /// Reserved header bytes are not zero (written by a newer or broken writer).
@@ -75,29 +106,39 @@ pub enum Error {
     /// A quantization scale that is not a positive finite number. `tensor` 0 is the
     /// input, `tensor` i + 1 the output of layer i.
     QuantScale {
+        /// Which tensor.
         tensor: usize,
     },
     /// A zero point outside -128..=127, or not 0 on the output layer (whose values are
     /// i32). `tensor` as for [`Error::QuantScale`].
     ZeroPoint {
+        /// Which tensor.
         tensor: usize,
+        /// The zero point found.
         value: i32,
     },
     /// A negative requantization multiplier.
     QuantMultiplier {
+        /// Layer index.
         layer: usize,
+        /// Unit within the layer.
         unit: usize,
+        /// The multiplier found.
         value: i32,
     },
     /// A requantization shift over 31.
     QuantShift {
+        /// Layer index.
         layer: usize,
+        /// Unit within the layer.
         unit: usize,
+        /// The shift found.
         shift: u8,
     },
     /// Padding bytes of an int8 layer (after the shifts, or the zero row and column of
     /// odd sizes) are not zero.
     PaddingNotZero {
+        /// Layer index.
         layer: usize,
     },
 }
@@ -117,13 +158,13 @@ impl fmt::Display for Error {
             Error::TooManyLayers(n) => write!(
                 f,
                 "topology has {n} layers, at most {} are supported",
-                crate::MAX_LAYERS
+                crate::sizes::MAX_LAYERS
             ),
             Error::ZeroSize => f.write_str("input size and unit counts must be at least 1"),
             Error::TooLarge => write!(
                 f,
                 "a dimension exceeds {} or the network is too large to address",
-                crate::MAX_DIM
+                crate::sizes::MAX_DIM
             ),
             Error::SoftmaxNotLast => f.write_str("softmax is only allowed on the output layer"),
             Error::OutputNotSoftmax => f.write_str("training needs a softmax output layer"),
@@ -146,7 +187,7 @@ impl fmt::Display for Error {
             Error::UnsupportedVersion(v) => write!(
                 f,
                 "weights format version {v} is not supported (this build reads {})",
-                crate::FORMAT_VERSION
+                crate::format::FORMAT_VERSION
             ),
             Error::UnknownElementType(t) => write!(f, "unknown element type {t}"),
             Error::UnknownActivation(a) => write!(f, "unknown activation code {a}"),
@@ -195,5 +236,24 @@ impl fmt::Display for Error {
                 write!(f, "int8 layer {layer}: padding bytes are not zero")
             }
         }
+    }
+}
+
+/// So `?` turns it into any error type that wraps standard errors (`anyhow`, `Box<dyn
+/// Error>`) without a conversion by hand.
+impl core::error::Error for Error {}
+
+#[cfg(test)]
+mod tests {
+    extern crate std;
+
+    #[test]
+    fn is_a_standard_error() {
+        let e: std::boxed::Box<dyn core::error::Error> =
+            std::boxed::Box::new(super::Error::NoLayers);
+        assert_eq!(
+            std::format!("{e}"),
+            std::format!("{}", super::Error::NoLayers)
+        );
     }
 }

@@ -1,11 +1,21 @@
 //! The weights format: a 96-byte little-endian header, then the payload, then nothing.
 //! See docs/weights-format.md. Reading and writing work on caller buffers, no allocation;
 //! the payload starts at a multiple of 32 bytes so a blob in flash is used in place.
-use crate::{Activation, Buffer, Error, Layer, Topology, MAX_DIM, MAX_LAYERS};
+//!
+//! Layering: this module writes and checks the header and CRC; for int8 payloads it asks
+//! [`crate::int8`]'s layout (the payload length) and validation (the semantic checks),
+//! which depend on nothing here, while the int8 writer builds on `split_blob` and
+//! `seal`: no module calls back into one that calls it.
+use crate::int8::{layout::int8_payload_len, validation};
+use crate::sizes::{MAX_DIM, MAX_LAYERS};
+use crate::{Activation, Buffer, Error, Layer, Topology};
 use heapless::Vec;
 
+/// The first four bytes of every blob.
 pub const MAGIC: [u8; 4] = *b"MDNS";
+/// The format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
+/// Header bytes before the payload.
 pub const HEADER_LEN: usize = 96;
 
 // Bit by bit, no lookup table: 1 KiB less flash on a chip, and a blob is checked once.
@@ -27,7 +37,7 @@ pub enum ElementType {
     /// IEEE-754 binary32, little-endian.
     F32 = 0,
     /// Quantized: int8 weights and activations, i32 biases and requantization
-    /// multipliers (see [`crate::Int8Network`] and docs/weights-format.md).
+    /// multipliers (see [`crate::int8::Int8Network`] and docs/weights-format.md).
     Int8 = 1,
 }
 
@@ -40,6 +50,7 @@ impl ElementType {
         }
     }
 
+    /// The element type stored as `code`, if any.
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(ElementType::F32),
@@ -48,6 +59,7 @@ impl ElementType {
         }
     }
 
+    /// Its name in reports ("f32", "int8").
     pub const fn name(self) -> &'static str {
         match self {
             ElementType::F32 => "f32",
@@ -59,16 +71,9 @@ impl ElementType {
     pub fn payload_len(self, topology: &Topology) -> usize {
         match self {
             ElementType::F32 => 4 * topology.params_len(),
-            ElementType::Int8 => {
-                crate::quant::int8_payload_len(topology.input(), topology.layers())
-            }
+            ElementType::Int8 => int8_payload_len(topology.input(), topology.layers()),
         }
     }
-}
-
-/// Total bytes of an f32 blob for this topology.
-pub const fn blob_len(input: usize, layers: &[Layer]) -> usize {
-    HEADER_LEN + 4 * crate::params_len(input, layers)
 }
 
 fn u32_at(bytes: &[u8], at: usize) -> u32 {
@@ -210,7 +215,7 @@ impl<'a> Blob<'a> {
         let input = u32_at(header, INPUT) as usize;
         let topology = Topology::new(input, &layers)?;
         if element == ElementType::Int8 {
-            crate::quant::check_activations(&topology)?;
+            validation::check_activations(&topology)?;
         }
         let expected = element.payload_len(&topology);
         let declared = u32_at(header, PAYLOAD) as usize;
@@ -228,7 +233,7 @@ impl<'a> Blob<'a> {
             return Err(Error::CrcMismatch { stored, computed });
         }
         if element == ElementType::Int8 {
-            crate::quant::validate(&topology, payload)?;
+            validation::validate(&topology, payload)?;
         }
         Ok(Blob {
             topology,
@@ -237,10 +242,12 @@ impl<'a> Blob<'a> {
         })
     }
 
+    /// The topology in the header.
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
+    /// How the payload's numbers are stored.
     pub fn element_type(&self) -> ElementType {
         self.element
     }
@@ -255,8 +262,10 @@ impl<'a> Blob<'a> {
         HEADER_LEN + self.payload.len()
     }
 
+    /// Whether the blob carries no payload (a parsed blob always has one: every
+    /// topology has parameters).
     pub fn is_empty(&self) -> bool {
-        false
+        self.payload.is_empty()
     }
 
     /// The parameters in place, without copying: `None` when the bytes are not 4-aligned
@@ -294,7 +303,7 @@ mod tests {
     use crate::Activation::*;
 
     const LAYERS3: [Layer; 2] = [Layer::new(3, Tanh), Layer::new(2, Softmax)];
-    const LEN: usize = blob_len(4, &LAYERS3);
+    const LEN: usize = crate::sizes::blob_len(4, &LAYERS3);
 
     /// A valid blob in a 4-aligned buffer.
     #[repr(C, align(32))]
@@ -322,6 +331,7 @@ mod tests {
         let blob = Blob::parse(&buf.0).unwrap();
         assert_eq!(blob.topology(), &t);
         assert_eq!(blob.len(), LEN);
+        assert!(!blob.is_empty() && blob.payload().len() == 4 * 23);
         assert_eq!(blob.params().unwrap(), &params);
         let mut copy = [0.0f32; 23];
         blob.copy_params(&mut copy).unwrap();
@@ -419,7 +429,7 @@ mod tests {
             ),
             Err(Error::PayloadLength {
                 header: 92,
-                topology: crate::int8_payload_len(
+                topology: crate::sizes::int8_payload_len(
                     4,
                     &[Layer::new(3, Relu), Layer::new(2, Softmax)]
                 )
@@ -487,7 +497,7 @@ mod tests {
     #[test]
     fn no_panic_on_arbitrary_bytes() {
         let (_, _, good) = sample();
-        let mut rng = crate::Rng::new(3);
+        let mut rng = crate::rng::Rng::new(3);
         let mut b = [0u8; LEN];
         for round in 0..20_000 {
             b.copy_from_slice(&good.0[..LEN]);

@@ -1,6 +1,8 @@
 //! Weight initializers with TensorFlow.js's definitions; biases start at zero.
-use crate::{Rng, Topology};
+use crate::rng::Rng;
+use crate::Topology;
 
+/// How [`crate::Network::init`] draws the initial weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
     /// TF.js dense default: truncated normal (±2σ), σ = √(2 / (fan_in + fan_out)).
@@ -14,6 +16,7 @@ pub enum Init {
 }
 
 impl Init {
+    /// Every initializer.
     pub const ALL: [Init; 4] = [
         Init::GlorotNormal,
         Init::GlorotUniform,
@@ -21,6 +24,7 @@ impl Init {
         Init::He,
     ];
 
+    /// The name used on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Init::GlorotNormal => "glorot-normal",
@@ -30,6 +34,7 @@ impl Init {
         }
     }
 
+    /// The initializer called `name` (as [`Init::name`] spells it), if any.
     pub fn from_name(name: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|i| i.name() == name)
     }

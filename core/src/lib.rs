@@ -2,17 +2,24 @@
 //!
 //! `#![no_std]`, no `alloc`, no panics on any input: every buffer is the caller's (static
 //! arrays on a chip, boxed slices on a PC) and its exact length comes from a `const fn`
-//! ([`params_len`], [`train_scratch_len`], [`infer_scratch_len`], [`optimizer_len`],
-//! [`blob_len`]). A wrong length, a bad label or a malformed weights blob is an [`Error`].
+//! in [`sizes`]. A wrong length, a bad label or a malformed weights blob is an [`Error`].
 //!
-//! Quantized models (int8 weights and activations, integer-only inference, SMLAD on a
-//! Cortex-M4) are [`Int8Network`]s over blobs of element type [`ElementType::Int8`].
+//! The crate root holds what an application uses: a [`Topology`] of [`Layer`]s, a
+//! [`Network`] over a parameter buffer (initialized by an [`Init`]), a [`Trainer`] with
+//! [`Sgd`], and weights blobs ([`Blob`]). The rest is in modules:
+//! - [`sizes`]: every buffer size as a `const fn`, and the training scratch layout;
+//! - [`format`]: the weights blob (header, CRC, writing f32 blobs);
+//! - [`int8`]: quantized models (int8 weights and activations, integer-only inference,
+//!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
+//! - [`loss`], [`rng`]: the softmax cross-entropy and the deterministic generator the
+//!   host's tools share with the core;
+//! - [`kernels`]: the hot loops (only [`kernels::wide_loops`] is public, for reports).
 //!
 //! ```
-//! use microdense::{Activation, Init, Layer, Network, Sgd, Topology, Trainer};
+//! use microdense::{sizes, Activation, Init, Layer, Network, Sgd, Topology, Trainer};
 //! const LAYERS: [Layer; 2] = [Layer::new(8, Activation::Relu), Layer::new(3, Activation::Softmax)];
-//! const P: usize = microdense::params_len(4, &LAYERS);
-//! const S: usize = microdense::train_scratch_len(4, &LAYERS, 2);
+//! const P: usize = sizes::params_len(4, &LAYERS);
+//! const S: usize = sizes::train_scratch_len(4, &LAYERS, 2);
 //! let topology = Topology::new(4, &LAYERS).unwrap();
 //! let (mut params, mut scratch) = ([0.0f32; P], [0.0f32; S]);
 //! let mut net = Network::new(topology, &mut params[..]).unwrap();
@@ -22,39 +29,30 @@
 //! assert!(loss.is_finite());
 //! ```
 #![no_std]
+#![warn(missing_docs)]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod activation;
+pub mod bundle;
 mod error;
-mod format;
+pub mod format;
 mod init;
-mod kernels;
-mod loss;
+pub mod int8;
+pub mod kernels;
+pub mod loss;
 mod math;
 mod network;
-mod quant;
-mod rng;
+pub mod rng;
 mod sgd;
-mod simd;
+pub mod sizes;
 mod topology;
 mod train;
 
 pub use activation::Activation;
 pub use error::{Buffer, Error};
-pub use format::{blob_len, write_blob, Blob, ElementType, FORMAT_VERSION, HEADER_LEN, MAGIC};
+pub use format::{Blob, ElementType};
 pub use init::Init;
-pub use loss::{softmax_cross_entropy, softmax_in_place};
 pub use network::{argmax, Network};
-pub use quant::{
-    argmax_i32, int8_blob_len, int8_payload_len, int8_scratch_bound, int8_scratch_len,
-    multiplier_value, pixels_to_int8, quantize_multiplier, requantize, write_int8_blob, Int8Layer,
-    Int8LayerView, Int8Network, QuantParams, PIXEL_INPUT,
-};
-pub use rng::Rng;
 pub use sgd::Sgd;
-pub use simd::wide_loops;
-pub use topology::{
-    infer_scratch_len, optimizer_len, params_len, train_scratch_len, Layer, Topology, MAX_DIM,
-    MAX_LAYERS,
-};
+pub use topology::{Layer, Topology};
 pub use train::Trainer;

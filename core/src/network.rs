@@ -1,8 +1,9 @@
 //! A topology over a caller-owned parameter buffer: initialization and inference.
-use crate::kernels::{self, Nonzeros};
-use crate::{simd, Buffer, Error, Init, Topology};
+use crate::kernels::dense::dense_forward;
+use crate::{Buffer, Error, Init, Topology};
 
-/// `P` is any parameter storage: `&[f32]`, `&mut [f32]`, `Box<[f32]>`, a static array...
+/// A topology over its parameters, for inference (and, through [`crate::Trainer`],
+/// training). `P` is any parameter storage: `&[f32]`, `&mut [f32]`, `Box<[f32]>`, a static array...
 #[derive(Clone, Debug)]
 pub struct Network<P> {
     topology: Topology,
@@ -58,136 +59,6 @@ pub(crate) fn forward_layer(
     layer.activation.apply(outputs);
 }
 
-simd::multiversion! {
-    /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, summed in input order. Zero
-    /// inputs are skipped (adding 0·W[i] changes nothing but the sign of a zero). Outputs
-    /// are taken up to 16 at a time and kept in registers over a block of inputs, so each
-    /// multiply-add costs about one load and one instruction. A block of inputs is done
-    /// for the whole batch before the next, so its weight rows stay in a PC's L1 cache
-    /// across samples instead of coming from L2 for each.
-    fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
-        let units = biases.len();
-        let fan_in = weights.len() / units;
-        for out in outputs.chunks_exact_mut(units) {
-            out.copy_from_slice(biases);
-        }
-        let mut nonzeros = Nonzeros::new();
-        for (b, rows) in weights.chunks(Nonzeros::BLOCK * units).enumerate() {
-            let first = b * Nonzeros::BLOCK;
-            let width = rows.len() / units;
-            for (x, out) in inputs.chunks_exact(fan_in).zip(outputs.chunks_exact_mut(units)) {
-                let (values, found) = nonzeros.gather(&x[first..first + width]);
-                let mut column = 0;
-                while column < units {
-                    let (out, rows) = (&mut out[column..], &rows[column..]);
-                    column += kernels::with_width!(
-                        kernels::block_width(units - column),
-                        accumulate(out, rows, units, values, found)
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// `out[..W] += Σ_n values[n]·rows[found[n]·units..][..W]`, in order, with the `W` sums in
-/// registers; returns `W`. `rows` starts at the block's first row (at some column), each
-/// row `units` long; `found` holds row numbers within the block, and `out` and every row
-/// have at least `W` elements from there.
-#[inline(always)]
-fn accumulate<const W: usize>(
-    out: &mut [f32],
-    rows: &[f32],
-    units: usize,
-    values: &[f32],
-    found: &[u8],
-) -> usize {
-    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-    if W == 16 {
-        arm::accumulate16(&mut out[..16], rows, units, values, found);
-        return W;
-    }
-    let mut acc = [0.0f32; W];
-    acc.copy_from_slice(&out[..W]);
-    for (&xi, &k) in values.iter().zip(found) {
-        let at = usize::from(k) * units;
-        debug_assert!(at + W <= rows.len());
-        // SAFETY: `found` indexes rows of the current block, which all lie inside the
-        // weight matrix, and the column plus W stays within a row (see the caller), so
-        // `rows[at..at + W]` is in bounds. Unchecked because this is the innermost loop.
-        let w: &[f32; W] = unsafe { &*rows.as_ptr().add(at).cast() };
-        for l in 0..W {
-            acc[l] += xi * w[l];
-        }
-    }
-    out[..W].copy_from_slice(&acc);
-    W
-}
-
-/// The 16-wide accumulation for Cortex-M4F-class FPUs in assembly: the compiler loads
-/// the weights one register at a time, while `vldm` loads eight in one instruction.
-/// `vmla` rounds the product before adding (it is not fused), so the sums are bit for bit
-/// those of the portable loop; the firmware's parity check with the host proves it.
-#[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-mod arm {
-    use core::arch::asm;
-
-    /// As [`super::accumulate`] with W = 16 (same contract).
-    #[inline(always)]
-    pub fn accumulate16(out: &mut [f32], rows: &[f32], units: usize, values: &[f32], found: &[u8]) {
-        let n = values.len().min(found.len());
-        if n == 0 {
-            return;
-        }
-        debug_assert!(out.len() >= 16);
-        // SAFETY: reads 16 floats from `out`, `n` entries of `values` and `found`, and the
-        // rows they name (in bounds per the caller's contract); writes the 16 sums back.
-        // Every register it changes is declared.
-        unsafe {
-            asm!(
-                "vldmia {acc}, {{s0-s15}}",
-                "2:",
-                "ldrb {k}, [{found}], #1",
-                "vldmia {vals}!, {{s16}}",
-                "mla {p}, {k}, {stride}, {rows}",
-                "vldmia {p}!, {{s24-s31}}",
-                "vmla.f32 s0, s16, s24",
-                "vmla.f32 s1, s16, s25",
-                "vmla.f32 s2, s16, s26",
-                "vmla.f32 s3, s16, s27",
-                "vmla.f32 s4, s16, s28",
-                "vmla.f32 s5, s16, s29",
-                "vmla.f32 s6, s16, s30",
-                "vmla.f32 s7, s16, s31",
-                "vldmia {p}, {{s24-s31}}",
-                "vmla.f32 s8, s16, s24",
-                "vmla.f32 s9, s16, s25",
-                "vmla.f32 s10, s16, s26",
-                "vmla.f32 s11, s16, s27",
-                "vmla.f32 s12, s16, s28",
-                "vmla.f32 s13, s16, s29",
-                "vmla.f32 s14, s16, s30",
-                "vmla.f32 s15, s16, s31",
-                "subs {n}, {n}, #1",
-                "bne 2b",
-                "vstmia {acc}, {{s0-s15}}",
-                acc = in(reg) out.as_mut_ptr(),
-                rows = in(reg) rows.as_ptr(),
-                stride = in(reg) units * 4,
-                vals = inout(reg) values.as_ptr() => _,
-                found = inout(reg) found.as_ptr() => _,
-                n = inout(reg) n => _,
-                k = out(reg) _,
-                p = out(reg) _,
-                out("d0") _, out("d1") _, out("d2") _, out("d3") _,
-                out("d4") _, out("d5") _, out("d6") _, out("d7") _,
-                out("d8") _, out("d12") _, out("d13") _, out("d14") _, out("d15") _,
-                options(nostack),
-            );
-        }
-    }
-}
-
 impl<P: AsRef<[f32]>> Network<P> {
     /// Wraps `params`, which must be exactly `topology.params_len()` long.
     pub fn new(topology: Topology, params: P) -> Result<Self, Error> {
@@ -202,14 +73,17 @@ impl<P: AsRef<[f32]>> Network<P> {
         Ok(Network { topology, params })
     }
 
+    /// The network's shape.
     pub fn topology(&self) -> &Topology {
         &self.topology
     }
 
+    /// The flat parameters (layout in [`crate::sizes`]).
     pub fn params(&self) -> &[f32] {
         self.params.as_ref()
     }
 
+    /// The topology and the parameter storage back.
     pub fn into_parts(self) -> (Topology, P) {
         (self.topology, self.params)
     }
@@ -252,6 +126,7 @@ impl<P: AsRef<[f32]>> Network<P> {
 }
 
 impl<P: AsRef<[f32]> + AsMut<[f32]>> Network<P> {
+    /// The flat parameters, writable.
     pub fn params_mut(&mut self) -> &mut [f32] {
         self.params.as_mut()
     }

@@ -1,16 +1,19 @@
 //! A small seeded generator (SplitMix64): integer-only state, so the same seed gives the
 //! same stream on x86-64 and on a Cortex-M.
 
+/// SplitMix64: the same seed gives the same numbers on every target.
 #[derive(Clone, Debug)]
 pub struct Rng {
     state: u64,
 }
 
 impl Rng {
+    /// A generator starting from `seed`.
     pub const fn new(seed: u64) -> Self {
         Rng { state: seed }
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.state = self.state.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.state;

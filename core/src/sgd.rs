@@ -1,14 +1,19 @@
 //! Stochastic gradient descent with optional momentum and weight decay (PyTorch's form:
 //! g ← g + λ·w; v ← μ·v + g; w ← w − lr·v).
 
+/// The optimizer's settings; [`crate::Trainer::set_sgd`] changes them between steps.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Sgd {
+    /// Learning rate.
     pub lr: f32,
+    /// Momentum μ (0: plain SGD, no state buffer needed).
     pub momentum: f32,
+    /// L2 weight decay λ, added to the gradient.
     pub weight_decay: f32,
 }
 
 impl Sgd {
+    /// Plain SGD at learning rate `lr`.
     pub const fn new(lr: f32) -> Self {
         Sgd {
             lr,
@@ -17,10 +22,12 @@ impl Sgd {
         }
     }
 
+    /// The same with momentum `momentum`.
     pub const fn with_momentum(self, momentum: f32) -> Self {
         Sgd { momentum, ..self }
     }
 
+    /// The same with weight decay `weight_decay`.
     pub const fn with_weight_decay(self, weight_decay: f32) -> Self {
         Sgd {
             weight_decay,
@@ -28,6 +35,7 @@ impl Sgd {
         }
     }
 
+    /// Whether a state buffer ([`crate::sizes::optimizer_len`]) is needed: with momentum.
     pub fn needs_state(&self) -> bool {
         self.momentum != 0.0
     }

@@ -6,65 +6,24 @@
 //! kernel), then its `units` biases. Forward then adds `x[i]·row i` to all outputs at
 //! once: lanes never mix, so the vectorized and the scalar loop give the same bits, and a
 //! zero input (most MNIST pixels) skips its whole row.
+use crate::sizes::{self, MAX_DIM, MAX_LAYERS};
 use crate::{Activation, Error};
 use heapless::Vec;
 
-/// Most dense layers a topology can hold.
-pub const MAX_LAYERS: usize = 8;
-/// Largest input size or unit count; keeps every derived size far from overflow.
-pub const MAX_DIM: usize = 1 << 20;
-
+/// One dense layer: its width and activation (its fan-in is the layer before it).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layer {
+    /// Outputs of the layer.
     pub units: usize,
+    /// Its activation.
     pub activation: Activation,
 }
 
 impl Layer {
+    /// A layer of `units` outputs.
     pub const fn new(units: usize, activation: Activation) -> Self {
         Layer { units, activation }
     }
-}
-
-/// Length of the flat parameter buffer.
-pub const fn params_len(input: usize, layers: &[Layer]) -> usize {
-    let (mut total, mut fan_in, mut i) = (0, input, 0);
-    while i < layers.len() {
-        total += layers[i].units * (fan_in + 1);
-        fan_in = layers[i].units;
-        i += 1;
-    }
-    total
-}
-
-const fn units_sum_and_max(layers: &[Layer]) -> (usize, usize) {
-    let (mut sum, mut max, mut i) = (0, 0, 0);
-    while i < layers.len() {
-        sum += layers[i].units;
-        if layers[i].units > max {
-            max = layers[i].units;
-        }
-        i += 1;
-    }
-    (sum, max)
-}
-
-/// Scratch for training at up to `batch` samples: every layer's activations, two delta
-/// buffers, and the gradients.
-pub const fn train_scratch_len(input: usize, layers: &[Layer], batch: usize) -> usize {
-    let (sum, max) = units_sum_and_max(layers);
-    batch * (sum + 2 * max) + params_len(input, layers)
-}
-
-/// Scratch for inference of up to `batch` samples: two ping-pong activation buffers.
-pub const fn infer_scratch_len(layers: &[Layer], batch: usize) -> usize {
-    let (_, max) = units_sum_and_max(layers);
-    2 * batch * max
-}
-
-/// Optimizer state (momentum velocity): one value per parameter.
-pub const fn optimizer_len(input: usize, layers: &[Layer]) -> usize {
-    params_len(input, layers)
 }
 
 /// A validated network shape: input size and 1..=[`MAX_LAYERS`] dense layers.
@@ -111,10 +70,12 @@ impl Topology {
         })
     }
 
+    /// Input size.
     pub fn input(&self) -> usize {
         self.input
     }
 
+    /// The layers, input side first.
     pub fn layers(&self) -> &[Layer] {
         &self.layers
     }
@@ -132,20 +93,24 @@ impl Topology {
         }
     }
 
+    /// [`sizes::params_len`] of this topology.
     pub fn params_len(&self) -> usize {
-        params_len(self.input, &self.layers)
+        sizes::params_len(self.input, &self.layers)
     }
 
+    /// [`sizes::train_scratch_len`] of this topology.
     pub fn train_scratch_len(&self, batch: usize) -> usize {
-        train_scratch_len(self.input, &self.layers, batch)
+        sizes::train_scratch_len(self.input, &self.layers, batch)
     }
 
+    /// [`sizes::infer_scratch_len`] of this topology.
     pub fn infer_scratch_len(&self, batch: usize) -> usize {
-        infer_scratch_len(&self.layers, batch)
+        sizes::infer_scratch_len(&self.layers, batch)
     }
 
+    /// [`sizes::optimizer_len`] of this topology.
     pub fn optimizer_len(&self) -> usize {
-        optimizer_len(self.input, &self.layers)
+        sizes::optimizer_len(self.input, &self.layers)
     }
 
     /// Multiply-adds of one single-sample inference.
@@ -155,7 +120,7 @@ impl Topology {
 
     /// `(weights offset, bias offset)` of layer `i` in the flat parameter buffer.
     pub(crate) fn offsets(&self, i: usize) -> (usize, usize) {
-        let before = params_len(self.input, &self.layers[..i]);
+        let before = sizes::params_len(self.input, &self.layers[..i]);
         (before, before + self.layers[i].units * self.fan_in(i))
     }
 }
@@ -163,6 +128,7 @@ impl Topology {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sizes::params_len;
     use Activation::*;
 
     const TUTORIAL: [Layer; 3] = [

@@ -1,16 +1,21 @@
 //! Training: forward with stored activations, softmax cross-entropy (batch mean, as
 //! TensorFlow.js), backward into a gradient buffer, then the SGD update.
 //!
-//! Scratch layout for a capacity of `cap` samples: every layer's activations
-//! (`cap·units` each), two delta buffers (`cap·max_units` each), then the gradients
-//! (laid out like the parameters).
-use crate::kernels::{self, Nonzeros};
+//! The scratch buffer is laid out by [`TrainLayout`]; the loops are in the crate's
+//! kernels (`kernels::dense`), this module checks and orchestrates.
+use crate::kernels::dense::{dense_backprop, dense_gradients};
+use crate::kernels::sparse::Nonzeros;
+use crate::loss::softmax_cross_entropy;
 use crate::network::{batch_of, forward_layer};
-use crate::{simd, softmax_cross_entropy, Activation, Buffer, Error, Network, Sgd, Topology};
+use crate::sizes::TrainLayout;
+use crate::{Activation, Buffer, Error, Network, Sgd, Topology};
 
+/// Trains a [`Network`] of one topology on batches of up to a fixed capacity, in
+/// caller-owned scratch and optimizer-state buffers.
 pub struct Trainer<'a> {
     topology: Topology,
     capacity: usize,
+    layout: TrainLayout,
     sgd: Sgd,
     scratch: &'a mut [f32],
     velocity: &'a mut [f32],
@@ -63,12 +68,14 @@ impl<'a> Trainer<'a> {
         Ok(Trainer {
             topology: topology.clone(),
             capacity: batch,
+            layout: TrainLayout::new(topology.input(), topology.layers(), batch),
             sgd,
             scratch,
             velocity,
         })
     }
 
+    /// The optimizer's current settings.
     pub fn sgd(&self) -> &Sgd {
         &self.sgd
     }
@@ -99,7 +106,7 @@ impl<'a> Trainer<'a> {
     /// The gradients of the last [`Trainer::loss_and_gradients`], laid out like the
     /// parameters.
     pub fn gradients(&self) -> &[f32] {
-        let start = self.scratch.len() - self.topology.params_len();
+        let start = self.scratch.len() - self.layout.gradients;
         &self.scratch[start..]
     }
 
@@ -140,9 +147,8 @@ impl<'a> Trainer<'a> {
         if *net.topology() != self.topology {
             return Err(Error::TopologyMismatch);
         }
-        let start = self.scratch.len() - self.topology.params_len();
-        self.sgd
-            .update(net.params_mut(), &self.scratch[start..], self.velocity);
+        let (_, _, _, grads) = self.layout.split(self.scratch);
+        self.sgd.update(net.params_mut(), grads, self.velocity);
         Ok(())
     }
 
@@ -180,25 +186,13 @@ impl<'a> Trainer<'a> {
         Ok(n)
     }
 
-    /// The scratch regions: activations, the two delta buffers, gradients.
-    fn regions(&mut self) -> (&mut [f32], &mut [f32], &mut [f32], &mut [f32]) {
-        let layers = self.topology.layers();
-        let sum_units: usize = layers.iter().map(|l| l.units).sum();
-        let max_units = layers.iter().map(|l| l.units).max().unwrap_or(0);
-        let cap = self.capacity;
-        let (acts, rest) = self.scratch.split_at_mut(cap * sum_units);
-        let (delta_a, rest) = rest.split_at_mut(cap * max_units);
-        let (delta_b, grads) = rest.split_at_mut(cap * max_units);
-        (acts, delta_a, delta_b, grads)
-    }
-
     /// Forward keeping every layer's activations, then the batch-mean loss and the output
     /// delta (softmax − one-hot) / n into the first delta buffer.
     fn forward_and_loss(&mut self, params: &[f32], inputs: &[f32], labels: &[u8], n: usize) -> f32 {
         let t = self.topology.clone();
         let cap = self.capacity;
         let layers = t.layers();
-        let (acts, delta, _, _) = self.regions();
+        let (acts, delta, _, _) = self.layout.split(self.scratch);
         let mut offset = 0;
         for i in 0..layers.len() {
             let (done, todo) = acts.split_at_mut(offset);
@@ -231,15 +225,9 @@ impl<'a> Trainer<'a> {
         let t = self.topology.clone();
         let (cap, sgd) = (self.capacity, self.sgd);
         let layers = t.layers();
-        let start = self.scratch.len() - t.params_len();
-        let (scratch, velocity) = (&mut *self.scratch, &mut *self.velocity);
-        let (acts, rest) = scratch.split_at_mut(start);
-        let grads = rest;
-        let sum_units: usize = layers.iter().map(|l| l.units).sum();
-        let max_units = layers.iter().map(|l| l.units).max().unwrap_or(0);
-        let (acts, deltas) = acts.split_at_mut(cap * sum_units);
-        let (mut delta, mut delta_prev) = deltas.split_at_mut(cap * max_units);
-        let mut act_offset = cap * sum_units;
+        let velocity = &mut *self.velocity;
+        let (acts, mut delta, mut delta_prev, grads) = self.layout.split(self.scratch);
+        let mut act_offset = acts.len();
         for i in (0..layers.len()).rev() {
             let units = layers[i].units;
             let fan_in = t.fan_in(i);
@@ -291,155 +279,6 @@ enum Target<'p> {
     Params(&'p mut [f32]),
 }
 
-simd::multiversion! {
-    /// A layer's gradients, `dW[i] = Σ_s prev_s[i]·d_s` and `db = Σ_s d_s`, summed in
-    /// sample order, row by row and up to 16 columns at a time in registers. `into` is
-    /// the layer's weights then biases (laid out like its parameters): with `update` false
-    /// the gradients are written there; with it true each block updates the parameters
-    /// there by `sgd` as soon as it is summed (then at most one block of samples). Zero
-    /// inputs are skipped, and rows with none under plain SGD are left alone (their
-    /// update would subtract zero).
-    fn dense_gradients(
-        prev: &[f32],
-        deltas: &[f32],
-        into: &mut [f32],
-        velocity: &mut [f32],
-        units: usize,
-        update: bool,
-        sgd: Sgd,
-    ) {
-        let n = deltas.len() / units;
-        let fan_in = prev.len() / n.max(1);
-        let plain = !sgd.needs_state() && sgd.weight_decay == 0.0;
-        let mut nonzeros = Nonzeros::new();
-        let ones = [1.0f32; Nonzeros::BLOCK];
-        let all: [u8; Nonzeros::BLOCK] = core::array::from_fn(|k| k as u8);
-        let (weights, biases) = into.split_at_mut(fan_in * units);
-        let (velocity_w, velocity_b) = velocity.split_at_mut(velocity.len().min(fan_in * units));
-        for first in (0..n).step_by(Nonzeros::BLOCK) {
-            let count = (n - first).min(Nonzeros::BLOCK);
-            let chunk = &deltas[first * units..][..count * units];
-            let (add, xs) = (first > 0, &prev[first * fan_in..][..count * fan_in]);
-            for (c, rows) in weights.chunks_mut(64 * units).enumerate() {
-                let first_row = c * 64;
-                let samples = kernels::nonzero_samples(xs, fan_in, first_row);
-                for (k, row) in rows.chunks_exact_mut(units).enumerate() {
-                    let r = first_row + k;
-                    let (values, found) = nonzeros.gather_bits(samples[k], xs, fan_in, r);
-                    if values.is_empty() && update && plain {
-                        continue;
-                    }
-                    let v = velocity_w.get_mut(r * units..(r + 1) * units).unwrap_or(&mut []);
-                    row_gradient(row, v, chunk, units, values, found, add, update, sgd);
-                }
-            }
-            let (values, found) = (&ones[..count], &all[..count]);
-            let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
-            row_gradient(biases, v, chunk, units, values, found, add, update, sgd);
-        }
-    }
-}
-
-/// One row of [`dense_gradients`]: `Σ_n values[n]·deltas[found[n]]` over the row's
-/// columns, then stored (added to what is there when `add`) or applied by `sgd`.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-fn row_gradient(
-    row: &mut [f32],
-    velocity: &mut [f32],
-    deltas: &[f32],
-    units: usize,
-    values: &[f32],
-    found: &[u8],
-    add: bool,
-    update: bool,
-    sgd: Sgd,
-) {
-    let mut column = 0;
-    while column < units {
-        let width = kernels::block_width(units - column);
-        let mut acc = [0.0f32; kernels::WIDEST];
-        kernels::with_width!(
-            width,
-            sum_block(&mut acc, deltas, units, column, values, found)
-        );
-        let out = &mut row[column..column + width];
-        if update {
-            let v = velocity.get_mut(column..column + width).unwrap_or(&mut []);
-            sgd.update(out, &acc[..width], v);
-        } else if add {
-            out.iter_mut().zip(&acc).for_each(|(o, a)| *o += a);
-        } else {
-            out.copy_from_slice(&acc[..width]);
-        }
-        column += width;
-    }
-}
-
-/// `acc[..W] = Σ_n values[n]·deltas[found[n]·units + column..][..W]`, in order.
-#[inline(always)]
-fn sum_block<const W: usize>(
-    acc: &mut [f32; kernels::WIDEST],
-    deltas: &[f32],
-    units: usize,
-    column: usize,
-    values: &[f32],
-    found: &[u8],
-) {
-    let mut sum = [0.0f32; W];
-    for (&x, &s) in values.iter().zip(found) {
-        let d = &deltas[usize::from(s) * units + column..][..W];
-        for l in 0..W {
-            sum[l] += x * d[l];
-        }
-    }
-    acc[..W].copy_from_slice(&sum);
-}
-
-simd::multiversion! {
-    /// `d_prev_s[i] = f'(prev_s[i]) · (W[i] · d_s)`: the delta one layer down.
-    fn dense_backprop(
-        weights: &[f32],
-        prev: &[f32],
-        deltas: &[f32],
-        deltas_prev: &mut [f32],
-        units: usize,
-        below: Activation,
-    ) {
-        let fan_in = weights.len() / units;
-        let mut nonzeros = Nonzeros::new();
-        for ((d, dp), xs) in deltas
-            .chunks_exact(units)
-            .zip(deltas_prev.chunks_exact_mut(fan_in))
-            .zip(prev.chunks_exact(fan_in))
-        {
-            if below != Activation::Relu {
-                for ((g, row), &y) in dp.iter_mut().zip(weights.chunks_exact(units)).zip(xs) {
-                    *g = kernels::dot(row, d) * below.derivative_from_output(y);
-                }
-                continue;
-            }
-            // A ReLU's derivative is zero wherever its output is (about half the units),
-            // so only the others need a dot product. The zeros written instead are +0.0
-            // where dot·0 could be -0.0: no sum downstream can tell them apart, as every
-            // sum starts at +0.0.
-            dp.fill(0.0);
-            let blocks = xs.chunks(Nonzeros::BLOCK).zip(dp.chunks_mut(Nonzeros::BLOCK));
-            for (b, (ys, gs)) in blocks.enumerate() {
-                let (values, found) = nonzeros.gather(ys);
-                let rows = &weights[b * Nonzeros::BLOCK * units..];
-                for (&y, &k) in values.iter().zip(found) {
-                    let k = usize::from(k);
-                    let row = rows.get(k * units..(k + 1) * units);
-                    if let (Some(g), Some(row)) = (gs.get_mut(k), row) {
-                        *g = kernels::dot(row, d) * below.derivative_from_output(y);
-                    }
-                }
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     extern crate std;
@@ -452,8 +291,8 @@ mod tests {
         Layer::new(4, Sigmoid),
         Layer::new(3, Softmax),
     ];
-    const P: usize = crate::params_len(4, &LAYERS);
-    const S: usize = crate::train_scratch_len(4, &LAYERS, 3);
+    const P: usize = crate::sizes::params_len(4, &LAYERS);
+    const S: usize = crate::sizes::train_scratch_len(4, &LAYERS, 3);
     const X: [f32; 12] = [
         0.1, -0.4, 0.9, 0.3, 0.7, 0.2, -0.5, 0.0, -0.8, 0.6, 0.1, 0.4,
     ];
@@ -526,9 +365,9 @@ mod tests {
     fn fused_step_equals_gradients_then_apply() {
         const L: [Layer; 2] = [Layer::new(20, Relu), Layer::new(10, Softmax)];
         const IN: usize = 40;
-        const PL: usize = crate::params_len(IN, &L);
+        const PL: usize = crate::sizes::params_len(IN, &L);
         let t = Topology::new(IN, &L).unwrap();
-        let mut rng = crate::Rng::new(4);
+        let mut rng = crate::rng::Rng::new(4);
         for (batch, sgd) in [
             (16, Sgd::new(0.2)),
             (16, Sgd::new(0.2).with_momentum(0.9).with_weight_decay(1e-3)),

@@ -1,6 +1,6 @@
 //! What the demo programs share: choosing the model (the WEIGHTS region or the
 //! compiled-in one), the int8 path, and the closing report.
-use microdense::{argmax_i32, Blob, Int8Network, Topology};
+use microdense::{int8::argmax_i32, int8::Int8Network, Blob, Topology};
 
 use crate::meter::{Meter, Ratio};
 use crate::{bundle, hprintln, ram, weights, KiB, Percent};
@@ -136,7 +136,7 @@ pub fn run_int8(
     let net = Int8Network::new(blob)
         .map_err(|e| hprintln!("error: {e}"))
         .ok()?;
-    if net.input_params() != microdense::PIXEL_INPUT {
+    if net.input_params() != microdense::int8::PIXEL_INPUT {
         hprintln!("error: the int8 model's input is not quantized as pixel - 128 (scale 1/255)");
         return None;
     }
@@ -151,7 +151,7 @@ pub fn run_int8(
     hprintln!("digit  label  firmware  host  outputs");
     let mut tally = Tally::default();
     for i in 0..bundle::TEST_COUNT {
-        microdense::pixels_to_int8(bundle::test_image(i), b.input);
+        microdense::int8::pixels_to_int8(bundle::test_image(i), b.input);
         let start = meter.now();
         if let Err(e) = net.logits(b.input, b.scratch, b.out) {
             hprintln!("error: digit {i}: {e}");

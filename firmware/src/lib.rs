@@ -12,7 +12,25 @@ pub mod out;
 pub mod ram;
 pub mod weights;
 
-/// The firmware bundle, embedded by build.rs (see there and host/src/bundle.rs).
+/// The firmware bundle (layout: core's `microdense::bundle`), embedded by build.rs, which
+/// generates these items into OUT_DIR/bundle.rs, included here:
+///
+/// - `BOARD: &str`: the board this build is for (its folder under boards/);
+/// - `ROWS`, `COLS`, `PIXELS` (= ROWS·COLS, the model's input), `CLASSES` (its outputs):
+///   the test digits' shape;
+/// - `TEST_COUNT`: test digits, each with the host's logits; `TRAIN_COUNT`: training
+///   digits;
+/// - `TRAIN_ROWS`, `TRAIN_COLS`, `TRAIN_PIXELS`: a training (and held-out) digit on this
+///   board, pooled per board.toml's `train.pool`;
+/// - `MODEL_LEN` and `MODEL: Aligned<[u8; MODEL_LEN]>`: the compiled-in model blob
+///   (link section `.model`);
+/// - `TEST_IMAGES: [u8; TEST_COUNT * PIXELS]`, `TEST_LABELS: [u8; TEST_COUNT]`,
+///   `HOST_LOGITS: [u8; TEST_COUNT * CLASSES * 4]` (little-endian f32 for an f32 model,
+///   i32 for an int8 one), `TRAIN_IMAGES: [u8; TRAIN_COUNT * TRAIN_PIXELS]`,
+///   `TRAIN_LABELS: [u8; TRAIN_COUNT]`, `HELDOUT_IMAGES: &[u8; TEST_COUNT * TRAIN_PIXELS]`
+///   (the test digits at training resolution), all in `.digits.*` link sections;
+/// - `TEST_IMAGES_RLE` and `TEST_IMAGES_RLE_AT: [u32; TEST_COUNT + 1]`: the test digits
+///   run-length coded, and where each digit's code starts (see [`bundle::test_image_int8`]).
 pub mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
 
@@ -68,7 +86,7 @@ pub use cortex_m_semihosting::hprintln;
 
 /// Scratch words for any int8 model the demos take: layer inputs up to the digit size or
 /// the widest layer, layers up to `board::MAX_UNITS`.
-pub const INT8_SCRATCH: usize = microdense::int8_scratch_bound(
+pub const INT8_SCRATCH: usize = microdense::sizes::int8_scratch_bound(
     if bundle::PIXELS > board::MAX_UNITS {
         bundle::PIXELS
     } else {

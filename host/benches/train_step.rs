@@ -32,7 +32,7 @@ fn network() -> Network<Vec<f32>> {
 }
 
 fn bench(c: &mut Criterion) {
-    eprintln!("wide (AVX2) loops: {}", microdense::wide_loops());
+    eprintln!("wide (AVX2) loops: {}", microdense::kernels::wide_loops());
     let (all_xs, all_ys) = digits(64);
     let mut group = c.benchmark_group("train_step");
     for batch in [16usize, 64] {

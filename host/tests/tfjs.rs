@@ -3,7 +3,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use microdense::{Activation, Init, Layer, Network, Rng, Topology};
+use microdense::{rng::Rng, Activation, Init, Layer, Network, Topology};
 use microdense_host::model::tfjs::{export_tfjs, import_tfjs};
 use microdense_host::model::Model;
 use serde_json::{json, Value};

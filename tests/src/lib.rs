@@ -23,24 +23,39 @@ pub fn mnist_dir(test: &str) -> Option<PathBuf> {
 pub const BUILD_TIMEOUT: Duration = Duration::from_secs(20 * 60);
 pub const QEMU_TIMEOUT: Duration = Duration::from_secs(180);
 
-/// A board the firmware runs on under qemu.
+/// A board the firmware runs on under qemu: its folder `firmware/boards/<name>/`, whose
+/// board.toml gives the target (and the runner its qemu machine).
 pub struct Board {
     pub name: &'static str,
-    pub target: &'static str,
-    pub features: &'static [&'static str],
 }
 
-pub const STM32F405: Board = Board {
-    name: "stm32f405",
-    target: "thumbv7em-none-eabihf",
-    features: &[],
-};
+impl Board {
+    /// The board's description, `firmware/boards/<name>/board.toml`.
+    pub fn description(&self) -> toml::Table {
+        let path = root()
+            .join("firmware/boards")
+            .join(self.name)
+            .join("board.toml");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        text.parse()
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+    }
 
-pub const LM3S6965: Board = Board {
-    name: "lm3s6965",
-    target: "thumbv7m-none-eabi",
-    features: &["--no-default-features", "--features", "lm3s6965"],
-};
+    /// The target triple the board's programs are built for (the first of `targets`).
+    pub fn target(&self) -> String {
+        let d = self.description();
+        let first = d["targets"].as_array().and_then(|t| t.first());
+        match first.and_then(|t| t.as_str()) {
+            Some(t) => t.to_string(),
+            None => panic!("{}: board.toml has no `targets`", self.name),
+        }
+    }
+}
+
+pub const STM32F405: Board = Board { name: "stm32f405" };
+
+pub const LM3S6965: Board = Board { name: "lm3s6965" };
 
 pub const BOARDS: [Board; 2] = [STM32F405, LM3S6965];
 
@@ -71,11 +86,12 @@ pub fn firmware_prerequisites(test: &str) -> Option<PathBuf> {
         eprintln!("SKIPPED: {test}: qemu-system-arm not found (apt-get install qemu-system-arm)");
         return None;
     }
-    if let Some(b) = BOARDS.iter().find(|b| !target_installed(b.target)) {
-        eprintln!(
-            "SKIPPED: {test}: rust target {} not installed (rustup target add {})",
-            b.target, b.target
-        );
+    if let Some(t) = BOARDS
+        .iter()
+        .map(Board::target)
+        .find(|t| !target_installed(t))
+    {
+        eprintln!("SKIPPED: {test}: rust target {t} not installed (rustup target add {t})");
         return None;
     }
     Some(data)
@@ -136,8 +152,8 @@ pub fn build_firmware(
     cmd.current_dir(root().join("firmware"))
         .arg("build")
         .args(args)
-        .args(["--target", board.target])
-        .args(board.features)
+        .args(["--target", &board.target()])
+        .env("MICRODENSE_BOARD", board.name)
         .env("CARGO_TARGET_DIR", target_dir)
         .env("MICRODENSE_BUNDLE", bundle);
     let (code, text) = run_with_timeout(cmd, BUILD_TIMEOUT);
@@ -147,15 +163,16 @@ pub fn build_firmware(
         "firmware build for {} failed:\n{text}",
         board.name
     );
-    target_dir.join(board.target).join(profile)
+    target_dir.join(board.target()).join(profile)
 }
 
-/// Boots `elf` in qemu through the firmware's runner script, with `weights` (a blob
-/// file) in the WEIGHTS flash region if given.
+/// Boots `elf` in qemu through the firmware's runner script (which reads the board's
+/// qemu machine from its board.toml), with `weights` (a blob file) in the WEIGHTS flash
+/// region if given.
 pub fn qemu(board: &Board, elf: &Path, weights: Option<&Path>) -> (Option<i32>, String) {
     let mut cmd = Command::new(root().join("firmware/qemu-run.sh"));
-    cmd.arg(board.name)
-        .arg(elf)
+    cmd.arg(elf)
+        .env("MICRODENSE_BOARD", board.name)
         .env_remove("MICRODENSE_WEIGHTS");
     if let Some(w) = weights {
         cmd.env("MICRODENSE_WEIGHTS", w);

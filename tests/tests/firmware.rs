@@ -53,8 +53,8 @@ fn train(data: &Dataset, hidden: usize, n: usize, seed: u64) -> (Topology, Vec<f
 }
 
 fn blob(t: &Topology, params: &[f32]) -> Vec<u8> {
-    let mut out = vec![0u8; microdense::HEADER_LEN + 4 * params.len()];
-    microdense::write_blob(t, params, &mut out).unwrap();
+    let mut out = vec![0u8; microdense::format::HEADER_LEN + 4 * params.len()];
+    microdense::format::write_blob(t, params, &mut out).unwrap();
     out
 }
 
@@ -104,7 +104,7 @@ fn fixture(data: &Path) -> &'static Fixture {
         let other_model = dir.join("model-b.mdw");
         std::fs::write(&other_model, &b).unwrap();
         let mut corrupt = b.clone();
-        corrupt[microdense::HEADER_LEN + 1000] ^= 0x10;
+        corrupt[microdense::format::HEADER_LEN + 1000] ^= 0x10;
         let corrupt_model = dir.join("model-b-corrupt.mdw");
         std::fs::write(&corrupt_model, &corrupt).unwrap();
         Fixture {
@@ -230,7 +230,7 @@ fn on_chip_training_learns() {
 
 #[test]
 fn a_missing_bundle_fails_the_build_naming_the_export_command() {
-    if !target_installed(BOARDS[0].target) {
+    if !target_installed(&BOARDS[0].target()) {
         eprintln!("SKIPPED: firmware missing bundle: rustup target add thumbv7em-none-eabihf");
         return;
     }

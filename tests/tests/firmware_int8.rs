@@ -10,7 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use microdense::{argmax_i32, Activation, Init};
+use microdense::{int8::argmax_i32, Activation, Init};
 use microdense_host::data::idx::{load_split, Dataset, Split};
 use microdense_host::model::bundle::{read_bundle, write_bundle_for};
 use microdense_host::model::quantize::{calibrate, calibration_indices, quantize};
@@ -94,7 +94,7 @@ fn fixture(data: &Path) -> &'static Fixture {
         let relu_model = dir.join("model-relu-int8.mdw");
         relu.save(&relu_model).unwrap();
         let mut corrupt = relu.bytes().to_vec();
-        corrupt[microdense::HEADER_LEN + 2000] ^= 0x10;
+        corrupt[microdense::format::HEADER_LEN + 2000] ^= 0x10;
         let corrupt_model = dir.join("model-relu-int8-corrupt.mdw");
         std::fs::write(&corrupt_model, &corrupt).unwrap();
         let f32_model = dir.join("model-relu-f32.mdw");

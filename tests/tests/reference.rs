@@ -1,6 +1,6 @@
 //! Core (f32) against the independent f64 reference, on real MNIST batches of the
 //! tutorial's configuration: 784→32→256→10, linear hidden layers, softmax, batch 16.
-use microdense::{Activation::*, Init, Layer, Network, Rng, Sgd, Topology, Trainer};
+use microdense::{rng::Rng, Activation::*, Init, Layer, Network, Sgd, Topology, Trainer};
 use microdense_host::data::idx::{load_split, Dataset, Split};
 use microdense_host::data::scaled;
 use microdense_host::eval::reference::RefNet;

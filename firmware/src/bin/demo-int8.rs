@@ -11,7 +11,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use microdense::{argmax_i32, Blob, ElementType, Int8Network, PIXEL_INPUT};
+use microdense::{int8::argmax_i32, int8::Int8Network, int8::PIXEL_INPUT, Blob, ElementType};
 use microdense_firmware::meter::Meter;
 use microdense_firmware::out::Line;
 use microdense_firmware::weights;
@@ -78,14 +78,9 @@ fn choose_model() -> Option<(Blob<'static>, bool)> {
         .end();
         return None;
     };
-    // The same model as the compiled-in one: the same length and CRC (header bytes 12..16
-    // and 92..96), compared as words.
-    let word = |b: &[u8], at: usize| {
-        b.get(at..at + 4)
-            .map(|w| u32::from_le_bytes([w[0], w[1], w[2], w[3]]))
-    };
+    // The same model as the compiled-in one: the same bytes over the blob's length.
     let same = erased
-        || (word(region, 12) == word(compiled, 12) && word(region, 92) == word(compiled, 92));
+        || (blob.len() == compiled.len() && region.iter().zip(compiled).all(|(a, b)| a == b));
     l.s(if erased {
         "erased, using the compiled-in model"
     } else if same {

@@ -8,7 +8,7 @@
 #![no_main]
 
 use cortex_m_rt::entry;
-use microdense::{Init, Network, Rng, Topology, Trainer};
+use microdense::{rng::Rng, Init, Network, Topology, Trainer};
 use microdense_firmware::board::{
     TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_EVAL_SCRATCH, TRAIN_INPUT, TRAIN_LAYERS, TRAIN_PARAMS,
     TRAIN_SCRATCH, TRAIN_SGD, TRAIN_VELOCITY,

@@ -67,7 +67,7 @@ fn report(
             config: cfg,
             network,
             data: dir.display().to_string(),
-            wide_loops: microdense::wide_loops(),
+            wide_loops: microdense::kernels::wide_loops(),
             timed: "per step: next batch of shuffled indices, copy of those pre-scaled f32 \
                     rows into one batch, forward, softmax cross-entropy, backward, SGD update",
             result,
@@ -88,7 +88,7 @@ fn report(
         } else {
             String::new()
         },
-        microdense::wide_loops(),
+        microdense::kernels::wide_loops(),
         result.samples_per_second,
         result.repeats.len(),
         result.steps,

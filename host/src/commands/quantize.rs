@@ -85,7 +85,7 @@ fn work(args: &QuantizeArgs, model: &Model, train: &Data, test: &Data) -> Result
 fn report(args: &QuantizeArgs, dir: &Path, model: &Model, work: &Work) -> Result<()> {
     let at = args.model.display();
     let (quantized, float, int8) = (&work.quantized, &work.float, &work.int8);
-    let f32_bytes = microdense::HEADER_LEN + 4 * model.params.len();
+    let f32_bytes = microdense::format::HEADER_LEN + 4 * model.params.len();
     let int8_bytes = quantized.model.bytes().len();
     let drop_points = 100.0 * (float.accuracy() - int8.accuracy());
     if args.json {

@@ -100,7 +100,7 @@ pub fn run(train: &Dataset, steps: u64, seed: u64) -> Result<CheckReport> {
         ..TrainConfig::tutorial()
     };
     let topology = crate::model::mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
-    let mut rng = microdense::Rng::new(seed);
+    let mut rng = microdense::rng::Rng::new(seed);
     let mut model = Model::init(topology.clone(), cfg.init, rng.next_u64());
     let mut reference = RefNet::from_core(&topology, &model.params);
 
@@ -181,7 +181,7 @@ mod tests {
 
     /// Random 8×8 "digits" with random labels: enough to exercise every term.
     fn noise(n: usize) -> Dataset {
-        let mut rng = microdense::Rng::new(3);
+        let mut rng = microdense::rng::Rng::new(3);
         Dataset {
             images: Images {
                 count: n,

@@ -6,7 +6,7 @@ pub mod reference;
 pub mod reproduce;
 pub mod throughput;
 
-use microdense::{argmax, argmax_i32, softmax_cross_entropy};
+use microdense::{argmax, int8::argmax_i32, loss::softmax_cross_entropy};
 
 use crate::data::{gather, idx::Dataset};
 use crate::model::{AnyModel, Model, QuantModel};

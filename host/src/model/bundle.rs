@@ -1,41 +1,19 @@
-//! The firmware bundle: one file the firmware build embeds (see firmware/build.rs),
-//! holding a model, digits to run it on, the host's logits for them, and digits to
-//! train on.
+//! The firmware bundle on the host: the host's logits for the test digits, and the
+//! bundle written and read back through core's [`microdense::bundle`] (the layout is
+//! documented there; the firmware's build script reads it with the same module).
 //!
-//! Layout, version 1. Integers are little-endian `u32`; sections follow one another in
-//! this order with no gaps except zero padding before `logits` (to a multiple of 4):
-//!
-//! | offset | field                                                        |
-//! |--------|--------------------------------------------------------------|
-//! | 0      | magic `b"MDBUNDLE"` (8 bytes)                                |
-//! | 8      | version (1)                                                  |
-//! | 12     | header length (64)                                           |
-//! | 16     | rows, 20: cols (pixels per digit = rows·cols = model input)  |
-//! | 24     | classes (model outputs = logits per digit)                   |
-//! | 28     | N test digits, 32: K train digits                            |
-//! | 36     | blob offset (64, a multiple of 32), 40: blob length           |
-//! | 44     | test images offset (N·rows·cols bytes, one byte per pixel)   |
-//! | 48     | test labels offset (N bytes)                                 |
-//! | 52     | logits offset (N·classes 4-byte LE values, 4-aligned)        |
-//! | 56     | train images offset (K·rows·cols), 60: train labels (K)      |
-//!
-//! The file ends right after the train labels. The blob is core's weights format
-//! ([`microdense::write_blob`]) at offset 64, so its payload (offset 64 + 96) is 32-byte
-//! aligned wherever the bundle is embedded at a 32-byte boundary and the firmware can use
-//! it in place. The logits are the host's, the exact computation the firmware repeats on
-//! the chip, and their type follows the blob's element type: for an f32 model `f32`s,
-//! core's [`Network::logits`] for one sample at a time on `pixel / 255.0`; for an int8
-//! model `i32`s, core's [`microdense::Int8Network::logits`] on `pixel − 128`.
+//! The logits are the host's, the exact computation the firmware repeats on the chip: for
+//! an f32 model `f32`s, core's [`Network::logits`] for one sample at a time on
+//! `pixel / 255.0`; for an int8 model `i32`s, core's [`microdense::int8::Int8Network::logits`] on
+//! `pixel − 128`.
 use std::path::Path;
 
-use anyhow::{bail, ensure, Context};
-use microdense::{write_blob, ElementType, Network, Topology};
+use anyhow::{ensure, Context};
+use microdense::{format::write_blob, ElementType, Network, Topology};
+
+use microdense::bundle::{Bundle, Section, Sections};
 
 use crate::model::{AnyModel, QuantModel};
-
-pub const MAGIC: [u8; 8] = *b"MDBUNDLE";
-pub const VERSION: u32 = 1;
-pub const HEADER_LEN: usize = 64;
 
 /// One byte per pixel scaled as everywhere else in the project.
 fn to_input(image: &[u8], x: &mut [f32]) {
@@ -50,13 +28,13 @@ pub fn host_logits(
     params: &[f32],
     images: &[&[u8]],
 ) -> anyhow::Result<Vec<f32>> {
-    let net = Network::new(topology.clone(), params).map_err(anyhow::Error::msg)?;
+    let net = Network::new(topology.clone(), params)?;
     let mut x = vec![0.0f32; topology.input()];
     let mut scratch = vec![0.0f32; topology.infer_scratch_len(1)];
     let mut out = Vec::with_capacity(images.len() * topology.outputs());
     for image in images {
         to_input(image, &mut x);
-        let logits = net.logits(&x, &mut scratch).map_err(anyhow::Error::msg)?;
+        let logits = net.logits(&x, &mut scratch)?;
         out.extend_from_slice(logits);
     }
     Ok(out)
@@ -109,11 +87,6 @@ fn check_digits(
     Ok(())
 }
 
-fn u32_of(n: usize) -> anyhow::Result<[u8; 4]> {
-    let n = u32::try_from(n).context("bundle larger than 4 GiB")?;
-    Ok(n.to_le_bytes())
-}
-
 /// The bundle's bytes (see the module docs); `write_bundle` stores them.
 pub fn bundle_bytes(
     topology: &Topology,
@@ -126,8 +99,8 @@ pub fn bundle_bytes(
     check_digits("test", topology, images, labels)?;
     check_digits("train", topology, train_images, train_labels)?;
     let logits = host_logits(topology, params, images)?;
-    let mut blob = vec![0u8; microdense::HEADER_LEN + 4 * topology.params_len()];
-    write_blob(topology, params, &mut blob).map_err(anyhow::Error::msg)?;
+    let mut blob = vec![0u8; microdense::format::HEADER_LEN + 4 * topology.params_len()];
+    write_blob(topology, params, &mut blob)?;
     let logits: Vec<[u8; 4]> = logits.iter().map(|z| z.to_le_bytes()).collect();
     assemble(
         topology,
@@ -180,7 +153,7 @@ pub fn bundle_bytes_for(
     )
 }
 
-/// Lays out header, blob, digits and logits (see the module docs).
+/// Lays out header, blob, digits and logits with core's bundle writer.
 fn assemble(
     topology: &Topology,
     blob: &[u8],
@@ -191,44 +164,19 @@ fn assemble(
     train_labels: &[u8],
 ) -> anyhow::Result<Vec<u8>> {
     let (rows, cols) = shape(topology.input());
-    let pixels = topology.input();
-    let blob_at = HEADER_LEN;
-    let test_images_at = blob_at + blob.len();
-    let test_labels_at = test_images_at + images.len() * pixels;
-    let logits_at = (test_labels_at + labels.len()).next_multiple_of(4);
-    let train_images_at = logits_at + 4 * logits.len();
-    let train_labels_at = train_images_at + train_images.len() * pixels;
-    let end = train_labels_at + train_labels.len();
-
-    let mut out = Vec::with_capacity(end);
-    out.extend_from_slice(&MAGIC);
-    for field in [
-        VERSION as usize,
-        HEADER_LEN,
+    let sections = Sections {
         rows,
         cols,
-        topology.outputs(),
-        images.len(),
-        train_images.len(),
-        blob_at,
-        blob.len(),
-        test_images_at,
-        test_labels_at,
-        logits_at,
-        train_images_at,
-        train_labels_at,
-    ] {
-        out.extend_from_slice(&u32_of(field)?);
-    }
-    debug_assert_eq!(out.len(), HEADER_LEN);
-    out.extend_from_slice(blob);
-    images.iter().for_each(|i| out.extend_from_slice(i));
-    out.extend_from_slice(labels);
-    out.resize(logits_at, 0);
-    logits.iter().for_each(|z| out.extend_from_slice(z));
-    train_images.iter().for_each(|i| out.extend_from_slice(i));
-    out.extend_from_slice(train_labels);
-    debug_assert_eq!(out.len(), end);
+        classes: topology.outputs(),
+        blob,
+        test_images: images,
+        test_labels: labels,
+        logits,
+        train_images,
+        train_labels,
+    };
+    let mut out = vec![0u8; sections.len()?];
+    sections.write(&mut out)?;
     Ok(out)
 }
 
@@ -271,7 +219,7 @@ fn store(out: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A bundle read back (for checks and tests; the firmware has its own reader in build.rs).
+/// A bundle read back (for checks and tests), with its logits decoded.
 #[derive(Debug)]
 pub struct BundleView<'a> {
     pub rows: usize,
@@ -301,52 +249,26 @@ impl BundleView<'_> {
     pub fn host_prediction(&self, i: usize) -> usize {
         let range = i * self.classes..(i + 1) * self.classes;
         match self.element {
-            ElementType::Int8 => microdense::argmax_i32(&self.int_logits[range]),
+            ElementType::Int8 => microdense::int8::argmax_i32(&self.int_logits[range]),
             ElementType::F32 => microdense::argmax(&self.logits[range]),
         }
     }
 }
 
-/// Parses and checks a bundle: header fields, section bounds, and the blob's CRC.
+/// Parses and checks a bundle with core's reader ([`Bundle::parse`]: header fields,
+/// section bounds, the blob's CRC, shape and labels) and decodes its logits.
 pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
-    ensure!(
-        bytes.len() >= HEADER_LEN,
-        "bundle truncated: {} bytes",
-        bytes.len()
-    );
-    ensure!(
-        bytes[..8] == MAGIC,
-        "not a microdense firmware bundle (bad magic)"
-    );
-    let field = |k: usize| {
-        let at = 8 + 4 * k;
-        u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]) as usize
-    };
-    let [version, header, rows, cols, classes, n, k, blob_at, blob_len, ti, tl, lg, ri, rl] =
-        core::array::from_fn(field);
-    if version != VERSION as usize || header != HEADER_LEN {
-        bail!("bundle version {version} (header {header} bytes) is not supported; re-export it");
-    }
-    let pixels = rows * cols;
-    let section = |at: usize, len: usize, what: &str| {
-        bytes
-            .get(at..at.saturating_add(len))
-            .with_context(|| format!("bundle truncated in its {what}"))
-    };
-    let blob = section(blob_at, blob_len, "model blob")?;
-    let parsed = microdense::Blob::parse(blob).map_err(anyhow::Error::msg)?;
-    ensure!(
-        parsed.topology().input() == pixels && parsed.topology().outputs() == classes,
-        "bundle shape {rows}x{cols} -> {classes} disagrees with its model"
-    );
-    let words = section(lg, 4 * n * classes, "logits")?
+    let b = Bundle::parse(bytes)?;
+    let parsed = b.model()?;
+    let words = b
+        .section(Section::Logits)
         .chunks_exact(4)
-        .map(|b| [b[0], b[1], b[2], b[3]]);
+        .map(|w| [w[0], w[1], w[2], w[3]]);
     let element = parsed.element_type();
     let (logits, int_logits) = match element {
         ElementType::F32 => (words.map(f32::from_le_bytes).collect(), Vec::new()),
         ElementType::Int8 => {
-            let net = microdense::Int8Network::new(&parsed).map_err(anyhow::Error::msg)?;
+            let net = microdense::int8::Int8Network::new(&parsed)?;
             let ints: Vec<i32> = words.map(i32::from_le_bytes).collect();
             let mut z = vec![0.0f32; ints.len()];
             net.dequantize_logits(&ints, &mut z);
@@ -354,17 +276,17 @@ pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
         }
     };
     Ok(BundleView {
-        rows,
-        cols,
-        classes,
-        blob,
-        test_images: section(ti, n * pixels, "test images")?,
-        test_labels: section(tl, n, "test labels")?,
+        rows: b.rows(),
+        cols: b.cols(),
+        classes: b.classes(),
+        blob: b.section(Section::Model),
+        test_images: b.section(Section::TestImages),
+        test_labels: b.section(Section::TestLabels),
         element,
         logits,
         int_logits,
-        train_images: section(ri, k * pixels, "train images")?,
-        train_labels: section(rl, k, "train labels")?,
+        train_images: b.section(Section::TrainImages),
+        train_labels: b.section(Section::TrainLabels),
     })
 }
 
@@ -474,7 +396,7 @@ mod tests {
         for (i, img) in imgs.iter().enumerate() {
             let want = q.logits(img).unwrap();
             assert_eq!(&b.int_logits[3 * i..3 * i + 3], &want[..]);
-            assert_eq!(b.host_prediction(i), microdense::argmax_i32(&want));
+            assert_eq!(b.host_prediction(i), microdense::int8::argmax_i32(&want));
             let scale = q.network().output_scale();
             assert_eq!(b.logits[3 * i], scale * want[0] as f32);
         }
@@ -507,7 +429,7 @@ mod tests {
         let good = bundle_bytes(&t, &params, ok, &[0], &[], &[]).unwrap();
         assert!(read_bundle(&good[..good.len() - 1]).is_err());
         let mut flipped = good.clone();
-        flipped[HEADER_LEN + 100] ^= 1;
+        flipped[microdense::bundle::HEADER_LEN + 100] ^= 1;
         assert!(read_bundle(&flipped)
             .unwrap_err()
             .to_string()

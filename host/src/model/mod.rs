@@ -11,7 +11,8 @@ use std::path::Path;
 
 use anyhow::{anyhow, Context, Result};
 use microdense::{
-    write_blob, Activation, Blob, ElementType, Init, Int8Network, Layer, Network, Topology,
+    format::write_blob, int8::Int8Network, Activation, Blob, ElementType, Init, Layer, Network,
+    Topology,
 };
 
 use crate::atomic;
@@ -86,7 +87,7 @@ impl Model {
 
     /// The model in the weights format.
     pub fn to_bytes(&self) -> Result<Vec<u8>> {
-        let mut bytes = vec![0u8; microdense::HEADER_LEN + 4 * self.params.len()];
+        let mut bytes = vec![0u8; microdense::format::HEADER_LEN + 4 * self.params.len()];
         let n = write_blob(&self.topology, &self.params, &mut bytes)
             .map_err(|e| anyhow!("cannot encode the model: {e}"))?;
         bytes.truncate(n);
@@ -201,12 +202,12 @@ impl QuantModel {
     }
 
     /// One image's pixels as the int8 input: `p − 128` for the usual pixel quantization
-    /// ([`microdense::PIXEL_INPUT`]), else `p / 255` quantized with the model's input
+    /// ([`microdense::int8::PIXEL_INPUT`]), else `p / 255` quantized with the model's input
     /// parameters.
     pub fn quantize_image(&self, image: &[u8], out: &mut [i8]) {
         let params = self.network().input_params();
-        if params == microdense::PIXEL_INPUT {
-            microdense::pixels_to_int8(image, out);
+        if params == microdense::int8::PIXEL_INPUT {
+            microdense::int8::pixels_to_int8(image, out);
         } else {
             for (q, &p) in out.iter_mut().zip(image) {
                 *q = params.quantize(f32::from(p) / 255.0);

@@ -13,14 +13,14 @@
 //! - output layer: i32 values at one scale, `2.05 · max_j s_in · s_w[j]`, so the argmax is
 //!   integer and the softmax runs on `scale · y` after the fact;
 //! - requantization: `M_j = s_in · s_w[j] / s_out` as a 31-bit multiplier and a shift
-//!   (`microdense::quantize_multiplier`); every M is kept below 1/2 (an output scale is
+//!   (`microdense::int8::quantize_multiplier`); every M is kept below 1/2 (an output scale is
 //!   widened if a layer would need more).
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
 use microdense::{
-    params_len, quantize_multiplier, write_int8_blob, Activation, Int8Layer, Network, QuantParams,
-    Rng, Topology, PIXEL_INPUT,
+    int8::quantize_multiplier, int8::write_int8_blob, int8::Int8Layer, int8::QuantParams,
+    int8::PIXEL_INPUT, rng::Rng, sizes::params_len, Activation, Network, Topology,
 };
 use serde::Serialize;
 
@@ -76,8 +76,8 @@ pub fn calibrate(model: &Model, set: &Dataset, indices: &[usize]) -> Result<Cali
     let hidden = layers.len() - 1;
     let nets: Vec<Network<&[f32]>> = (0..hidden)
         .map(|i| {
-            let one = Topology::new(t.fan_in(i), &layers[i..=i]).map_err(anyhow::Error::msg)?;
-            Network::new(one, layer_params(t, &model.params, i)).map_err(anyhow::Error::msg)
+            let one = Topology::new(t.fan_in(i), &layers[i..=i])?;
+            Ok(Network::new(one, layer_params(t, &model.params, i))?)
         })
         .collect::<Result<_>>()?;
     let mut ranges = vec![
@@ -293,7 +293,7 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
             output: a.output,
         })
         .collect();
-    let mut bytes = vec![0u8; microdense::int8_blob_len(t.input(), layers)];
+    let mut bytes = vec![0u8; microdense::sizes::int8_blob_len(t.input(), layers)];
     let n = write_int8_blob(t, PIXEL_INPUT, &int8_layers, &mut bytes)
         .map_err(|e| anyhow!("cannot encode the int8 model: {e}"))?;
     bytes.truncate(n);
@@ -362,7 +362,7 @@ mod tests {
                     worst = worst.max((a - b).abs());
                     span = span.max(b.abs());
                 }
-                agree += usize::from(microdense::argmax(&want) == microdense::argmax_i32(&y));
+                agree += usize::from(microdense::argmax(&want) == microdense::int8::argmax_i32(&y));
             }
             // Three layers of 8-bit rounding: within a few percent of the logits' scale.
             assert!(worst < 0.05 * span, "{activation:?}: {worst} of {span}");

@@ -17,7 +17,9 @@ pub mod schedule;
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
-use microdense::{argmax, softmax_cross_entropy, Activation, Error, Init, Rng, Sgd, Trainer};
+use microdense::{
+    argmax, loss::softmax_cross_entropy, rng::Rng, Activation, Error, Init, Sgd, Trainer,
+};
 use serde::Serialize;
 
 use crate::data::gather;

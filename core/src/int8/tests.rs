@@ -1,9 +1,12 @@
 //! int8 blobs: writing and reading back, the forward pass against a plainly written
 //! integer reference, and every malformed payload as its own error.
 use super::*;
-use crate::format::HEADER_LEN;
+use crate::format::{seal, HEADER_LEN};
+use crate::int8::layout::section_of;
+use crate::rng::Rng;
+use crate::sizes::{int8_blob_len, int8_payload_len, int8_scratch_bound, int8_scratch_len};
 use crate::Activation::*;
-use crate::Rng;
+use crate::{Blob, Buffer, ElementType, Error, Layer, Topology};
 
 /// A random int8 model of any shape, as plain arrays.
 struct Model {
@@ -275,8 +278,8 @@ fn wrong_buffers_are_errors() {
     assert!(net.logits(&[0; 7], &mut scratch[..need], &mut out).is_ok());
     // An f32 blob is not an int8 network.
     let t = Topology::new(4, &[Layer::new(2, Softmax)]).unwrap();
-    let mut f = [0u8; crate::blob_len(4, &[Layer::new(2, Softmax)])];
-    crate::write_blob(&t, &[0.0; 10], &mut f).unwrap();
+    let mut f = [0u8; crate::sizes::blob_len(4, &[Layer::new(2, Softmax)])];
+    crate::format::write_blob(&t, &[0.0; 10], &mut f).unwrap();
     assert_eq!(Int8Network::parse(&f).map(|_| ()), Err(Error::ElementType));
     // Writing checks lengths, activations and parameters.
     let mut layers = m.layers();
@@ -401,7 +404,9 @@ fn each_int8_corruption_has_its_error() {
         edit(&|p| p[s(0).shifts + 18] = 1),
         Err(Error::PaddingNotZero { layer: 0 })
     );
-    let w = |i: usize, r: usize, j: usize| s(i).weights + forward::weight_offset(&s(i), r, j);
+    let w = |i: usize, r: usize, j: usize| {
+        s(i).weights + crate::int8::layout::weight_offset(&s(i), r, j)
+    };
     assert_eq!(
         edit(&|p| p[w(0, 33, 4)] = 1),
         Err(Error::PaddingNotZero { layer: 0 })

@@ -1,9 +1,10 @@
-//! The hot loops, over contiguous slices. Sums use eight independent accumulators in a
-//! fixed order: deterministic on every target, and free for the compiler to vectorize.
+//! Loops over contiguous slices shared by the f32 kernels: a dot product (eight
+//! independent accumulators in a fixed order: deterministic on every target, and free
+//! for the compiler to vectorize) and the gathering of non-zero inputs.
 
 /// Σ a[k]·b[k] over the shorter length.
 #[inline(always)]
-pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -23,7 +24,7 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
 /// Bit k set when `block[k]` is not zero (NaN counts as non-zero, -0.0 as zero), for a
 /// block of at most 64 values.
 #[inline(always)]
-pub fn nonzero_mask(block: &[f32]) -> u64 {
+pub(crate) fn nonzero_mask(block: &[f32]) -> u64 {
     let block = &block[..block.len().min(64)];
     // One bit per value, from the bits but the sign.
     let bit = |v: &f32| v.to_bits() << 1 != 0;
@@ -65,7 +66,7 @@ pub fn nonzero_mask(block: &[f32]) -> u64 {
 /// `first + k` is not zero. Built from each sample's contiguous inputs, so it costs a
 /// scan of the batch rather than a cache line per sample and input.
 #[inline(always)]
-pub fn nonzero_samples(xs: &[f32], fan_in: usize, first: usize) -> [u64; 64] {
+pub(crate) fn nonzero_samples(xs: &[f32], fan_in: usize, first: usize) -> [u64; 64] {
     let mut samples = [0u64; 64];
     let width = fan_in.saturating_sub(first).min(64);
     for (s, x) in xs.chunks_exact(fan_in.max(1)).take(64).enumerate() {
@@ -82,16 +83,16 @@ pub fn nonzero_samples(xs: &[f32], fan_in: usize, first: usize) -> [u64; 64] {
 /// their positions, without a branch per element (MNIST's zero pixels are too irregular
 /// to predict). Callers take inputs a block of up to [`Nonzeros::BLOCK`] at a time; plain
 /// loops rather than a closure, so the body is compiled into each caller's AVX2 twin.
-pub struct Nonzeros {
+pub(crate) struct Nonzeros {
     found: [u8; Self::BLOCK],
     values: [f32; Self::BLOCK],
 }
 
 impl Nonzeros {
-    pub const BLOCK: usize = 64;
+    pub(crate) const BLOCK: usize = 64;
 
     #[inline(always)]
-    pub fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Nonzeros {
             found: [0; Self::BLOCK],
             values: [0.0; Self::BLOCK],
@@ -103,7 +104,7 @@ impl Nonzeros {
     /// non-zeros; elsewhere (a Cortex-M compares one float at a time anyway) by writing
     /// every element and keeping the non-zero ones.
     #[inline(always)]
-    pub fn gather(&mut self, block: &[f32]) -> (&[f32], &[u8]) {
+    pub(crate) fn gather(&mut self, block: &[f32]) -> (&[f32], &[u8]) {
         let block = &block[..block.len().min(Self::BLOCK)];
         if cfg!(target_arch = "x86_64") {
             return self.gather_bits(nonzero_mask(block), block, 1, 0);
@@ -121,7 +122,7 @@ impl Nonzeros {
     /// For each set bit k of `bits` in order: position k and value `x[k·stride + at]`
     /// (bits past the end of `x` are dropped).
     #[inline(always)]
-    pub fn gather_bits(
+    pub(crate) fn gather_bits(
         &mut self,
         mut bits: u64,
         x: &[f32],
@@ -144,67 +145,6 @@ impl Nonzeros {
         (&self.values[..n], &self.found[..n])
     }
 }
-
-/// The widest block of outputs kept in registers: eight AVX registers on x86-64 (enough
-/// independent sums to hide the adder's latency), sixteen floats elsewhere (a Cortex-M4F
-/// has 32 single-precision registers).
-pub const WIDEST: usize = if cfg!(target_arch = "x86_64") { 64 } else { 16 };
-
-/// The block width to use with `left` outputs to go: the widest that fits. On x86-64 a
-/// narrow rest (such as 10 classes) is one exact-width block, so its sums run side by
-/// side instead of in separate passes, each waiting on its own adder.
-#[inline(always)]
-pub fn block_width(left: usize) -> usize {
-    match left {
-        _ if left >= WIDEST => WIDEST,
-        32.. if WIDEST >= 32 => 32,
-        16.. => 16,
-        _ if cfg!(target_arch = "x86_64") => left,
-        8.. => 8,
-        4.. => 4,
-        _ => 1,
-    }
-}
-
-/// `$f::<W>(args)` with the const `W` equal to `$width`, one of [`block_width`]'s values.
-#[cfg(target_arch = "x86_64")]
-macro_rules! with_width {
-    ($width:expr, $f:ident($($arg:expr),* $(,)?)) => {
-        match $width {
-            64 => $f::<64>($($arg),*),
-            32 => $f::<32>($($arg),*),
-            16 => $f::<16>($($arg),*),
-            15 => $f::<15>($($arg),*),
-            14 => $f::<14>($($arg),*),
-            13 => $f::<13>($($arg),*),
-            12 => $f::<12>($($arg),*),
-            11 => $f::<11>($($arg),*),
-            10 => $f::<10>($($arg),*),
-            9 => $f::<9>($($arg),*),
-            8 => $f::<8>($($arg),*),
-            7 => $f::<7>($($arg),*),
-            6 => $f::<6>($($arg),*),
-            5 => $f::<5>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            3 => $f::<3>($($arg),*),
-            2 => $f::<2>($($arg),*),
-            _ => $f::<1>($($arg),*),
-        }
-    };
-}
-
-#[cfg(not(target_arch = "x86_64"))]
-macro_rules! with_width {
-    ($width:expr, $f:ident($($arg:expr),* $(,)?)) => {
-        match $width {
-            16 => $f::<16>($($arg),*),
-            8 => $f::<8>($($arg),*),
-            4 => $f::<4>($($arg),*),
-            _ => $f::<1>($($arg),*),
-        }
-    };
-}
-pub(crate) use with_width;
 
 #[cfg(test)]
 mod tests {
@@ -240,7 +180,7 @@ mod tests {
     /// x86-64 path takes four at a time, then a scalar rest) and awkward values.
     #[test]
     fn masks_match_a_plain_test() {
-        let mut rng = crate::Rng::new(9);
+        let mut rng = crate::rng::Rng::new(9);
         let odd = [0.0, -0.0, f32::NAN, f32::INFINITY, -1e-40, 1.0];
         let xs: [f32; 70 * 5] = core::array::from_fn(|_| odd[rng.below(6)]);
         for len in 0..=64 {

@@ -18,7 +18,9 @@
 /// Scale and zero point of a quantized tensor: `real = scale · (q − zero_point)`.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct QuantParams {
+    /// Real value of one step of the integer.
     pub scale: f32,
+    /// The integer that stands for 0.0.
     pub zero_point: i32,
 }
 
@@ -121,7 +123,7 @@ pub fn requantize(acc: i32, m: i32, s: u8) -> i32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Rng;
+    use crate::rng::Rng;
 
     #[test]
     fn multipliers_are_close_and_normalized() {

@@ -1,0 +1,31 @@
+//! int8 models: integer-only inference on a quantized blob (element type 1), in place.
+//!
+//! Weights are int8, symmetric per output unit; biases i32 at the scale of the layer's
+//! accumulators; activations int8 with a per-tensor scale and zero point; each unit's
+//! accumulator is requantized by an integer multiplier and shift ([`requantize`]). The
+//! output layer is requantized to i32 "logits" at one scale ([`Int8Network::output_scale`]),
+//! so the argmax needs no float and a softmax can run on the dequantized values. The
+//! payload layout is in docs/weights-format.md; [`write_int8_blob`] writes it from plain
+//! `[in][out]` weights and [`Int8Network`] runs it.
+//!
+//! Accumulators are i32 and wrap modulo 2^32 on every target alike (the quantizer keeps
+//! them in range), so a PC, a Cortex-M3 and a Cortex-M4 (SMLAD) agree bit for bit.
+//!
+//! The module is split by concern: `layout` (where each array lies), `validation` (what a
+//! parsed payload must satisfy), `writer` ([`write_int8_blob`]), `runtime`
+//! ([`Int8Network`]) and `requant` (the fixed-point arithmetic); the loops themselves are
+//! in the crate's kernels. Buffer sizes are in [`crate::sizes`].
+pub(crate) mod layout;
+mod requant;
+mod runtime;
+pub(crate) mod validation;
+mod writer;
+
+pub use requant::{
+    multiplier_value, pixels_to_int8, quantize_multiplier, requantize, QuantParams, PIXEL_INPUT,
+};
+pub use runtime::{argmax_i32, Int8LayerView, Int8Network};
+pub use writer::{write_int8_blob, Int8Layer};
+
+#[cfg(test)]
+mod tests;

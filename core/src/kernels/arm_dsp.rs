@@ -1,0 +1,324 @@
+//! The Cortex-M4 loop: SXTB16 and SMLAD (Armv7E-M DSP extension), two list entries per
+//! iteration, and whole chunks of a hidden layer in one piece of assembly.
+use core::arch::asm;
+
+/// # Safety
+/// `base` (the weights plus the chunk's column offset) plus every listed offset is
+/// readable for `2 · width` bytes; `list` is 4-aligned and holds an even number of
+/// entries (two words each, the first non-zero) followed by an entry whose first word
+/// is 0.
+#[inline(always)]
+pub(crate) unsafe fn accumulate(
+    base: *const u8,
+    list: *const u32,
+    width: usize,
+    acc: &mut [i32; 6],
+) {
+    let [a0, a1, a2, a3, a4, a5] = acc;
+    match width {
+        6 => six(base, list, [a0, a1, a2, a3, a4, a5]),
+        4 => four(base, list, [a0, a1, a2, a3]),
+        _ => two(base, list, [a0, a1]),
+    }
+}
+
+/// What [`chunks6_hidden`] works on; it advances the pointers as it goes.
+#[repr(C)]
+pub(crate) struct ChunkIo {
+    /// i32 biases, six per chunk (4-aligned).
+    pub biases: *const u8,
+    /// i32 multipliers, six per chunk.
+    pub multipliers: *const u8,
+    /// u8 shifts (at most 31), six per chunk.
+    pub shifts: *const u8,
+    /// i16 outputs, six per chunk: the int8 values minus the zero point.
+    pub out: *mut i16,
+    pub zp: i32,
+    /// The gathered list (as [`accumulate`] takes it).
+    pub list: *const u32,
+    /// The weights plus the current chunk's column offset.
+    pub base: *const u8,
+    /// Chunks to do, at least 1.
+    pub chunks: u32,
+}
+
+/// Whole chunks of six outputs of a hidden layer, one after the other: per chunk the
+/// biases into six accumulators, the loop of [`six`], then per output the
+/// requantization and store of `requantize` and `<i16 as Output>::store` (RELU: the
+/// clamp's lower bound is the zero point, else −128), with nothing spilled between.
+///
+/// # Safety
+/// For every chunk, as [`accumulate`] for `io.base` (advanced by 12 bytes a chunk)
+/// and `io.list`; `io`'s arrays hold six values per chunk, the biases 4-aligned, the
+/// shifts at most 31.
+#[inline(always)]
+pub(crate) unsafe fn chunks6_hidden<const RELU: bool>(io: &mut ChunkIo) {
+    macro_rules! chunks {
+        ($($acc:literal),*) => {
+            asm!(
+                "push {{{io}}}",
+                "4:",
+                // Biases; the list and this chunk's weights.
+                "ldr r10, [{io}]",
+                "ldrd {a0}, {a1}, [r10]",
+                "ldrd {a2}, {a3}, [r10, #8]",
+                "ldrd {a4}, {a5}, [r10, #16]",
+                "add r10, r10, #24",
+                "str r10, [{io}]",
+                "ldr {list}, [{io}, #20]",
+                "ldr {base}, [{io}, #24]",
+                // The products (as `six`, `io` holding the inputs).
+                "ldrd {io}, r10, [{list}], #8",
+                "cmp {io}, #0",
+                "beq 3f",
+                "2:",
+                "add r10, {base}, r10",
+                "ldm r10, {{r8, r9, r10}}",
+                "sxtb16 {t}, r8",
+                "smlad {a0}, {t}, {io}, {a0}",
+                "sxtb16 {t}, r8, ror #8",
+                "smlad {a1}, {t}, {io}, {a1}",
+                "sxtb16 {t}, r9",
+                "smlad {a2}, {t}, {io}, {a2}",
+                "sxtb16 {t}, r9, ror #8",
+                "smlad {a3}, {t}, {io}, {a3}",
+                "sxtb16 {t}, r10",
+                "smlad {a4}, {t}, {io}, {a4}",
+                "sxtb16 {t}, r10, ror #8",
+                "smlad {a5}, {t}, {io}, {a5}",
+                "ldrd {io}, r10, [{list}], #8",
+                "add r10, {base}, r10",
+                "ldm r10, {{r8, r9, r10}}",
+                "sxtb16 {t}, r8",
+                "smlad {a0}, {t}, {io}, {a0}",
+                "sxtb16 {t}, r8, ror #8",
+                "smlad {a1}, {t}, {io}, {a1}",
+                "sxtb16 {t}, r9",
+                "smlad {a2}, {t}, {io}, {a2}",
+                "sxtb16 {t}, r9, ror #8",
+                "smlad {a3}, {t}, {io}, {a3}",
+                "sxtb16 {t}, r10",
+                "smlad {a4}, {t}, {io}, {a4}",
+                "sxtb16 {t}, r10, ror #8",
+                "smlad {a5}, {t}, {io}, {a5}",
+                "ldrd {io}, r10, [{list}], #8",
+                "cmp {io}, #0",
+                "bne 2b",
+                "3:",
+                // Requantization: base = multipliers, list = shifts, io = out, t = zp.
+                "ldr r8, [sp]",
+                "ldr r9, [r8, #24]",
+                "add r9, r9, #12",
+                "str r9, [r8, #24]",
+                "ldr {base}, [r8, #4]",
+                "ldr {list}, [r8, #8]",
+                "ldr {io}, [r8, #12]",
+                "ldr {t}, [r8, #16]",
+                $(
+                    "ldr r8, [{base}], #4",
+                    "ldrb r9, [{list}], #1",
+                    "mov r10, #1",
+                    "lsl r10, r10, r9",
+                    "lsr r10, r10, #1",
+                    concat!("smmlar r10, {", $acc, "}, r8, r10"),
+                    "asr r10, r10, r9",
+                    "add r10, r10, {t}",
+                    "ssat r10, #8, r10",
+                    relu_clamp!(),
+                    "sub r10, r10, {t}",
+                    "strh r10, [{io}], #2",
+                )*
+                // Store the advanced pointers; next chunk.
+                "ldr r8, [sp]",
+                "str {base}, [r8, #4]",
+                "str {list}, [r8, #8]",
+                "str {io}, [r8, #12]",
+                "mov {io}, r8",
+                "ldr r9, [r8, #28]",
+                "subs r9, r9, #1",
+                "str r9, [r8, #28]",
+                "bne 4b",
+                "pop {{{io}}}",
+                io = inout(reg) io as *mut ChunkIo => _,
+                list = out(reg) _,
+                base = out(reg) _,
+                t = out(reg) _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                a0 = out(reg) _,
+                a1 = out(reg) _,
+                a2 = out(reg) _,
+                a3 = out(reg) _,
+                a4 = out(reg) _,
+                a5 = out(reg) _,
+            )
+        };
+    }
+    if RELU {
+        macro_rules! relu_clamp {
+            () => {
+                "cmp r10, {t}\n it lt\n movlt r10, {t}"
+            };
+        }
+        chunks!("a0", "a1", "a2", "a3", "a4", "a5");
+    } else {
+        macro_rules! relu_clamp {
+            () => {
+                ""
+            };
+        }
+        chunks!("a0", "a1", "a2", "a3", "a4", "a5");
+    }
+}
+
+/// Six accumulators: per entry one LDRD (inputs, offset), one ADD, one LDM of the
+/// 12 weight bytes, six SXTB16 and six SMLAD; two entries per loop iteration.
+#[inline(always)]
+unsafe fn six(base: *const u8, list: *const u32, acc: [&mut i32; 6]) {
+    let [r0, r1, r2, r3, r4, r5] = acc;
+    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (*r0, *r1, *r2, *r3, *r4, *r5);
+    asm!(
+        "ldrd {x}, r10, [{list}], #8",
+        "cmp {x}, #0",
+        "beq 3f",
+        "2:",
+        "add r10, {base}, r10",
+        "ldm r10, {{r8, r9, r10}}",
+        "sxtb16 {t}, r8",
+        "smlad {a0}, {t}, {x}, {a0}",
+        "sxtb16 {t}, r8, ror #8",
+        "smlad {a1}, {t}, {x}, {a1}",
+        "sxtb16 {t}, r9",
+        "smlad {a2}, {t}, {x}, {a2}",
+        "sxtb16 {t}, r9, ror #8",
+        "smlad {a3}, {t}, {x}, {a3}",
+        "sxtb16 {t}, r10",
+        "smlad {a4}, {t}, {x}, {a4}",
+        "sxtb16 {t}, r10, ror #8",
+        "smlad {a5}, {t}, {x}, {a5}",
+        "ldrd {x}, r10, [{list}], #8",
+        "add r10, {base}, r10",
+        "ldm r10, {{r8, r9, r10}}",
+        "sxtb16 {t}, r8",
+        "smlad {a0}, {t}, {x}, {a0}",
+        "sxtb16 {t}, r8, ror #8",
+        "smlad {a1}, {t}, {x}, {a1}",
+        "sxtb16 {t}, r9",
+        "smlad {a2}, {t}, {x}, {a2}",
+        "sxtb16 {t}, r9, ror #8",
+        "smlad {a3}, {t}, {x}, {a3}",
+        "sxtb16 {t}, r10",
+        "smlad {a4}, {t}, {x}, {a4}",
+        "sxtb16 {t}, r10, ror #8",
+        "smlad {a5}, {t}, {x}, {a5}",
+        "ldrd {x}, r10, [{list}], #8",
+        "cmp {x}, #0",
+        "bne 2b",
+        "3:",
+        list = inout(reg) list => _,
+        base = in(reg) base,
+        x = out(reg) _,
+        t = out(reg) _,
+        out("r8") _,
+        out("r9") _,
+        out("r10") _,
+        a0 = inout(reg) a0,
+        a1 = inout(reg) a1,
+        a2 = inout(reg) a2,
+        a3 = inout(reg) a3,
+        a4 = inout(reg) a4,
+        a5 = inout(reg) a5,
+        options(nostack, readonly),
+    );
+    (*r0, *r1, *r2, *r3, *r4, *r5) = (a0, a1, a2, a3, a4, a5);
+}
+
+/// Four accumulators: LDRD of the 8 weight bytes.
+#[inline(always)]
+unsafe fn four(base: *const u8, list: *const u32, acc: [&mut i32; 4]) {
+    let [r0, r1, r2, r3] = acc;
+    let (mut a0, mut a1, mut a2, mut a3) = (*r0, *r1, *r2, *r3);
+    asm!(
+        "ldrd {x}, r10, [{list}], #8",
+        "cmp {x}, #0",
+        "beq 3f",
+        "2:",
+        "add r10, {base}, r10",
+        "ldrd r8, r9, [r10]",
+        "sxtb16 {t}, r8",
+        "smlad {a0}, {t}, {x}, {a0}",
+        "sxtb16 {t}, r8, ror #8",
+        "smlad {a1}, {t}, {x}, {a1}",
+        "sxtb16 {t}, r9",
+        "smlad {a2}, {t}, {x}, {a2}",
+        "sxtb16 {t}, r9, ror #8",
+        "smlad {a3}, {t}, {x}, {a3}",
+        "ldrd {x}, r10, [{list}], #8",
+        "add r10, {base}, r10",
+        "ldrd r8, r9, [r10]",
+        "sxtb16 {t}, r8",
+        "smlad {a0}, {t}, {x}, {a0}",
+        "sxtb16 {t}, r8, ror #8",
+        "smlad {a1}, {t}, {x}, {a1}",
+        "sxtb16 {t}, r9",
+        "smlad {a2}, {t}, {x}, {a2}",
+        "sxtb16 {t}, r9, ror #8",
+        "smlad {a3}, {t}, {x}, {a3}",
+        "ldrd {x}, r10, [{list}], #8",
+        "cmp {x}, #0",
+        "bne 2b",
+        "3:",
+        list = inout(reg) list => _,
+        base = in(reg) base,
+        x = out(reg) _,
+        t = out(reg) _,
+        out("r8") _,
+        out("r9") _,
+        out("r10") _,
+        a0 = inout(reg) a0,
+        a1 = inout(reg) a1,
+        a2 = inout(reg) a2,
+        a3 = inout(reg) a3,
+        options(nostack, readonly),
+    );
+    (*r0, *r1, *r2, *r3) = (a0, a1, a2, a3);
+}
+
+/// Two accumulators: one LDR (register offset) of the 4 weight bytes.
+#[inline(always)]
+unsafe fn two(base: *const u8, list: *const u32, acc: [&mut i32; 2]) {
+    let [r0, r1] = acc;
+    let (mut a0, mut a1) = (*r0, *r1);
+    asm!(
+        "ldrd {x}, {p}, [{list}], #8",
+        "cmp {x}, #0",
+        "beq 3f",
+        "2:",
+        "ldr {w}, [{base}, {p}]",
+        "sxtb16 {t}, {w}",
+        "smlad {a0}, {t}, {x}, {a0}",
+        "sxtb16 {t}, {w}, ror #8",
+        "smlad {a1}, {t}, {x}, {a1}",
+        "ldrd {x}, {p}, [{list}], #8",
+        "ldr {w}, [{base}, {p}]",
+        "sxtb16 {t}, {w}",
+        "smlad {a0}, {t}, {x}, {a0}",
+        "sxtb16 {t}, {w}, ror #8",
+        "smlad {a1}, {t}, {x}, {a1}",
+        "ldrd {x}, {p}, [{list}], #8",
+        "cmp {x}, #0",
+        "bne 2b",
+        "3:",
+        list = inout(reg) list => _,
+        base = in(reg) base,
+        x = out(reg) _,
+        p = out(reg) _,
+        w = out(reg) _,
+        t = out(reg) _,
+        a0 = inout(reg) a0,
+        a1 = inout(reg) a1,
+        options(nostack, readonly),
+    );
+    (*r0, *r1) = (a0, a1);
+}

@@ -1,0 +1,413 @@
+//! The int8 layer kernel: dense layers on i32 accumulators, requantized to int8 (hidden
+//! layers) or to the i32 output values (the output layer). The weight order it reads is
+//! in [`crate::int8`]'s layout module.
+//!
+//! As in the f32 forward pass, inputs drive the loop: a pair of inputs both at the zero
+//! point (MNIST's blank pixels, relu's zeros) is skipped with its two rows. The non-zero
+//! pairs are gathered once per layer into a list of (packed inputs, row offset); then
+//! outputs are taken six at a time, their accumulators kept in registers over the whole
+//! list, and requantized at the end. Hidden layers store their int8 outputs minus the
+//! zero point as i16s, so the next layer's pairs are ready-made words.
+//!
+//! On a Cortex-M4 (`cfg(microdense_dsp)`, see core/build.rs) the loop over the list is
+//! SXTB16/SMLAD assembly ([`super::arm_dsp`]), and a hidden layer's whole chunks of six
+//! (biases, products, requantization, stores) run in one piece of assembly; everywhere
+//! else [`portable`] computes the same integers.
+#[cfg(microdense_dsp)]
+use super::arm_dsp as dsp;
+use crate::int8::layout::Section;
+use crate::int8::requantize;
+
+/// Outputs accumulated in registers at a time (six: all a Cortex-M4 has room for beside
+/// the inputs, the list and the weights in flight).
+const WIDTH: usize = 6;
+
+/// Where a layer's requantized values go.
+pub(crate) enum Sink<'o> {
+    /// A hidden layer: each value is its int8 code minus the zero point, as an i16 (so
+    /// that the next layer reads its input pairs as ready-made words).
+    Hidden(&'o mut [i16]),
+    /// The output layer: the i32 values.
+    Last(&'o mut [i32]),
+}
+
+impl Sink<'_> {
+    /// Stores requantized `y` as output `j`: hidden layers clamp `y + zp` to `low..=127`
+    /// (`low` is the zero point for relu, −128 for linear) and store it minus `zp`; the
+    /// output layer stores `y`, at least `low` (0 for relu, `i32::MIN` for linear).
+    #[inline(always)]
+    pub(crate) fn put(&mut self, j: usize, y: i32, zp: i32, low: i32) {
+        match self {
+            Sink::Hidden(out) => {
+                if let Some(o) = out.get_mut(j) {
+                    // |y| < 2^30 (see requant.rs): adding a zero point cannot overflow;
+                    // the clamp to −128..=127 is one SSAT on a Cortex-M4.
+                    *o = (y.wrapping_add(zp).clamp(-128, 127).max(low) - zp) as i16;
+                }
+            }
+            Sink::Last(out) => {
+                if let Some(o) = out.get_mut(j) {
+                    *o = y.max(low);
+                }
+            }
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Sink::Hidden(out) => out.len(),
+            Sink::Last(out) => out.len(),
+        }
+    }
+}
+
+/// The list for hidden activations (two per word, already minus the zero point): each
+/// non-zero word of `pairs` becomes an entry (the word, the pair's row offset). Padding
+/// and sentinel as [`gather_bytes`].
+#[inline(never)]
+pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) -> usize {
+    let row = row_bytes as u32;
+    let mut n = 0;
+    {
+        let mut slots = list.chunks_exact_mut(2);
+        let mut off = 0;
+        for &w in pairs {
+            if w != 0 {
+                if let Some(e) = slots.next() {
+                    e[0] = w;
+                    e[1] = off;
+                    n += 1;
+                }
+            }
+            off += row;
+        }
+    }
+    finish(list, n)
+}
+
+/// Gathers the pairs of `x` not both at `zp` into `list` as (inputs minus the zero point,
+/// packed as two i16 halves; byte offset of the pair's rows), pads the count to even with
+/// a (0, 0) entry, ends the list with a (0, 0) sentinel, and returns the count. `list`
+/// holds at least `list_words(x.len())` words (else the list is cut short).
+#[inline(never)]
+pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]) -> usize {
+    let n = {
+        let mut g = Gather {
+            slots: list.chunks_exact_mut(2),
+            n: 0,
+            off: 0,
+            row: row_bytes as u32,
+            zp,
+            blank: u32::from_ne_bytes([zp as u8; 4]),
+        };
+        // Four inputs (one word) at a time; aligned inputs are read as words.
+        let (body, rest) = x.split_at(x.len() / 4 * 4);
+        match bytemuck::try_cast_slice::<i8, u32>(body) {
+            Ok(words) => words.iter().for_each(|&w| g.quad(u32::from_le(w))),
+            Err(_) => body.chunks_exact(4).for_each(|q| {
+                g.quad(u32::from_le_bytes([
+                    q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
+                ]))
+            }),
+        }
+        let at = |i: usize| rest.get(i).map_or(zp, |&q| i32::from(q));
+        for k in (0..rest.len()).step_by(2) {
+            let entry = g.pack(at(k), at(k + 1));
+            if entry != 0 {
+                g.push(entry, g.off);
+            }
+            g.off += g.row;
+        }
+        g.n
+    };
+    finish(list, n)
+}
+
+/// Pads a list of `n` entries to an even count with a (0, 0) entry, ends it with a (0, 0)
+/// sentinel, and returns the count.
+fn finish(list: &mut [u32], n: usize) -> usize {
+    let end = (n + n % 2).min(list.len() / 2);
+    for e in list.get_mut(2 * n..2 * end + 2).unwrap_or(&mut []) {
+        *e = 0;
+    }
+    end
+}
+
+/// The state of [`gather_bytes`].
+struct Gather<'l> {
+    slots: core::slice::ChunksExactMut<'l, u32>,
+    n: usize,
+    /// Byte offset of the current pair's rows.
+    off: u32,
+    /// Bytes of a row pair.
+    row: u32,
+    zp: i32,
+    /// Four bytes at the zero point.
+    blank: u32,
+}
+
+impl Gather<'_> {
+    /// Two inputs minus the zero point, as the i16 halves of one word.
+    #[inline(always)]
+    fn pack(&self, a: i32, b: i32) -> u32 {
+        u32::from((a - self.zp) as u16) | (((b - self.zp) as u32) << 16)
+    }
+
+    #[inline(always)]
+    fn push(&mut self, entry: u32, off: u32) {
+        if let Some(e) = self.slots.next() {
+            e[0] = entry;
+            e[1] = off;
+            self.n += 1;
+        }
+    }
+
+    /// Inputs 4k .. 4k + 4 as one little-endian word: both pairs skipped when blank,
+    /// each half tells whether its pair is listed.
+    #[inline(always)]
+    fn quad(&mut self, word: u32) {
+        let d = word ^ self.blank;
+        if d != 0 {
+            let byte = |w: u32| i32::from(w as u8 as i8);
+            if d & 0xFFFF != 0 {
+                self.push(self.pack(byte(word), byte(word >> 8)), self.off);
+            }
+            if d >> 16 != 0 {
+                self.push(
+                    self.pack(byte(word >> 16), byte(word >> 24)),
+                    self.off + self.row,
+                );
+            }
+        }
+        self.off += 2 * self.row;
+    }
+}
+
+/// One dense layer: the gathered input pairs (`count` entries of `list`) through section
+/// `s` of `payload`, requantized into `sink` (the layer's `units` values) with
+/// [`Sink::put`].
+#[inline(never)]
+pub(crate) fn dense(
+    payload: &[u8],
+    s: &Section,
+    list: &[u32],
+    count: usize,
+    mut sink: Sink,
+    zp: i32,
+    low: i32,
+) {
+    let array = |at: usize, len: usize| payload.get(at..at + len).unwrap_or(&[]);
+    let weights = array(s.weights, 2 * s.pairs * s.cols);
+    let units = s.units.min(sink.len());
+    let entries = list.get(..2 * count + 2).unwrap_or(&[]);
+    let layer = Layer {
+        weights,
+        row_bytes: 2 * s.cols,
+        entries,
+        biases: array(s.biases, 4 * units),
+        multipliers: array(s.multipliers, 4 * units),
+        shifts: array(s.shifts, units),
+        dsp: dsp_fits(weights, s, entries),
+        zp,
+        low,
+    };
+    let mut j0 = 0;
+    // On a Cortex-M4 a hidden layer's whole chunks of six run in one piece of assembly.
+    #[cfg(microdense_dsp)]
+    if let Sink::Hidden(out) = &mut sink {
+        let whole = units / WIDTH * WIDTH;
+        if let Some(o) = out.get_mut(..whole) {
+            if chunks6_dsp(&layer, o) {
+                j0 = whole;
+            }
+        }
+    }
+    // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
+    // included): biases, the products of every listed pair, requantization.
+    while j0 < units {
+        let n = (units - j0).min(WIDTH);
+        let mut acc = [0i32; WIDTH];
+        let biases = layer.biases.get(4 * j0..).unwrap_or(&[]);
+        for (a, b) in acc.iter_mut().zip(biases.chunks_exact(4)).take(n) {
+            *a = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+        }
+        accumulate(&layer, 2 * j0, n + n % 2, &mut acc);
+        let multipliers = layer.multipliers.get(4 * j0..).unwrap_or(&[]);
+        let shifts = layer.shifts.get(j0..).unwrap_or(&[]);
+        let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
+        for (c, ((&a, m), &sh)) in requant.take(n).enumerate() {
+            let m = i32::from_le_bytes([m[0], m[1], m[2], m[3]]);
+            sink.put(j0 + c, requantize(a, m, sh), zp, low);
+        }
+        j0 += n;
+    }
+}
+
+/// What the chunks of one layer share (some of it only the Cortex-M4 code reads).
+#[cfg_attr(not(microdense_dsp), allow(dead_code))]
+struct Layer<'a> {
+    weights: &'a [u8],
+    row_bytes: usize,
+    entries: &'a [u32],
+    biases: &'a [u8],
+    multipliers: &'a [u8],
+    shifts: &'a [u8],
+    /// [`dsp_fits`] for these weights and entries.
+    dsp: bool,
+    zp: i32,
+    low: i32,
+}
+
+/// Whether the Cortex-M4 loop may run on this layer: the weights are the whole, 4-aligned
+/// array of the section and the list is as the gathers leave it. (Never on other targets.)
+#[inline(always)]
+fn dsp_fits(weights: &[u8], s: &Section, entries: &[u32]) -> bool {
+    cfg!(microdense_dsp)
+        && (weights.as_ptr() as usize).is_multiple_of(4)
+        && weights.len() == 2 * s.pairs * s.cols
+        && entries.len() % 4 == 2
+}
+
+/// All `o.len() / 6` whole chunks of six outputs of a hidden layer on the Cortex-M4 in
+/// one piece of assembly (biases, products, requantization, stores); false when the
+/// buffers do not allow it (the caller then computes the chunks itself).
+#[cfg(microdense_dsp)]
+#[inline(always)]
+fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
+    let chunks = o.len() / WIDTH;
+    let (b, m, sh) = (layer.biases, layer.multipliers, layer.shifts);
+    let relu = layer.low != -128;
+    if chunks == 0
+        || !(layer.dsp
+            && 2 * WIDTH * chunks <= layer.row_bytes
+            && b.len() >= 4 * WIDTH * chunks
+            && (b.as_ptr() as usize).is_multiple_of(4)
+            && m.len() >= 4 * WIDTH * chunks
+            && sh.len() >= WIDTH * chunks
+            && (!relu || layer.low == layer.zp))
+    {
+        return false;
+    }
+    let mut io = dsp::ChunkIo {
+        biases: b.as_ptr(),
+        multipliers: m.as_ptr(),
+        shifts: sh.as_ptr(),
+        out: o.as_mut_ptr(),
+        zp: layer.zp,
+        list: layer.entries.as_ptr(),
+        base: layer.weights.as_ptr(),
+        chunks: chunks as u32,
+    };
+    // SAFETY: as in `accumulate` for the weights and the list (`dsp_fits` held, and the
+    // last chunk's columns end at 12·chunks ≤ row_bytes); biases (4-aligned),
+    // multipliers, shifts and outputs hold at least six values per chunk, all checked
+    // above; the shifts of a parsed blob are at most 31.
+    unsafe {
+        if relu {
+            dsp::chunks6_hidden::<true>(&mut io);
+        } else {
+            dsp::chunks6_hidden::<false>(&mut io);
+        }
+    }
+    true
+}
+
+/// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
+/// `col` is the byte offset of the first one's column within a row pair.
+#[inline(always)]
+fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
+    #[cfg(microdense_dsp)]
+    if layer.dsp && col + 2 * width <= layer.row_bytes {
+        // SAFETY: `dsp_fits` held: `weights` is the section's whole array, `row_bytes`
+        // (2·cols) per row pair, and the gathers listed only offsets k · row_bytes with
+        // k < pairs (and a padding entry at offset 0), so with col + 2·width ≤ row_bytes
+        // every read of 2·width bytes at offset + col lies inside `weights`; the count of
+        // entries before the sentinel is even and the sentinel's first word is 0;
+        // `entries` is u32-aligned for LDRD.
+        unsafe {
+            let base = layer.weights.as_ptr().add(col);
+            dsp::accumulate(base, layer.entries.as_ptr(), width, acc);
+        }
+        return;
+    }
+    let entries = layer.entries;
+    let entries = entries
+        .get(..entries.len().saturating_sub(2))
+        .unwrap_or(&[]);
+    portable(layer.weights, col, width, entries, acc);
+}
+
+/// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
+/// function for every width keeps the code small where it runs (Cortex-M3, PCs).
+#[inline(never)]
+fn portable(weights: &[u8], col: usize, width: usize, entries: &[u32], acc: &mut [i32; WIDTH]) {
+    let acc = &mut acc[..width.min(WIDTH)];
+    for e in entries.chunks_exact(2) {
+        let (x0, x1) = (
+            i32::from(e[0] as u16 as i16),
+            i32::from((e[0] >> 16) as u16 as i16),
+        );
+        let at = e[1] as usize + col;
+        let Some(w) = weights.get(at..at + 2 * acc.len()) else {
+            continue;
+        };
+        for (pair, q) in acc.chunks_exact_mut(2).zip(w.chunks_exact(4)) {
+            let w = |b: u8| i32::from(b as i8);
+            pair[0] = pair[0].wrapping_add(x0 * w(q[0]) + x1 * w(q[2]));
+            pair[1] = pair[1].wrapping_add(x0 * w(q[1]) + x1 * w(q[3]));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::int8::layout::list_words;
+
+    /// Word-aligned and unaligned inputs, any length, give the same list.
+    #[test]
+    fn gather_lists_the_non_blank_pairs_either_way() {
+        #[repr(C, align(4))]
+        struct Words([i8; 40]);
+        let mut rng = crate::rng::Rng::new(8);
+        for round in 0..500 {
+            let zp = rng.below(256) as i32 - 128;
+            let len = 1 + rng.below(36);
+            let mut buf = Words([0; 40]);
+            for q in &mut buf.0 {
+                *q = if rng.below(3) == 0 {
+                    rng.next_u64() as i8
+                } else {
+                    zp as i8
+                };
+            }
+            let aligned = &buf.0[..len];
+            let mut shifted = [0i8; 41];
+            shifted[1..=len].copy_from_slice(aligned);
+            let unaligned = &shifted[1..=len];
+            let (mut a, mut b) = ([7u32; 48], [7u32; 48]);
+            let words = list_words(len);
+            let n = gather_bytes(aligned, zp, 12, &mut a[..words]);
+            assert_eq!(
+                n,
+                gather_bytes(unaligned, zp, 12, &mut b[..words]),
+                "round {round}"
+            );
+            assert_eq!(a[..words], b[..words]);
+            // The plain definition: every pair not at the zero point, in order.
+            let mut want = [0u32; 48];
+            let mut k = 0;
+            for p in 0..len.div_ceil(2) {
+                let at = |i: usize| aligned.get(i).map_or(zp, |&q| i32::from(q)) - zp;
+                let (x0, x1) = (at(2 * p), at(2 * p + 1));
+                if x0 != 0 || x1 != 0 {
+                    want[2 * k] = u32::from(x0 as u16) | ((x1 as u32) << 16);
+                    want[2 * k + 1] = (12 * p) as u32;
+                    k += 1;
+                }
+            }
+            assert_eq!(n, k + k % 2);
+            assert_eq!(a[..2 * n + 2], want[..2 * n + 2], "round {round}");
+        }
+    }
+}
