@@ -145,63 +145,28 @@ fn outputs_equal_to_inputs_are_refused() {
     );
     let model_bytes = fs::read(f.model()).unwrap();
     let m = s(&f.model()).to_string();
-    let cases: Vec<(Vec<String>, &str)> = vec![
+    let d = f.dir.path().display();
+    // Arguments separated by spaces (temporary paths have none).
+    let cases = [
         (
-            vec![
-                "train".into(),
-                "--batches".into(),
-                "2".into(),
-                "--out".into(),
-                s(&train_images).into(),
-            ],
+            format!("train --batches 2 --out {}", train_images.display()),
             "train-images-idx3-ubyte",
         ),
         (
-            vec![
-                "eval".into(),
-                "--model".into(),
-                m.clone(),
-                "--plot".into(),
-                s(&test_labels).into(),
-            ],
+            format!("eval --model {m} --plot {}", test_labels.display()),
             "t10k-labels-idx1-ubyte",
         ),
+        (format!("export --firmware --model {m} --out {m}"), "m.mdw"),
+        (format!("quantize --model {m} --out {m}"), "m.mdw"),
+        // The same file by another spelling.
         (
-            vec![
-                "export".into(),
-                "--firmware".into(),
-                "--model".into(),
-                m.clone(),
-                "--out".into(),
-                m.clone(),
-            ],
-            "m.mdw",
-        ),
-        (
-            vec![
-                "quantize".into(),
-                "--model".into(),
-                m.clone(),
-                "--out".into(),
-                m.clone(),
-            ],
-            "m.mdw",
-        ),
-        (
-            // The same file by another spelling.
-            vec![
-                "quantize".into(),
-                "--model".into(),
-                m.clone(),
-                "--out".into(),
-                format!("{}/./sub/../m.mdw", f.dir.path().display()),
-            ],
+            format!("quantize --model {m} --out {d}/./sub/../m.mdw"),
             "m.mdw",
         ),
     ];
     fs::create_dir(f.path("sub")).unwrap();
     for (args, name) in &cases {
-        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let args: Vec<&str> = args.split(' ').collect();
         let out = f.run(&args);
         assert_one_line_error(&out, &[name, "also an input of this command"]);
     }
