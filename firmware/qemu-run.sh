@@ -15,6 +15,7 @@ dir=$here/boards/$board
 # A top-level string key of board.toml.
 key() { sed -n "s/^$1 *= *\"\(.*\)\".*/\1/p" "$dir/board.toml" | head -n 1; }
 machine=$(key machine)
+[ -n "$machine" ] || { echo "qemu-run.sh: board $board is build-only (no qemu machine in its board.toml); flash it: docs/flashing.md" >&2; exit 2; }
 qemu=$(key qemu)
 # shellcheck disable=SC2046 # qemu_args is a list of words
 set -- -machine "$machine" -nographic -monitor none -serial null \

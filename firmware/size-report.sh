@@ -30,31 +30,32 @@ region() {
     awk '{ print $1 * ($2 == "K" ? 1024 : $2 == "M" ? 1048576 : 1) }'
 }
 
-printf '%-10s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
+printf '%-13s %-9s %10s %10s %10s %10s %9s %10s %9s %9s\n' \
   board binary code model digits 'flash' 'of FLASH' 'RAM stat' 'of RAM' WEIGHTS
 for board in "$@"; do
   target=$(key "$board" targets | awk '{ print $1 }')
   programs=$(key "$board" programs)
+  features=$(key "$board" features | tr ' ' ',')
   flash=$(region "$board" FLASH); ram=$(region "$board" RAM); weights=$(region "$board" WEIGHTS)
   for bin in $programs; do
     profile=release
     [ "$bin" = demo-int8 ] && profile=small
     if [ -n "$build" ]; then
-      cargo "$board" build -q --profile "$profile" --bin "$bin" ||
+      cargo "$board" build -q --profile "$profile" --bin "$bin" ${features:+--features "$features"} ||
         { echo "$board $bin: build failed"; continue; }
     fi
     elf=$dir/$target/$profile/$bin
     [ -f "$elf" ] || { echo "$board $bin: not built ($elf)"; continue; }
     "$size" -A -d "$elf" | awk -v board="$board" -v bin="$bin" -v flash="$flash" -v ram="$ram" -v weights="$weights" '
       function kib(b) { return sprintf("%.1fK", b / 1024) }
-      $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".gnu.sgstubs" { code += $2 }
+      $1 == ".vector_table" || $1 == ".text" || $1 == ".rodata" || $1 == ".gnu.sgstubs" || $1 == ".boot2" { code += $2 }
       $1 == ".data" { code += $2; stat += $2 }
       $1 == ".model" { model = $2 }
       $1 == ".digits" { digits = $2 }
       $1 == ".bss" || $1 == ".uninit" { stat += $2 }
       END {
         total = code + model + digits
-        printf "%-10s %-9s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
+        printf "%-13s %-9s %10s %10s %10s %10s %8.1f%% %10s %8.1f%% %9s\n", board, bin, kib(code), kib(model),
           kib(digits), kib(total), 100 * total / flash, kib(stat), 100 * stat / ram, kib(weights)
       }'
   done

@@ -5,7 +5,7 @@
 #
 #   bench/tfjs/run.sh [BATCHES]       (default 100, the tutorial's run)
 #
-# Needs node and npm; installs @tensorflow/tfjs (pure JS) under target/tfjs-bench.
+# Needs node and npm; installs the pinned @tensorflow/tfjs (pure JS) into bench/tfjs.
 # MNIST from $MICRODENSE_DATA, else data/mnist (`microdense fetch`).
 # $MICRODENSE overrides the microdense binary (default: a release build).
 set -euo pipefail
@@ -14,19 +14,14 @@ BATCHES=${1:-100}
 DATA=${MICRODENSE_DATA:-data/mnist}
 WORK=target/tfjs-bench
 OUT=$WORK/out
-TFJS_VERSION=4.22.0
 
-mkdir -p "$WORK" "$OUT"
-if [ ! -f "$WORK/node_modules/@tensorflow/tfjs/package.json" ] ||
-   ! grep -q "\"version\": \"$TFJS_VERSION\"" "$WORK/node_modules/@tensorflow/tfjs/package.json"; then
-  [ -f "$WORK/package.json" ] || echo '{"name": "microdense-tfjs-bench", "private": true}' > "$WORK/package.json"
-  npm install --prefix "$WORK" --no-audit --no-fund --loglevel=error "@tensorflow/tfjs@$TFJS_VERSION"
-fi
+mkdir -p "$OUT"
+bash bench/tfjs/install.sh
 if [ -z "${MICRODENSE:-}" ]; then
   cargo build --release -q -p microdense-host
   MICRODENSE=target/release/microdense
 fi
-JS="env NODE_PATH=$WORK/node_modules node bench/tfjs/tutorial.js"
+JS="node bench/tfjs/tutorial.js"
 
 # TF.js greets Node users on stderr; keep its output to our lines.
 $JS train "$DATA" "$OUT" "$BATCHES" 2> >(grep -v -e '^$' -e '====' -e 'tfjs-node' -e 'Hi, looks like' >&2)
@@ -41,6 +36,15 @@ if cmp -s "$OUT/browser/model.weights.bin" "$OUT/exported/model.weights.bin"; th
   echo "export: model.weights.bin is byte-identical to TF.js's own save"
 else
   echo "export: model.weights.bin differs from TF.js's own save"; status=1
+fi
+"$MICRODENSE" export-tfjs "$OUT/browser.mdw" --like "$OUT/browser/model.json" --out "$OUT/exported-like"
+if cmp -s "$OUT/browser/model.weights.bin" "$OUT/exported-like/model.weights.bin" &&
+   node -e 'const [a, b] = process.argv.slice(1).map((f) => require(f).modelTopology);
+            process.exit(require("util").isDeepStrictEqual(a, b) ? 0 : 1)' \
+     "$PWD/$OUT/browser/model.json" "$PWD/$OUT/exported-like/model.json"; then
+  echo "export --like: the same modelTopology (names, initializers) and weights as TF.js's own save"
+else
+  echo "export --like: differs from TF.js's own save"; status=1
 fi
 $JS check "$DATA" "$OUT/exported" "$OUT" 2> >(grep -v -e '^$' -e '====' -e 'tfjs-node' -e 'Hi, looks like' >&2) || status=1
 exit $status

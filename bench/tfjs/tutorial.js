@@ -82,15 +82,21 @@ function saveHandler(dir, shardBytes) {
   });
 }
 
+// The tutorial's network: 784 → hidden (linear, each layer the Dense default
+// initializer, glorotNormal) → 10 softmax with `kernelInitializer: 'varianceScaling'`,
+// categoricalCrossentropy, SGD at 0.15.
+function tutorialModel(hidden = [32, 256]) {
+  const model = tf.sequential();
+  hidden.forEach((units, i) => model.add(tf.layers.dense(i === 0 ? { units, inputShape: [784] } : { units })));
+  model.add(tf.layers.dense({ units: 10, kernelInitializer: 'varianceScaling', activation: 'softmax' }));
+  model.compile({ optimizer: tf.train.sgd(0.15), loss: 'categoricalCrossentropy' });
+  return model;
+}
+
 async function train(dataDir, out, batches) {
   const trainSet = loadSplit(dataDir, 'train');
   const test = loadSplit(dataDir, 'test');
-  // The tutorial's network: 784 → 32 → 256 (linear) → 10 softmax, SGD at 0.15, batch 16.
-  const model = tf.sequential();
-  model.add(tf.layers.dense({ units: 32, inputShape: [784] }));
-  model.add(tf.layers.dense({ units: 256 }));
-  model.add(tf.layers.dense({ units: 10, activation: 'softmax' }));
-  model.compile({ optimizer: tf.train.sgd(0.15), loss: 'categoricalCrossentropy' });
+  const model = tutorialModel();
   const batch = 16;
   for (let b = 0; b < batches; b++) {
     const idx = Array.from({ length: batch }, () => Math.floor(Math.random() * trainSet.count));
@@ -153,4 +159,6 @@ async function main() {
   process.exitCode = ok ? 0 : 1;
 }
 
-main().catch((e) => { console.error(e.message); process.exitCode = 2; });
+module.exports = { tf, loadSplit, scores, probabilities, tutorialModel };
+
+if (require.main === module) main().catch((e) => { console.error(e.message); process.exitCode = 2; });

@@ -1,17 +1,23 @@
 //! Weight initializers with TensorFlow.js's definitions; biases start at zero.
+//!
+//! Each is TF.js's `VarianceScaling(scale, mode, distribution)` (docs/tfjs-semantics.md):
+//! `normal` is a normal of σ = √(scale / fan) redrawn outside ±2σ, with no variance
+//! correction; `uniform` is uniform in ±√(3·scale / fan); fan_avg is (fan_in + fan_out)/2.
 use crate::rng::Rng;
 use crate::Topology;
 
 /// How [`crate::Network::init`] draws the initial weights.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Init {
-    /// TF.js dense default: truncated normal (±2σ), σ = √(2 / (fan_in + fan_out)).
+    /// TF.js's Dense default `glorotNormal` = (1, fan_avg, normal): truncated normal
+    /// (±2σ), σ = √(2 / (fan_in + fan_out)).
     GlorotNormal,
-    /// Uniform in ±√(6 / (fan_in + fan_out)).
+    /// `glorotUniform` = (1, fan_avg, uniform): uniform in ±√(6 / (fan_in + fan_out)).
     GlorotUniform,
-    /// TF.js `varianceScaling` defaults: truncated normal, σ = √(1 / fan_in).
+    /// `'varianceScaling'` with its defaults (1, fan_in, normal): truncated normal,
+    /// σ = √(1 / fan_in).
     VarianceScaling,
-    /// He normal: truncated normal, σ = √(2 / fan_in).
+    /// `heNormal` = (2, fan_in, normal): truncated normal, σ = √(2 / fan_in).
     He,
 }
 
@@ -50,14 +56,22 @@ impl Init {
         v as f32
     }
 
-    /// Fills `params` (laid out for `topology`, length checked by the caller) from `seed`.
-    pub(crate) fn fill(self, topology: &Topology, params: &mut [f32], seed: u64) {
+    /// Fills `params` (laid out for `topology`, length checked by the caller) from `seed`,
+    /// layer `i`'s kernel by `init(i)` (TF.js gives each Dense layer its own), layer after
+    /// layer from one stream: the same initializer everywhere draws what it always drew.
+    pub(crate) fn fill(
+        topology: &Topology,
+        params: &mut [f32],
+        seed: u64,
+        init: impl Fn(usize) -> Init,
+    ) {
         let mut rng = Rng::new(seed);
         for (i, layer) in topology.layers().iter().enumerate() {
             let fan_in = topology.fan_in(i);
             let (w, b) = topology.offsets(i);
+            let kernel = init(i);
             for p in &mut params[w..b] {
-                *p = self.sample(&mut rng, fan_in, layer.units);
+                *p = kernel.sample(&mut rng, fan_in, layer.units);
             }
             params[b..b + layer.units].fill(0.0);
         }

@@ -11,7 +11,8 @@
 //! - [`format`]: the weights blob (header, CRC, writing f32 blobs);
 //! - [`int8`]: quantized models (int8 weights and activations, integer-only inference,
 //!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
-//! - [`loss`], [`rng`]: the softmax cross-entropy and the deterministic generator the
+//! - [`loss`], [`rng`]: the losses (fused softmax cross-entropy, TF.js's clipped one,
+//!   chosen by [`Trainer::with_loss`]) and the deterministic generator the
 //!   host's tools share with the core;
 //! - [`kernels`]: the hot loops (only [`kernels::wide_loops`] is public, for reports).
 //!

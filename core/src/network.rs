@@ -134,7 +134,13 @@ impl<P: AsRef<[f32]> + AsMut<[f32]>> Network<P> {
     /// Initializes weights with `init` from `seed` (same seed, same bits, on any target)
     /// and biases to zero.
     pub fn init(&mut self, init: Init, seed: u64) {
-        init.fill(&self.topology, self.params.as_mut(), seed);
+        self.init_with(|_| init, seed);
+    }
+
+    /// As [`Network::init`], layer `i`'s weights drawn by `init(i)`: TF.js's tutorial
+    /// network has glorot-normal hidden layers and a variance-scaling output.
+    pub fn init_with(&mut self, init: impl Fn(usize) -> Init, seed: u64) {
+        Init::fill(&self.topology, self.params.as_mut(), seed, init);
     }
 }
 
@@ -204,6 +210,27 @@ mod tests {
             assert!(a.params().iter().all(|x| x.is_finite()));
             assert_eq!(Init::from_name(init.name()), Some(init));
         }
+    }
+
+    #[test]
+    fn init_per_layer() {
+        let t = Topology::new(784, &[Layer::new(32, Linear), Layer::new(10, Softmax)]).unwrap();
+        let mut a = Network::new(t.clone(), [0.0f32; 784 * 32 + 32 + 330]).unwrap();
+        let mut b = a.clone();
+        a.init(Init::GlorotNormal, 9);
+        b.init_with(|_| Init::GlorotNormal, 9);
+        assert_eq!(a.params(), b.params());
+        // The tutorial's: glorot-normal hidden layer, variance-scaling (fan_in) output.
+        b.init_with(|i| [Init::GlorotNormal, Init::VarianceScaling][i], 9);
+        let split = 784 * 32 + 32;
+        assert_eq!(a.params()[..split], b.params()[..split]);
+        let out = &b.params()[split..split + 320];
+        let sigma = (1.0f32 / 32.0).sqrt();
+        assert!(out.iter().all(|x| x.abs() <= 2.0 * sigma));
+        // Glorot's σ here would be √(2/42), 1.23 times as wide.
+        let sd = (out.iter().map(|x| x * x).sum::<f32>() / 320.0).sqrt();
+        assert!((sd / sigma - 0.88).abs() < 0.08, "{}", sd / sigma);
+        assert!(b.params()[split + 320..].iter().all(|x| *x == 0.0));
     }
 
     #[test]

@@ -5,7 +5,7 @@
 //! kernels (`kernels::dense`), this module checks and orchestrates.
 use crate::kernels::dense::{dense_backprop, dense_gradients};
 use crate::kernels::sparse::Nonzeros;
-use crate::loss::softmax_cross_entropy;
+use crate::loss::{softmax_cross_entropy, tfjs_categorical_crossentropy, Loss};
 use crate::network::{batch_of, forward_layer};
 use crate::sizes::TrainLayout;
 use crate::{Activation, Buffer, Error, Network, Sgd, Topology};
@@ -17,6 +17,7 @@ pub struct Trainer<'a> {
     capacity: usize,
     layout: TrainLayout,
     sgd: Sgd,
+    loss: Loss,
     scratch: &'a mut [f32],
     velocity: &'a mut [f32],
 }
@@ -70,9 +71,21 @@ impl<'a> Trainer<'a> {
             capacity: batch,
             layout: TrainLayout::new(topology.input(), topology.layers(), batch),
             sgd,
+            loss: Loss::default(),
             scratch,
             velocity,
         })
+    }
+
+    /// Trains with `loss` instead of the default fused softmax cross-entropy.
+    pub fn with_loss(mut self, loss: Loss) -> Self {
+        self.loss = loss;
+        self
+    }
+
+    /// The loss it trains with.
+    pub fn loss(&self) -> Loss {
+        self.loss
     }
 
     /// The optimizer's current settings.
@@ -187,10 +200,10 @@ impl<'a> Trainer<'a> {
     }
 
     /// Forward keeping every layer's activations, then the batch-mean loss and the output
-    /// delta (softmax − one-hot) / n into the first delta buffer.
+    /// delta (the loss's gradient, batch mean) into the first delta buffer.
     fn forward_and_loss(&mut self, params: &[f32], inputs: &[f32], labels: &[u8], n: usize) -> f32 {
         let t = self.topology.clone();
-        let cap = self.capacity;
+        let (cap, kind) = (self.capacity, self.loss);
         let layers = t.layers();
         let (acts, delta, _, _) = self.layout.split(self.scratch);
         let mut offset = 0;
@@ -208,13 +221,22 @@ impl<'a> Trainer<'a> {
         let logits = &acts[offset - cap * classes..][..n * classes];
         let scale = 1.0 / n as f32;
         let mut loss = 0.0f32;
-        for ((z, d), &label) in logits
+        let samples = logits
             .chunks_exact(classes)
             .zip(delta.chunks_exact_mut(classes))
-            .zip(labels)
-        {
-            loss += softmax_cross_entropy(z, usize::from(label), d);
-            d.iter_mut().for_each(|g| *g *= scale);
+            .zip(labels);
+        match kind {
+            Loss::SoftmaxCrossEntropy => {
+                for ((z, d), &label) in samples {
+                    loss += softmax_cross_entropy(z, usize::from(label), d);
+                    d.iter_mut().for_each(|g| *g *= scale);
+                }
+            }
+            Loss::TfjsCategorical => {
+                for ((z, d), &label) in samples {
+                    loss += tfjs_categorical_crossentropy(z, usize::from(label), scale, d);
+                }
+            }
         }
         loss * scale
     }
@@ -302,38 +324,43 @@ mod tests {
         s.try_into().unwrap()
     }
 
-    fn loss_at(params: &[f32], scratch: &mut [f32]) -> f32 {
+    fn loss_at(params: &[f32], scratch: &mut [f32], loss: Loss) -> f32 {
         let t = Topology::new(4, &LAYERS).unwrap();
         let net = Network::new(t.clone(), params).unwrap();
-        let mut tr = Trainer::new(&t, 3, Sgd::new(0.1), scratch, &mut []).unwrap();
-        tr.loss_and_gradients(&net, &X, &Y).unwrap()
+        let tr = Trainer::new(&t, 3, Sgd::new(0.1), scratch, &mut []).unwrap();
+        tr.with_loss(loss).loss_and_gradients(&net, &X, &Y).unwrap()
     }
 
+    /// Both losses' gradients, through every layer, against central differences.
     #[test]
     fn gradients_match_finite_differences() {
-        let t = Topology::new(4, &LAYERS).unwrap();
-        let mut net = Network::new(t.clone(), [0.0f32; P]).unwrap();
-        net.init(Init::GlorotUniform, 11);
-        // Non-zero biases so their gradients are exercised too.
-        net.params_mut().iter_mut().for_each(|p| *p += 0.05);
-        let mut scratch = [0.0f32; S];
-        let mut tr = Trainer::new(&t, 3, Sgd::new(0.1), &mut scratch, &mut []).unwrap();
-        tr.loss_and_gradients(&net, &X, &Y).unwrap();
-        let grads: [f32; P] = core::array::from_fn(|i| tr.gradients()[i]);
-        let mut tmp = [0.0f32; S];
-        for k in 0..P {
-            let h = 1e-2f32;
-            let mut p = arr(net.params());
-            p[k] += h;
-            let plus = loss_at(&p, &mut tmp);
-            p[k] -= 2.0 * h;
-            let minus = loss_at(&p, &mut tmp);
-            let numeric = (plus - minus) / (2.0 * h);
-            assert!(
-                (numeric - grads[k]).abs() < 1e-3 + 1e-2 * grads[k].abs(),
-                "param {k}: analytic {} numeric {numeric}",
-                grads[k]
-            );
+        for loss in [Loss::SoftmaxCrossEntropy, Loss::TfjsCategorical] {
+            let t = Topology::new(4, &LAYERS).unwrap();
+            let mut net = Network::new(t.clone(), [0.0f32; P]).unwrap();
+            net.init(Init::GlorotUniform, 11);
+            // Non-zero biases so their gradients are exercised too.
+            net.params_mut().iter_mut().for_each(|p| *p += 0.05);
+            let mut scratch = [0.0f32; S];
+            let tr = Trainer::new(&t, 3, Sgd::new(0.1), &mut scratch, &mut []).unwrap();
+            let mut tr = tr.with_loss(loss);
+            assert_eq!(tr.loss(), loss);
+            tr.loss_and_gradients(&net, &X, &Y).unwrap();
+            let grads: [f32; P] = core::array::from_fn(|i| tr.gradients()[i]);
+            let mut tmp = [0.0f32; S];
+            for k in 0..P {
+                let h = 1e-2f32;
+                let mut p = arr(net.params());
+                p[k] += h;
+                let plus = loss_at(&p, &mut tmp, loss);
+                p[k] -= 2.0 * h;
+                let minus = loss_at(&p, &mut tmp, loss);
+                let numeric = (plus - minus) / (2.0 * h);
+                assert!(
+                    (numeric - grads[k]).abs() < 1e-3 + 1e-2 * grads[k].abs(),
+                    "{loss:?} param {k}: analytic {} numeric {numeric}",
+                    grads[k]
+                );
+            }
         }
     }
 

@@ -28,6 +28,8 @@ pub struct Board {
     pub bundle_train: String,
     pub bundle_digits: String,
     pub bundle_advice: String,
+    /// Cargo features the board needs (the RP2040's `rp2040-boot2`).
+    pub features: Vec<String>,
 }
 
 fn get<'a>(t: &'a Table, key: &str) -> Result<&'a Value, String> {
@@ -88,7 +90,12 @@ impl Board {
                 name: name.to_string(),
                 title: string(&t, "name")?,
                 targets,
-                irqs: count(&t, "irqs")?,
+                // Cortex-M only: the vector table's interrupt part.
+                irqs: if t.contains_key("irqs") {
+                    count(&t, "irqs")?
+                } else {
+                    0
+                },
                 max_units: count(&t, "max_units")?,
                 train_pool: count(train, "pool")?,
                 train_hidden: count(train, "hidden")?,
@@ -100,6 +107,17 @@ impl Board {
                 bundle_train: string(bundle, "train")?,
                 bundle_digits: string(bundle, "digits")?,
                 bundle_advice: string(bundle, "advice")?,
+                features: match t.get("features") {
+                    None => Vec::new(),
+                    Some(v) => v
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|f| f.as_str().map(str::to_string))
+                                .collect()
+                        })
+                        .ok_or("`features` is not a list of cargo features")?,
+                },
             })
         };
         parse().map_err(|e| format!("{}: {e}", path.display()))

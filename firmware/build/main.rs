@@ -66,7 +66,20 @@ fn main() {
             board.targets[0]
         ));
     }
+    for f in &board.features {
+        let var = format!("CARGO_FEATURE_{}", f.to_uppercase().replace('-', "_"));
+        if env::var_os(var).is_none() {
+            fail(&format!(
+                "board {name} needs the cargo feature {f}: add --features {f}"
+            ));
+        }
+    }
     write(&out.join("board.rs"), board.constants().as_bytes());
+    // Armv6-M (Cortex-M0/M0+): no DWT cycle counter (src/meter.rs).
+    println!("cargo::rustc-check-cfg=cfg(armv6m)");
+    if target.starts_with("thumbv6m") {
+        println!("cargo:rustc-cfg=armv6m");
+    }
 
     // Link scripts: cortex-m-rt's link.x includes memory.x from the search path.
     let memory = boards.join(&name).join("memory.x");

@@ -82,7 +82,46 @@ pub mod bundle {
 }
 
 // Re-exported so the binaries print through one path.
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 pub use cortex_m_semihosting::hprintln;
+/// `hprintln!` over RTT: a line on channel 0 (`format_args!`, so names in the string
+/// work as with semihosting's).
+#[cfg(feature = "rtt")]
+#[macro_export]
+macro_rules! hprintln {
+    ($($arg:tt)*) => {
+        $crate::rtt_line(format_args!($($arg)*))
+    };
+}
+
+/// One line to RTT channel 0 (for [`hprintln!`]).
+#[cfg(feature = "rtt")]
+pub fn rtt_line(args: core::fmt::Arguments) {
+    rtt_target::print_impl::write_fmt(0, args);
+    rtt_target::print_impl::write_str(0, "\n");
+}
+
+/// First thing in every program's `main`: the RTT channel (feature `rtt`), and the stack
+/// painted where the start-up code does not ([`ram::paint`]).
+#[inline(always)]
+pub fn start() {
+    #[cfg(feature = "rtt")]
+    rtt_target::rtt_init_print!(rtt_target::ChannelMode::BlockIfFull);
+    ram::paint();
+}
+#[cfg(target_arch = "riscv32")]
+pub use semihosting::println as hprintln;
+
+/// A `&'static mut` to a buffer in a `static` of its own, for a program's `main` (which
+/// runs once and takes each buffer once): `buffer!([f32; 8] = [0.0; 8])`.
+#[macro_export]
+macro_rules! buffer {
+    ($ty:ty = $init:expr) => {{
+        static mut BUFFER: $ty = $init;
+        // SAFETY: `main` runs once, and this is its only reference to BUFFER.
+        unsafe { &mut *core::ptr::addr_of_mut!(BUFFER) }
+    }};
+}
 
 /// Scratch words for any int8 model the demos take: layer inputs up to the digit size or
 /// the widest layer, layers up to `board::MAX_UNITS`.
@@ -122,6 +161,29 @@ pub fn flash_used() -> usize {
 }
 
 /// Ends the program: qemu exits 0 when `ok`, 1 otherwise.
+#[cfg(target_arch = "riscv32")]
+pub fn exit(ok: bool) -> ! {
+    semihosting::process::exit(if ok { 0 } else { 1 })
+}
+
+/// Ends the program over RTT: nothing to exit to, so it waits (the verdict is printed).
+#[cfg(feature = "rtt")]
+pub fn exit(_ok: bool) -> ! {
+    loop {
+        cortex_m::asm::wfi();
+    }
+}
+
+/// A panic over RTT: its message, then [`exit`].
+#[cfg(feature = "rtt")]
+#[panic_handler]
+fn panic(info: &core::panic::PanicInfo) -> ! {
+    hprintln!("{info}");
+    exit(false)
+}
+
+/// Ends the program: qemu exits 0 when `ok`, 1 otherwise.
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 pub fn exit(ok: bool) -> ! {
     use cortex_m_semihosting::debug;
     debug::exit(if ok {
@@ -137,6 +199,7 @@ pub fn exit(ok: bool) -> ! {
 
 /// The interrupt part of the vector table (cortex-m-rt's "device" feature): the board's
 /// interrupt lines, none of which the programs enable, all to the default handler.
+#[cfg(target_arch = "arm")]
 #[link_section = ".vector_table.interrupts"]
 #[no_mangle]
 pub static __INTERRUPTS: [unsafe extern "C" fn(); board::IRQS] = {
@@ -148,6 +211,7 @@ pub static __INTERRUPTS: [unsafe extern "C" fn(); board::IRQS] = {
 
 /// A fault (a bad address, say) ends the run with exit code 1 instead of hanging qemu
 /// until its timeout.
+#[cfg(target_arch = "arm")]
 #[cortex_m_rt::exception]
 unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
     // Without core::fmt, which a small program may not otherwise link.
@@ -157,6 +221,24 @@ unsafe fn HardFault(frame: &cortex_m_rt::ExceptionFrame) -> ! {
         .end();
     exit(false)
 }
+
+/// An exception (a bad address, an illegal instruction) ends the run with exit code 1.
+#[cfg(target_arch = "riscv32")]
+#[export_name = "ExceptionHandler"]
+fn exception(_: &riscv_rt::TrapFrame) -> ! {
+    out::Line::new()
+        .s("exception at pc ")
+        .hex(riscv::register::mepc::read() as u32)
+        .end();
+    exit(false)
+}
+
+/// The RP2040's second-stage bootloader, which the boot ROM runs from the first 256 bytes
+/// of flash (boards/pico/memory.x places `.boot2` there).
+#[cfg(feature = "rp2040-boot2")]
+#[link_section = ".boot2"]
+#[used]
+static BOOT2: [u8; 256] = rp2040_boot2::BOOT_LOADER_W25Q080;
 
 /// `a / b` as a percentage with one decimal, for printing without floats.
 pub struct Percent(pub usize, pub usize);

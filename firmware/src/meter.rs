@@ -5,20 +5,34 @@
 //! instruction (it counts instructions, not cycles), so SysTick ticks are proportional to
 //! instructions. The ratio depends on the board's modelled clock, so it is calibrated
 //! at start-up on a loop of known length (two instructions per iteration).
+//!
+//! On RISC-V the `minstret` counter counts retired instructions, on a chip as under qemu
+//! (whose `-icount` makes it exact).
+#[cfg(target_arch = "arm")]
 use cortex_m::peripheral::{syst::SystClkSource, DCB, DWT, SYST};
 
 /// SysTick's counter is 24 bits wide: one span must stay under 2^24 ticks (about 10^8
 /// instructions at qemu's 168 MHz netduinoplus2 clock).
+#[cfg(target_arch = "arm")]
 const SYST_MASK: u32 = 0x00FF_FFFF;
 /// Calibration loop lengths: the difference is 2 × 1,000,000 instructions.
+#[cfg(target_arch = "arm")]
 const SHORT: u32 = 1_000_000;
+#[cfg(target_arch = "arm")]
 const LONG: u32 = 2_000_000;
 
 enum Source {
+    /// Not on Armv6-M (Cortex-M0/M0+), which has no cycle counter.
+    #[cfg(target_arch = "arm")]
+    #[cfg_attr(armv6m, allow(dead_code))]
     Cycles,
+    /// RISC-V's `minstret`.
+    #[cfg(target_arch = "riscv32")]
+    Retired,
     /// `ticks` SysTick ticks were measured for `instructions` instructions: `q8` is
     /// instructions per tick in 1/256ths (no 64-bit division needed afterwards; a small
     /// program saves the code of one).
+    #[cfg(target_arch = "arm")]
     Instructions {
         ticks: u32,
         instructions: u32,
@@ -30,11 +44,41 @@ pub struct Meter {
     source: Source,
 }
 
+/// Starts the DWT cycle counter; whether it runs (under qemu it reads 0).
+#[cfg(all(target_arch = "arm", not(armv6m)))]
+fn start_cycles(dcb: &mut DCB, dwt: &mut DWT) -> bool {
+    dcb.enable_trace();
+    if !DWT::has_cycle_counter() {
+        return false;
+    }
+    dwt.enable_cycle_counter();
+    let before = DWT::cycle_count();
+    spin(100);
+    DWT::cycle_count() != before
+}
+
+/// Armv6-M (Cortex-M0/M0+) has no cycle counter: `Source::Cycles` is never chosen.
+#[cfg(all(target_arch = "arm", armv6m))]
+fn start_cycles(_: &mut DCB, _: &mut DWT) -> bool {
+    false
+}
+
+#[cfg(all(target_arch = "arm", not(armv6m)))]
+fn cycles() -> u32 {
+    DWT::cycle_count()
+}
+
+#[cfg(all(target_arch = "arm", armv6m))]
+fn cycles() -> u32 {
+    0
+}
+
 /// A reading to measure from.
 #[derive(Clone, Copy)]
 pub struct Stamp(u32);
 
 /// Runs `n` (≥ 1) iterations of a two-instruction loop.
+#[cfg(target_arch = "arm")]
 #[inline(always)]
 fn spin(n: u32) {
     // SAFETY: register-only loop, no memory or stack use.
@@ -49,20 +93,34 @@ fn spin(n: u32) {
     }
 }
 
+/// The meter of this chip, once (the Cortex-M peripherals it takes are singletons).
+#[cfg(target_arch = "arm")]
+pub fn take() -> Option<Meter> {
+    cortex_m::Peripherals::take().map(|p| Meter::new(p.SYST, p.DCB, p.DWT))
+}
+
+/// The meter of this chip: `minstret`.
+#[cfg(target_arch = "riscv32")]
+pub fn take() -> Option<Meter> {
+    Some(Meter {
+        source: Source::Retired,
+    })
+}
+
+#[cfg(target_arch = "riscv32")]
+fn retired() -> u32 {
+    riscv::register::minstret::read() as u32
+}
+
 impl Meter {
     /// Starts the DWT cycle counter if it runs, else SysTick (free-running on the
     /// processor clock) with calibration.
+    #[cfg(target_arch = "arm")]
     pub fn new(mut syst: SYST, mut dcb: DCB, mut dwt: DWT) -> Self {
-        dcb.enable_trace();
-        if DWT::has_cycle_counter() {
-            dwt.enable_cycle_counter();
-            let before = DWT::cycle_count();
-            spin(100);
-            if DWT::cycle_count() != before {
-                return Meter {
-                    source: Source::Cycles,
-                };
-            }
+        if start_cycles(&mut dcb, &mut dwt) {
+            return Meter {
+                source: Source::Cycles,
+            };
         }
         syst.set_clock_source(SystClkSource::Core);
         syst.set_reload(SYST_MASK);
@@ -95,14 +153,22 @@ impl Meter {
 
     pub fn now(&self) -> Stamp {
         match self.source {
-            Source::Cycles => Stamp(DWT::cycle_count()),
+            #[cfg(target_arch = "riscv32")]
+            Source::Retired => Stamp(retired()),
+            #[cfg(target_arch = "arm")]
+            Source::Cycles => Stamp(cycles()),
+            #[cfg(target_arch = "arm")]
             Source::Instructions { .. } => Stamp(SYST::get_current()),
         }
     }
 
     fn ticks_since(&self, start: Stamp) -> u32 {
         match self.source {
-            Source::Cycles => DWT::cycle_count().wrapping_sub(start.0),
+            #[cfg(target_arch = "riscv32")]
+            Source::Retired => retired().wrapping_sub(start.0),
+            #[cfg(target_arch = "arm")]
+            Source::Cycles => cycles().wrapping_sub(start.0),
+            #[cfg(target_arch = "arm")]
             // SysTick counts down.
             Source::Instructions { .. } => start.0.wrapping_sub(SYST::get_current()) & SYST_MASK,
         }
@@ -112,7 +178,11 @@ impl Meter {
     pub fn since(&self, start: Stamp) -> u64 {
         let ticks = u64::from(self.ticks_since(start));
         match self.source {
+            #[cfg(target_arch = "riscv32")]
+            Source::Retired => ticks,
+            #[cfg(target_arch = "arm")]
             Source::Cycles => ticks,
+            #[cfg(target_arch = "arm")]
             Source::Instructions { q8, .. } => (ticks * u64::from(q8) + 128) >> 8,
         }
     }
@@ -120,7 +190,11 @@ impl Meter {
     /// The [`Display`](core::fmt::Display) text, without `core::fmt`.
     pub fn describe(&self, line: &mut crate::out::Line) {
         match self.source {
+            #[cfg(target_arch = "riscv32")]
+            Source::Retired => line.s("minstret (instructions retired)"),
+            #[cfg(target_arch = "arm")]
             Source::Cycles => line.s("DWT cycle counter"),
+            #[cfg(target_arch = "arm")]
             Source::Instructions {
                 ticks,
                 instructions,
@@ -138,8 +212,12 @@ impl Meter {
 
     pub fn unit(&self) -> &'static str {
         match self.source {
+            #[cfg(target_arch = "arm")]
             Source::Cycles => "cycles",
+            #[cfg(target_arch = "arm")]
             Source::Instructions { .. } => "instructions",
+            #[cfg(target_arch = "riscv32")]
+            Source::Retired => "instructions",
         }
     }
 }
@@ -148,7 +226,11 @@ impl Meter {
 impl core::fmt::Display for Meter {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.source {
+            #[cfg(target_arch = "riscv32")]
+            Source::Retired => write!(f, "minstret (instructions retired)"),
+            #[cfg(target_arch = "arm")]
             Source::Cycles => write!(f, "DWT cycle counter"),
+            #[cfg(target_arch = "arm")]
             Source::Instructions {
                 ticks,
                 instructions,

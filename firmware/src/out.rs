@@ -1,15 +1,35 @@
 //! Text to the host without `core::fmt`: a line of strings and integers, written over
-//! semihosting in one go. `core::fmt` costs several KiB of flash; `demo-int8` (and the
+//! semihosting (or RTT, feature `rtt`) in one go. `core::fmt` costs several KiB of flash; `demo-int8` (and the
 //! hard-fault handler every program links) print through this instead.
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use core::cell::Cell;
 
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use cortex_m::interrupt::{self, Mutex};
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use cortex_m_semihosting::hio::{self, HostStream};
 
 /// The host's stdout, opened on first use.
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 static STDOUT: Mutex<Cell<Option<HostStream>>> = Mutex::new(Cell::new(None));
 
+/// Writes `bytes` to RTT channel 0 (text: the lines of [`Line`]).
+#[cfg(feature = "rtt")]
+pub fn write(bytes: &[u8]) {
+    rtt_target::print_impl::write_str(0, core::str::from_utf8(bytes).unwrap_or("?\n"));
+}
+
 /// Writes `bytes` to the host's stdout (nothing when no host is attached).
+#[cfg(target_arch = "riscv32")]
+pub fn write(bytes: &[u8]) {
+    use semihosting::io::Write as _;
+    if let Ok(mut s) = semihosting::io::stdout() {
+        let _ = s.write_all(bytes);
+    }
+}
+
+/// Writes `bytes` to the host's stdout (nothing when no host is attached).
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 pub fn write(bytes: &[u8]) {
     let stream = interrupt::free(|cs| {
         let cell = STDOUT.borrow(cs);

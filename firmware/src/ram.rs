@@ -1,6 +1,7 @@
 //! RAM use, from cortex-m-rt's linker symbols: statics (.data, .bss, .uninit) are what
 //! lies below `_stack_end`; the stack's peak is found through the paint (0xCCCCCCCC) that
-//! cortex-m-rt's `paint-stack` feature lays over the free RAM at reset.
+//! cortex-m-rt's `paint-stack` feature lays over the free RAM at reset ([`paint`] on
+//! RISC-V, where riscv-rt does not; a RISC-V board's memory.x names the same symbols).
 use core::ptr::addr_of;
 
 use crate::KiB;
@@ -16,6 +17,25 @@ const PAINT: u32 = 0xCCCC_CCCC;
 
 fn symbol(s: *const u32) -> usize {
     s as usize
+}
+
+/// Paints the free stack below the caller's frame (RISC-V; cortex-m-rt paints at reset,
+/// so this is nothing on a Cortex-M). [`crate::start`] calls it.
+#[inline(always)]
+pub fn paint() {
+    #[cfg(target_arch = "riscv32")]
+    {
+        let sp: usize;
+        // SAFETY: reads the stack pointer.
+        unsafe { core::arch::asm!("mv {}, sp", out(reg) sp, options(nomem, nostack)) };
+        let mut at = symbol(addr_of!(_stack_end));
+        // Below the caller's frame, with room for this loop's own.
+        while at + 64 < sp {
+            // SAFETY: free RAM between the statics and the live stack, word-aligned.
+            unsafe { core::ptr::write_volatile(at as *mut u32, PAINT) };
+            at += 4;
+        }
+    }
 }
 
 /// Size of the RAM region in memory.x.

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use microdense::{Activation, Init};
+use microdense::{loss::Loss, Activation, Init};
 
 use crate::train::Schedule;
 
@@ -86,6 +86,10 @@ pub struct ExportTfjsArgs {
     /// Directory to write model.json and model.weights.bin into.
     #[arg(long, value_name = "DIR")]
     pub out: PathBuf,
+    /// The TF.js model.json the model was imported from: keep its topology (layer names,
+    /// initializer configs, Flatten and Dropout layers) instead of writing a fresh one.
+    #[arg(long, value_name = "MODEL_JSON")]
+    pub like: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -173,9 +177,24 @@ pub struct TrainArgs {
     /// Learning-rate schedule over the whole run.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
     pub schedule: ScheduleArg,
-    /// Weight initializer (biases start at zero).
+    /// Weight initializer of the hidden layers (biases start at zero).
     #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
     pub init: InitArg,
+    /// The output layer's initializer [default: as --init]. The TF.js tutorial's:
+    /// variance-scaling (its hidden layers take the Dense default, glorot-normal).
+    #[arg(long, value_enum)]
+    pub output_init: Option<InitArg>,
+    /// Loss: fused softmax cross-entropy, or TF.js's clipped categorical cross-entropy.
+    #[arg(long, value_enum, default_value_t = LossArg::Fused)]
+    pub loss: LossArg,
+    /// Start from this model's weights (its layers replace --hidden, --activation and
+    /// the initializers).
+    #[arg(long, value_name = "FILE")]
+    pub from: Option<PathBuf>,
+    /// Write the training-set indices of every batch trained, in order, as JSON (an
+    /// array of arrays), e.g. to feed the same batches to TF.js.
+    #[arg(long, value_name = "FILE.json")]
+    pub write_batches: Option<PathBuf>,
     /// Seed of the initial weights, the shuffling and the validation batches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -234,6 +253,16 @@ pub struct ReproduceArgs {
     /// Seed of the first run; run k uses seed + k.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Hidden layers' initializer (the tutorial's: TF.js's Dense default).
+    #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
+    pub init: InitArg,
+    /// The output layer's initializer (the tutorial's: `kernelInitializer:
+    /// 'varianceScaling'`).
+    #[arg(long, value_enum, default_value_t = InitArg::VarianceScaling)]
+    pub output_init: InitArg,
+    /// Loss (the tutorial's: TF.js's categoricalCrossentropy).
+    #[arg(long, value_enum, default_value_t = LossArg::Tfjs)]
+    pub loss: LossArg,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -397,6 +426,24 @@ impl From<InitArg> for Init {
             InitArg::GlorotUniform => Init::GlorotUniform,
             InitArg::VarianceScaling => Init::VarianceScaling,
             InitArg::He => Init::He,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LossArg {
+    /// Softmax fused with cross-entropy: gradient (p − one-hot)/n for every sample.
+    Fused,
+    /// TF.js's categoricalCrossentropy: probabilities clipped to [1e-7, 1 − 1e-7], no
+    /// gradient from samples outside that range.
+    Tfjs,
+}
+
+impl From<LossArg> for Loss {
+    fn from(l: LossArg) -> Self {
+        match l {
+            LossArg::Fused => Loss::SoftmaxCrossEntropy,
+            LossArg::Tfjs => Loss::TfjsCategorical,
         }
     }
 }

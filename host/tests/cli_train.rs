@@ -183,3 +183,39 @@ fn data_directory_from_the_environment_and_flag_precedence() {
         .unwrap();
     assert_one_line_error(&out, &[&empty.path().to_string_lossy()]);
 }
+
+/// `--output-init` draws only the output layer differently (the hidden layer's weights
+/// come from the same stream), `--loss tfjs` trains differently, and both are reported.
+#[test]
+fn output_initializer_and_loss() {
+    let data = toy_data();
+    let path = |n: &str| data.path().join(n);
+    let one = ["--batches", "1", "--lr", "1e-30"];
+    train_small(data.path(), &path("a.mdw"), &one);
+    let out = train_small(
+        data.path(),
+        &path("b.mdw"),
+        &[&one[..], &["--output-init", "variance-scaling"]].concat(),
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        text.contains("glorot-normal init, variance-scaling output"),
+        "{text}"
+    );
+    let (a, b) = (
+        Model::load(&path("a.mdw")).unwrap(),
+        Model::load(&path("b.mdw")).unwrap(),
+    );
+    // The hidden kernel (its biases moved by the near-zero step, differently).
+    let (kernel, out) = (16 * 16, 16 * 16 + 16);
+    assert_eq!(a.params[..kernel], b.params[..kernel]);
+    assert_ne!(a.params[out..out + 160], b.params[out..out + 160]);
+
+    let loss = |l: &str, n: &str| {
+        let out = train_small(data.path(), &path(n), &["--loss", l, "--json"]);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(v["config"]["loss"], l, "{v}");
+        fs::read(path(n)).unwrap()
+    };
+    assert_ne!(loss("fused", "f.mdw"), loss("tfjs", "t.mdw"));
+}

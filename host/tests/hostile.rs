@@ -158,6 +158,7 @@ fn outputs_equal_to_inputs_are_refused() {
         ),
         (format!("export --firmware --model {m} --out {m}"), "m.mdw"),
         (format!("quantize --model {m} --out {m}"), "m.mdw"),
+        (format!("train --batches 2 --from {m} --out {m}"), "m.mdw"),
         // The same file by another spelling.
         (
             format!("quantize --model {m} --out {d}/./sub/../m.mdw"),

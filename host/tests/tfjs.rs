@@ -4,7 +4,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use microdense::{rng::Rng, Activation, Init, Layer, Network, Topology};
-use microdense_host::model::tfjs::{export_tfjs, import_tfjs};
+use microdense_host::model::tfjs::{export_tfjs, export_tfjs_like, import_tfjs, Original};
 use microdense_host::model::Model;
 use serde_json::{json, Value};
 use tempfile::TempDir;
@@ -667,4 +667,100 @@ fn no_panic_on_mutated_models() {
     }
     // Harmless edits (names, initializers) still import.
     assert!(accepted > 100, "{accepted}");
+}
+
+/// Converter-style uint8/uint16 weights (fixture by `bench/tfjs/quantized.js`): import
+/// gives the very bits TF.js's own `getWeights()` gives, zero points included (which
+/// needs the JSON scale read exactly, not one ULP off).
+#[test]
+fn quantized_import_is_bit_identical_to_tfjs() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/tfjs-quantized");
+    let (_, params) = import_tfjs(&dir.join("model.json")).unwrap();
+    let tfjs: Vec<u32> = fs::read(dir.join("tfjs-weights.f32"))
+        .unwrap()
+        .chunks_exact(4)
+        .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect();
+    let ours: Vec<u32> = params.iter().map(|p| p.to_bits()).collect();
+    assert_eq!(ours.len(), tfjs.len());
+    let differ: Vec<usize> = (0..ours.len()).filter(|&i| ours[i] != tfjs[i]).collect();
+    assert!(
+        differ.is_empty(),
+        "{} of {} weights differ from TF.js's, first at {}: {} vs {}",
+        differ.len(),
+        ours.len(),
+        differ[0],
+        params[differ[0]],
+        f32::from_bits(tfjs[differ[0]])
+    );
+    assert!(params.iter().filter(|p| **p == 0.0).count() >= 3);
+}
+
+/// `export-tfjs --like`: a model imported from TF.js goes back with the original's
+/// topology (names, initializer configs, Flatten and Dropout) and weight names, the same
+/// bytes as the original's weights, and a bias-less layer stays bias-less.
+#[test]
+fn export_like_the_original_keeps_names_and_initializers() {
+    let dir = TempDir::new().unwrap();
+    let original = browser_fixture(dir.path());
+    let (t, params) = import_tfjs(&original).unwrap();
+    let like = Original::read(&original, &t).unwrap();
+    let out = dir.path().join("out");
+    export_tfjs_like(&t, &params, Some(&like), &out).unwrap();
+    let read = |p: &Path| -> Value { serde_json::from_slice(&fs::read(p).unwrap()).unwrap() };
+    let (a, b) = (read(&original), read(&out.join("model.json")));
+    assert_eq!(a["modelTopology"], b["modelTopology"]);
+    assert_eq!(
+        a["weightsManifest"][0]["weights"],
+        b["weightsManifest"][0]["weights"]
+    );
+    assert_eq!(
+        fs::read(out.join("model.weights.bin")).unwrap(),
+        reference_bin()
+    );
+    let layers = &b["modelTopology"]["config"]["layers"];
+    assert_eq!(layers[1]["config"]["name"], "dense_Dense4");
+    assert_eq!(
+        layers[1]["config"]["kernel_initializer"],
+        json!({"class_name": "VarianceScaling", "config": {"scale": 1}})
+    );
+    assert_eq!(
+        import_tfjs(&out.join("model.json")).unwrap(),
+        (t.clone(), params.clone())
+    );
+
+    // Without --like: fresh names and glorot-normal's config.
+    export_tfjs(&t, &params, &dir.path().join("fresh")).unwrap();
+    let fresh = read(&dir.path().join("fresh/model.json"));
+    assert_eq!(
+        fresh["modelTopology"]["config"]["layers"][0]["config"]["name"],
+        "dense_Dense1"
+    );
+
+    // A bias-less original layer stays bias-less while its biases are zero.
+    let v = json!({
+        "modelTopology": {"class_name": "Sequential", "config": [
+            {"class_name": "Dense", "config": {"units": 3, "use_bias": false, "batchInputShape": [null, 4], "name": "d1"}},
+            {"class_name": "Dense", "config": {"units": 2, "activation": "softmax", "name": "d2"}}
+        ]},
+        "weightsManifest": [{"paths": ["w.bin"], "weights": [
+            spec("d1/kernel", &[4, 3]), spec("d2/kernel", &[3, 2]), spec("d2/bias", &[2])
+        ]}]
+    });
+    let legacy = dir.path().join("legacy");
+    fs::create_dir_all(&legacy).unwrap();
+    let bin = le(&[&K1[..], &K2, &B2].concat());
+    write(&legacy, "w.bin", &bin);
+    let original = write_json(&legacy, &v);
+    let (t, mut params) = import_tfjs(&original).unwrap();
+    let like = Original::read(&original, &t).unwrap();
+    export_tfjs_like(&t, &params, Some(&like), &out).unwrap();
+    assert_eq!(fs::read(out.join("model.weights.bin")).unwrap(), bin);
+    params[12] = 0.5;
+    let e = export_tfjs_like(&t, &params, Some(&like), &out).unwrap_err();
+    assert!(e.to_string().contains("its layer d1 has no bias"), "{e}");
+    // Another network's original is refused.
+    let other = Topology::new(4, &[Layer::new(5, Activation::Softmax)]).unwrap();
+    let e = Original::read(&original, &other).err().unwrap().to_string();
+    assert!(e.contains("its Dense layers are not this model's"), "{e}");
 }

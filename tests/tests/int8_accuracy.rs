@@ -87,9 +87,11 @@ fn int8_costs_at_most_half_a_point_on_the_98_percent_network() {
         weight_decay: 1e-4,
         schedule: Schedule::Cosine,
         init: Init::He,
+        output_init: Init::He,
         seed: 1,
         val_every: 0,
         val_size: 100,
+        ..TrainConfig::tutorial()
     };
     let model = trained(&cfg, &train_set);
     let (float, int8) = accuracies(&model, &train_set, &test_set);

@@ -10,12 +10,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![no_main]
 
-use cortex_m_rt::entry;
 use microdense::{int8::argmax_i32, int8::Int8Network, int8::PIXEL_INPUT, Blob, ElementType};
-use microdense_firmware::meter::Meter;
+use microdense_firmware::meter::{self, Meter};
 use microdense_firmware::out::Line;
 use microdense_firmware::weights;
-use microdense_firmware::{board, bundle, exit, flash_used, ram, Aligned, INT8_SCRATCH};
+use microdense_firmware::{board, buffer, bundle, exit, flash_used, ram, Aligned, INT8_SCRATCH};
 
 struct Buffers {
     scratch: &'static mut [u32],
@@ -24,27 +23,25 @@ struct Buffers {
     out: &'static mut [i32],
 }
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    static mut SCRATCH_WORDS: [u32; INT8_SCRATCH] = [0; INT8_SCRATCH];
-    static mut INPUT: Aligned<[i8; bundle::PIXELS]> = Aligned([0; bundle::PIXELS]);
-    static mut OUT: [i32; bundle::CLASSES] = [0; bundle::CLASSES];
-
-    let ok = match cortex_m::Peripherals::take() {
-        Some(p) => run(
-            &Meter::new(p.SYST, p.DCB, p.DWT),
-            Buffers {
-                scratch: SCRATCH_WORDS,
-                input: &mut INPUT.0,
-                out: OUT,
-            },
-        ),
+    microdense_firmware::start();
+    let b = Buffers {
+        scratch: buffer!([u32; INT8_SCRATCH] = [0; INT8_SCRATCH]),
+        input: &mut buffer!(Aligned<[i8; bundle::PIXELS]> = Aligned([0; bundle::PIXELS])).0,
+        out: buffer!([i32; bundle::CLASSES] = [0; bundle::CLASSES]),
+    };
+    let ok = match meter::take() {
+        Some(m) => run(&m, b),
         None => false,
     };
     exit(ok)
 }
 
 /// No `core::fmt` here either: a panic (there is none in the core) says so and exits 1.
+/// (On RISC-V the `semihosting` crate's handler prints it.)
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 #[panic_handler]
 fn panic(_: &core::panic::PanicInfo) -> ! {
     Line::new().s("panic").end();

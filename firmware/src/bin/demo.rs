@@ -10,11 +10,11 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![no_main]
 
-use cortex_m_rt::entry;
 use microdense::{argmax, Blob, ElementType, Network};
 use microdense_firmware::inference::{open, report, run_int8, Int8Buffers, Tally};
-use microdense_firmware::meter::Meter;
-use microdense_firmware::{board, bundle, exit, hprintln, to_input, Aligned, INT8_SCRATCH};
+use microdense_firmware::meter::{self, Meter};
+use microdense_firmware::{board, buffer, bundle, exit, hprintln, to_input, Aligned, INT8_SCRATCH};
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
 /// The static buffers of both paths.
@@ -24,28 +24,22 @@ struct Buffers {
     int8: Int8Buffers,
 }
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    static mut SCRATCH: [f32; 2 * board::MAX_UNITS] = [0.0; 2 * board::MAX_UNITS];
-    static mut INPUT: [f32; bundle::PIXELS] = [0.0; bundle::PIXELS];
-    static mut INT8_SCRATCH_WORDS: [u32; INT8_SCRATCH] = [0; INT8_SCRATCH];
-    // Word-aligned: the core then reads the input four values at a time.
-    static mut INT8_INPUT: Aligned<[i8; bundle::PIXELS]> = Aligned([0; bundle::PIXELS]);
-    static mut INT8_OUT: [i32; bundle::CLASSES] = [0; bundle::CLASSES];
-
-    let ok = match cortex_m::Peripherals::take() {
-        Some(p) => run(
-            Meter::new(p.SYST, p.DCB, p.DWT),
-            Buffers {
-                scratch: SCRATCH,
-                input: INPUT,
-                int8: Int8Buffers {
-                    scratch: INT8_SCRATCH_WORDS,
-                    input: &mut INT8_INPUT.0,
-                    out: INT8_OUT,
-                },
-            },
-        ),
+    microdense_firmware::start();
+    let b = Buffers {
+        scratch: buffer!([f32; 2 * board::MAX_UNITS] = [0.0; 2 * board::MAX_UNITS]),
+        input: buffer!([f32; bundle::PIXELS] = [0.0; bundle::PIXELS]),
+        int8: Int8Buffers {
+            scratch: buffer!([u32; INT8_SCRATCH] = [0; INT8_SCRATCH]),
+            // Word-aligned: the core then reads the input four values at a time.
+            input: &mut buffer!(Aligned<[i8; bundle::PIXELS]> = Aligned([0; bundle::PIXELS])).0,
+            out: buffer!([i32; bundle::CLASSES] = [0; bundle::CLASSES]),
+        },
+    };
+    let ok = match meter::take() {
+        Some(m) => run(m, b),
         None => false,
     };
     exit(ok)

@@ -7,7 +7,6 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![no_main]
 
-use cortex_m_rt::entry;
 use microdense::{rng::Rng, Init, Network, Topology, Trainer};
 use microdense_firmware::board::{
     TRAIN_BATCH, TRAIN_EPOCHS, TRAIN_EVAL_SCRATCH, TRAIN_INPUT, TRAIN_LAYERS, TRAIN_PARAMS,
@@ -17,8 +16,9 @@ use microdense_firmware::bundle::{
     HELDOUT_IMAGES, TEST_COUNT, TEST_LABELS, TRAIN_COLS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS,
     TRAIN_ROWS,
 };
-use microdense_firmware::meter::{Meter, Ratio};
-use microdense_firmware::{board, exit, hprintln, ram, to_input, KiB, Percent};
+use microdense_firmware::meter::{self, Meter, Ratio};
+use microdense_firmware::{board, buffer, exit, hprintln, ram, to_input, KiB, Percent};
+#[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
 /// Steps between two training-loss reports.
@@ -35,34 +35,26 @@ struct Buffers {
     order: &'static mut [u32],
 }
 
-#[entry]
+#[cfg_attr(target_arch = "arm", cortex_m_rt::entry)]
+#[cfg_attr(target_arch = "riscv32", riscv_rt::entry)]
 fn main() -> ! {
-    static mut PARAMS: [f32; TRAIN_PARAMS] = [0.0; TRAIN_PARAMS];
-    static mut SCRATCH: [f32; TRAIN_SCRATCH] = [0.0; TRAIN_SCRATCH];
-    static mut VELOCITY: [f32; TRAIN_VELOCITY] = [0.0; TRAIN_VELOCITY];
-    static mut BATCH: [f32; TRAIN_BATCH * TRAIN_INPUT] = [0.0; TRAIN_BATCH * TRAIN_INPUT];
-    static mut EVAL: [f32; TRAIN_EVAL_SCRATCH] = [0.0; TRAIN_EVAL_SCRATCH];
-    static mut ORDER: [u32; TRAIN_COUNT] = [0; TRAIN_COUNT];
-
-    let ok = match cortex_m::Peripherals::take() {
-        Some(p) => {
-            let meter = Meter::new(p.SYST, p.DCB, p.DWT);
-            let buffers = Buffers {
-                params: PARAMS,
-                scratch: SCRATCH,
-                velocity: VELOCITY,
-                batch: BATCH,
-                eval: EVAL,
-                order: ORDER,
-            };
-            match run(&meter, buffers) {
-                Ok(ok) => ok,
-                Err(e) => {
-                    hprintln!("error: {e}");
-                    false
-                }
+    microdense_firmware::start();
+    let buffers = Buffers {
+        params: buffer!([f32; TRAIN_PARAMS] = [0.0; TRAIN_PARAMS]),
+        scratch: buffer!([f32; TRAIN_SCRATCH] = [0.0; TRAIN_SCRATCH]),
+        velocity: buffer!([f32; TRAIN_VELOCITY] = [0.0; TRAIN_VELOCITY]),
+        batch: buffer!([f32; TRAIN_BATCH * TRAIN_INPUT] = [0.0; TRAIN_BATCH * TRAIN_INPUT]),
+        eval: buffer!([f32; TRAIN_EVAL_SCRATCH] = [0.0; TRAIN_EVAL_SCRATCH]),
+        order: buffer!([u32; TRAIN_COUNT] = [0; TRAIN_COUNT]),
+    };
+    let ok = match meter::take() {
+        Some(meter) => match run(&meter, buffers) {
+            Ok(ok) => ok,
+            Err(e) => {
+                hprintln!("error: {e}");
+                false
             }
-        }
+        },
         None => false,
     };
     exit(ok)

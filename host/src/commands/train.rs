@@ -10,7 +10,7 @@ use crate::cli::TrainArgs;
 use crate::data::idx::{self, Split};
 use crate::data::Data;
 use crate::eval::{evaluate, ClassScore, Evaluation};
-use crate::model::describe;
+use crate::model::{describe, Model};
 use crate::plot;
 use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
 
@@ -75,8 +75,8 @@ impl Target {
     }
 }
 
-fn config(args: &TrainArgs) -> TrainConfig {
-    TrainConfig {
+fn config(args: &TrainArgs) -> Result<TrainConfig> {
+    Ok(TrainConfig {
         hidden: args.shape.hidden.0.clone(),
         activation: args.shape.activation.into(),
         classes: args.classes as usize,
@@ -91,19 +91,27 @@ fn config(args: &TrainArgs) -> TrainConfig {
         weight_decay: args.weight_decay,
         schedule: args.schedule.into(),
         init: args.init.into(),
+        output_init: args.output_init.unwrap_or(args.init).into(),
+        loss: args.loss.into(),
+        from: args.from.as_deref().map(Model::load).transpose()?,
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
-    }
+    })
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    let cfg = config(&args);
+    let cfg = config(&args)?;
     let (dir, train, test) = load(&args, &cfg)?;
     let work = work(&args, &cfg, &train, &test)?;
     let trained = &work.trained;
-    // The model and the plot are renamed into place together, after both are written.
+    // The outputs are renamed into place together, after all are written.
     let mut outputs = vec![trained.model.stage(&args.out)?];
+    if let Some(path) = &args.write_batches {
+        let order = crate::train::batch_order(&cfg, train.len(), trained.batches);
+        let json = serde_json::to_vec(&order).map_err(|e| anyhow!("batch order: {e}"))?;
+        outputs.push(atomic::stage(path, &json)?);
+    }
     if let Some(path) = &args.plot {
         let title = format!(
             "{}, batch {}, lr {}, seed {}",
@@ -133,9 +141,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
 /// the outputs and the memory the run needs.
 fn load(args: &TrainArgs, cfg: &TrainConfig) -> Result<(PathBuf, Data, Data)> {
     let dir = idx::data_dir(args.data.data.as_deref());
+    let mut inputs = data_files(&dir, &[Split::Train, Split::Test]);
+    inputs.extend(args.from.clone());
     check_outputs(
-        &[("--out", Some(&args.out)), ("--plot", args.plot.as_deref())],
-        &data_files(&dir, &[Split::Train, Split::Test]),
+        &[
+            ("--out", Some(&args.out)),
+            ("--plot", args.plot.as_deref()),
+            ("--write-batches", args.write_batches.as_deref()),
+        ],
+        &inputs,
     )?;
     let train = Data::load(&dir, Split::Train)?;
     let test = Data::load(&dir, Split::Test)?;
@@ -260,12 +274,19 @@ fn report(
             cfg.momentum, cfg.weight_decay
         )
     };
+    let mut init = format!("{} init", cfg.init.name());
+    if cfg.output_init != cfg.init {
+        init += &format!(", {} output", cfg.output_init.name());
+    }
+    if let Some(from) = &args.from {
+        init = format!("starting from {}", from.display());
+    }
+    let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
     let mut text = format!(
-        "network   {} with {} parameters, {} init\n\
+        "network   {} with {} parameters, {init}\n\
          training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
         describe(&outcome.model.topology),
         outcome.model.params.len(),
-        cfg.init.name(),
         outcome.batches,
         cfg.batch,
         outcome.samples as f64 / train.len() as f64,

@@ -69,9 +69,14 @@ fn describe_layers(input: usize, layers: &[Layer]) -> String {
 impl Model {
     /// Weights drawn by `init` from `seed`, biases zero.
     pub fn init(topology: Topology, init: Init, seed: u64) -> Model {
+        Model::init_with(topology, |_| init, seed)
+    }
+
+    /// Layer `i`'s weights drawn by `init(i)` from `seed`, biases zero.
+    pub fn init_with(topology: Topology, init: impl Fn(usize) -> Init, seed: u64) -> Model {
         let params = vec![0.0; topology.params_len()];
         let mut model = Model { topology, params };
-        model.network_mut().init(init, seed);
+        model.network_mut().init_with(init, seed);
         model
     }
 

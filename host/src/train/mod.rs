@@ -18,7 +18,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, Result};
 use microdense::{
-    argmax, loss::softmax_cross_entropy, rng::Rng, Activation, Error, Init, Sgd, Trainer,
+    argmax,
+    loss::{softmax_cross_entropy, Loss},
+    rng::Rng,
+    Activation, Error, Init, Sgd, Trainer,
 };
 use serde::Serialize;
 
@@ -46,8 +49,17 @@ pub struct TrainConfig {
     pub momentum: f32,
     pub weight_decay: f32,
     pub schedule: Schedule,
+    /// Hidden layers' initializer.
     #[serde(serialize_with = "init_name")]
     pub init: Init,
+    /// The output layer's (TF.js's tutorial: variance-scaling under glorot-normal).
+    #[serde(serialize_with = "init_name")]
+    pub output_init: Init,
+    #[serde(serialize_with = "loss_name")]
+    pub loss: Loss,
+    /// Start from these weights (their topology replaces hidden/activation/inits).
+    #[serde(skip)]
+    pub from: Option<Model>,
     pub seed: u64,
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
@@ -70,6 +82,10 @@ pub(crate) fn init_name<S: serde::Serializer>(i: &Init, s: S) -> Result<S::Ok, S
     s.serialize_str(i.name())
 }
 
+fn loss_name<S: serde::Serializer>(l: &Loss, s: S) -> Result<S::Ok, S::Error> {
+    s.serialize_str(l.name())
+}
+
 impl TrainConfig {
     /// The tutorial's network and optimizer: 32+256 linear hidden units, batch 16,
     /// 100 batches of plain SGD at lr 0.15, glorot-normal weights, a 100-sample validation
@@ -86,6 +102,9 @@ impl TrainConfig {
             weight_decay: 0.0,
             schedule: Schedule::Constant,
             init: Init::GlorotNormal,
+            output_init: Init::GlorotNormal,
+            loss: Loss::SoftmaxCrossEntropy,
+            from: None,
             seed: 1,
             val_every: 5,
             val_size: 100,
@@ -287,6 +306,15 @@ pub fn train(
     run(cfg, train, val, on_event, SNAPSHOT_EVERY)
 }
 
+/// The training-set indices of the first `count` batches of a run of `cfg` on `n`
+/// samples, in the order [`train`] uses them.
+pub fn batch_order(cfg: &TrainConfig, n: usize, count: u64) -> Vec<Vec<usize>> {
+    let mut sampler = Sampler::new(n, Seeds::from(cfg.seed).shuffle);
+    (0..count)
+        .map(|_| sampler.next_batch(cfg.batch).0.to_vec())
+        .collect()
+}
+
 fn run(
     cfg: &TrainConfig,
     train: &Dataset,
@@ -297,8 +325,33 @@ fn run(
     let started = Instant::now();
     cfg.check_memory(train.input_size())?;
     let seeds = Seeds::from(cfg.seed);
-    let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
-    let mut model = Model::init(topology.clone(), cfg.init, seeds.init);
+    let mut model = match &cfg.from {
+        Some(m) => {
+            let (inputs, classes) = (m.topology.input(), m.topology.outputs());
+            if (inputs, classes) != (train.input_size(), cfg.classes) {
+                return Err(anyhow!(
+                    "the starting model maps {inputs} inputs to {classes} classes; the data \
+                     has {} inputs and {} classes",
+                    train.input_size(),
+                    cfg.classes
+                ));
+            }
+            m.clone()
+        }
+        None => {
+            let topology = mlp(train.input_size(), &cfg.hidden, cfg.activation, cfg.classes)?;
+            let output = topology.layers().len() - 1;
+            let init = |i| {
+                if i == output {
+                    cfg.output_init
+                } else {
+                    cfg.init
+                }
+            };
+            Model::init_with(topology, init, seeds.init)
+        }
+    };
+    let topology = model.topology.clone();
     let total = cfg.total_batches(train.len());
 
     let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
@@ -311,7 +364,8 @@ fn run(
         }
     ];
     let mut trainer = Trainer::new(&topology, cfg.batch, cfg.sgd(), &mut scratch, &mut velocity)
-        .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?;
+        .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?
+        .with_loss(cfg.loss);
 
     let mut validator = match val {
         Some(v) if cfg.val_every > 0 => Some(Validator::new(v, cfg.val_size, seeds.validation)),

@@ -8,6 +8,7 @@ use microdense::Topology;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::topology::DenseSpec;
 use crate::atomic::{commit_all, stage};
 
 pub const MODEL_JSON: &str = "model.json";
@@ -36,9 +37,60 @@ struct Spec {
     dtype: &'static str,
 }
 
+/// What an export keeps of the TF.js model a network came from: its `modelTopology`
+/// as it was (layer names, initializer configs, Flatten/Dropout layers…), and its Dense
+/// layers' names and biases.
+pub struct Original {
+    model_topology: Value,
+    dense: Vec<DenseSpec>,
+}
+
+impl Original {
+    /// Reads the original `model.json` and checks its Dense layers are `topology`'s.
+    pub fn read(model_json: &Path, topology: &Topology) -> Result<Original> {
+        let at = model_json.display();
+        let bytes = crate::files::read_regular(model_json, super::MAX_MODEL_JSON)
+            .map_err(|e| anyhow!("{at}: cannot read: {e}"))?;
+        let v: Value =
+            serde_json::from_slice(&bytes).map_err(|e| anyhow!("{at}: not valid JSON: {e}"))?;
+        let model_topology = v
+            .get("modelTopology")
+            .cloned()
+            .ok_or_else(|| anyhow!("{at}: no modelTopology"))?;
+        let plan = super::topology::parse(&model_topology).map_err(|e| anyhow!("{at}: {e}"))?;
+        let ours: Vec<_> = topology
+            .layers()
+            .iter()
+            .map(|l| (l.units, l.activation))
+            .collect();
+        let theirs: Vec<_> = plan.dense.iter().map(|d| (d.units, d.activation)).collect();
+        if ours != theirs || plan.input.is_some_and(|i| i != topology.input()) {
+            return Err(anyhow!(
+                "{at}: its Dense layers are not this model's ({})",
+                crate::model::describe(topology)
+            ));
+        }
+        Ok(Original {
+            model_topology,
+            dense: plan.dense,
+        })
+    }
+}
+
 /// Writes `out_dir/model.json` and `out_dir/model.weights.bin` (each atomically, the
 /// weights first), creating `out_dir` if needed.
 pub fn export_tfjs(topology: &Topology, params: &[f32], out_dir: &Path) -> Result<()> {
+    export_tfjs_like(topology, params, None, out_dir)
+}
+
+/// As [`export_tfjs`], keeping what it can of `original` (the model the network was
+/// imported from): a round trip renames no layer and changes no initializer.
+pub fn export_tfjs_like(
+    topology: &Topology,
+    params: &[f32],
+    original: Option<&Original>,
+    out_dir: &Path,
+) -> Result<()> {
     if params.len() != topology.params_len() {
         return Err(anyhow!(
             "cannot export: {} parameters, the topology needs {}",
@@ -52,7 +104,7 @@ pub fn export_tfjs(topology: &Topology, params: &[f32], out_dir: &Path) -> Resul
             params[i]
         ));
     }
-    let (json, bin) = encode(topology, params)?;
+    let (json, bin) = encode(topology, params, original)?;
     fs::create_dir_all(out_dir)
         .map_err(|e| anyhow!("{}: cannot create directory: {e}", out_dir.display()))?;
     // Weights before the manifest that points at them.
@@ -67,7 +119,11 @@ pub fn export_tfjs(topology: &Topology, params: &[f32], out_dir: &Path) -> Resul
 }
 
 /// `(model.json, model.weights.bin)` bytes.
-fn encode(topology: &Topology, params: &[f32]) -> Result<(Vec<u8>, Vec<u8>)> {
+fn encode(
+    topology: &Topology,
+    params: &[f32],
+    original: Option<&Original>,
+) -> Result<(Vec<u8>, Vec<u8>)> {
     let mut bin = Vec::with_capacity(4 * params.len());
     let mut layers = Vec::new();
     let mut specs = Vec::new();
@@ -77,10 +133,21 @@ fn encode(topology: &Topology, params: &[f32]) -> Result<(Vec<u8>, Vec<u8>)> {
         // Core rows (input-major) are the TF.js [in, out] kernel as is, then the biases.
         let layer_params = &params[offset..offset + (fan_in + 1) * units];
         offset += layer_params.len();
-        for p in layer_params {
+        let (kernel, biases) = layer_params.split_at(fan_in * units);
+        let spec = original.and_then(|o| o.dense.get(i));
+        let name = spec.map_or_else(|| format!("dense_Dense{}", i + 1), |d| d.name.clone());
+        let use_bias = spec.is_none_or(|d| d.use_bias);
+        if !use_bias && biases.iter().any(|&b| b != 0.0) {
+            return Err(anyhow!(
+                "cannot export like the original: its layer {name} has no bias, this model's \
+                 layer {} has non-zero biases",
+                i + 1
+            ));
+        }
+        let kept = if use_bias { layer_params } else { kernel };
+        for p in kept {
             bin.extend_from_slice(&p.to_le_bytes());
         }
-        let name = format!("dense_Dense{}", i + 1);
         let mut config = json!({
             "units": units,
             "activation": layer.activation.name(),
@@ -108,22 +175,27 @@ fn encode(topology: &Topology, params: &[f32]) -> Result<(Vec<u8>, Vec<u8>)> {
             shape: vec![fan_in, units],
             dtype: "float32",
         });
-        specs.push(Spec {
-            name: format!("{name}/bias"),
-            shape: vec![units],
-            dtype: "float32",
-        });
+        if use_bias {
+            specs.push(Spec {
+                name: format!("{name}/bias"),
+                shape: vec![units],
+                dtype: "float32",
+            });
+        }
     }
     let model = ModelJson {
         format: "layers-model",
         generated_by: format!("microdense v{}", env!("CARGO_PKG_VERSION")),
         converted_by: None,
-        model_topology: json!({
-            "class_name": "Sequential",
-            "config": {"name": "sequential_1", "layers": layers},
-            "keras_version": "tfjs-layers 4.22.0",
-            "backend": "tensor_flow.js"
-        }),
+        model_topology: match original {
+            Some(o) => o.model_topology.clone(),
+            None => json!({
+                "class_name": "Sequential",
+                "config": {"name": "sequential_1", "layers": layers},
+                "keras_version": "tfjs-layers 4.22.0",
+                "backend": "tensor_flow.js"
+            }),
+        },
         weights_manifest: [Manifest {
             paths: [WEIGHTS_BIN],
             weights: specs,
@@ -151,7 +223,7 @@ mod tests {
         )
         .unwrap();
         let params: Vec<f32> = (1..=11).map(|v| v as f32 * 0.1 - 0.4).collect();
-        let (json, bin) = encode(&t, &params).unwrap();
+        let (json, bin) = encode(&t, &params, None).unwrap();
         let floats: Vec<f32> = bin
             .chunks_exact(4)
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))

@@ -20,13 +20,13 @@ use microdense::{Layer, Topology};
 use serde::Deserialize;
 use serde_json::Value;
 
-pub use export::{export_tfjs, MODEL_JSON, WEIGHTS_BIN};
+pub use export::{export_tfjs, export_tfjs_like, Original, MODEL_JSON, WEIGHTS_BIN};
 
 use topology::{DenseSpec, Plan};
 use weights::{Group, Tensor};
 
 /// Largest model.json read (TF.js writes a few kilobytes; the weights are in shards).
-const MAX_MODEL_JSON: u64 = 64 << 20;
+pub(crate) const MAX_MODEL_JSON: u64 = 64 << 20;
 
 /// The parts of `model.json` the import reads.
 #[derive(Debug, Deserialize)]
