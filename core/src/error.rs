@@ -66,6 +66,16 @@ pub enum Error {
     MissingOptimizerState,
     /// A trainer was used with a network of another topology.
     TopologyMismatch,
+    /// Optimizer settings out of range (Adam's betas outside [0, 1), a non-positive ε,
+    /// a non-finite learning rate), or a switch between optimizers of different state.
+    OptimizerSettings,
+    /// The first trained layer of a trainer is not a layer of the topology.
+    FirstTrainable {
+        /// The index given.
+        first: usize,
+        /// Layers in the topology.
+        layers: usize,
+    },
     // --- weights format ---
     /// The bytes do not start with the weights format's magic.
     BadMagic,
@@ -135,6 +145,25 @@ pub enum Error {
         /// The shift found.
         shift: u8,
     },
+    /// Quantizing: a layer's output was NaN or infinite on a calibration input.
+    NonFiniteActivation {
+        /// Layer index.
+        layer: usize,
+    },
+    /// Quantizing: a bias too large for an i32 accumulator at its scale.
+    QuantBias {
+        /// Layer index.
+        layer: usize,
+        /// Unit within the layer.
+        unit: usize,
+    },
+    /// Quantizing: a requantization multiplier outside [0, 1/2).
+    MultiplierRange {
+        /// Layer index.
+        layer: usize,
+        /// Unit within the layer.
+        unit: usize,
+    },
     /// Padding bytes of an int8 layer (after the shifts, or the zero row and column of
     /// odd sizes) are not zero.
     PaddingNotZero {
@@ -180,6 +209,27 @@ impl fmt::Display for Error {
             }
             Error::NonFiniteLoss => f.write_str("loss is NaN or infinite (training diverged)"),
             Error::MissingOptimizerState => f.write_str("momentum needs an optimizer-state buffer"),
+            Error::NonFiniteActivation { layer } => write!(
+                f,
+                "layer {layer} produced a value that is not finite (the model is not finite)"
+            ),
+            Error::QuantBias { layer, unit } => write!(
+                f,
+                "layer {layer} unit {unit}: the bias is too large for an i32 accumulator at its scale"
+            ),
+            Error::MultiplierRange { layer, unit } => write!(
+                f,
+                "layer {layer} unit {unit}: requantization multiplier out of range"
+            ),
+            Error::OptimizerSettings => write!(
+                f,
+                "optimizer settings out of range (betas in [0, 1), epsilon > 0, finite rate), \
+                 or a change of optimizer kind"
+            ),
+            Error::FirstTrainable { first, layers } => write!(
+                f,
+                "the first trained layer ({first}) must be below the layer count ({layers})"
+            ),
             Error::TopologyMismatch => {
                 f.write_str("the network's topology differs from the trainer's")
             }

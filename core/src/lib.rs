@@ -5,12 +5,14 @@
 //! in [`sizes`]. A wrong length, a bad label or a malformed weights blob is an [`Error`].
 //!
 //! The crate root holds what an application uses: a [`Topology`] of [`Layer`]s, a
-//! [`Network`] over a parameter buffer (initialized by an [`Init`]), a [`Trainer`] with
-//! [`Sgd`], and weights blobs ([`Blob`]). The rest is in modules:
+//! [`Network`] over a parameter buffer (initialized by an [`Init`]), a [`Trainer`] with an
+//! [`Optimizer`] ([`Sgd`] or [`Adam`]), and weights blobs ([`Blob`]). The rest is in modules:
 //! - [`sizes`]: every buffer size as a `const fn`, and the training scratch layout;
 //! - [`format`]: the weights blob (header, CRC, writing f32 blobs);
 //! - [`int8`]: quantized models (int8 weights and activations, integer-only inference,
 //!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
+//! - [`bundle`]: the firmware bundle's layout, shared by the host's writer and the
+//!   firmware's build;
 //! - [`loss`], [`rng`]: the losses (fused softmax cross-entropy, TF.js's clipped one,
 //!   chosen by [`Trainer::with_loss`]) and the deterministic generator the
 //!   host's tools share with the core;
@@ -34,6 +36,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod activation;
+mod adam;
 pub mod bundle;
 mod error;
 pub mod format;
@@ -43,6 +46,7 @@ pub mod kernels;
 pub mod loss;
 mod math;
 mod network;
+mod optimizer;
 pub mod rng;
 mod sgd;
 pub mod sizes;
@@ -50,10 +54,12 @@ mod topology;
 mod train;
 
 pub use activation::Activation;
+pub use adam::Adam;
 pub use error::{Buffer, Error};
 pub use format::{Blob, ElementType};
 pub use init::Init;
 pub use network::{argmax, Network};
+pub use optimizer::Optimizer;
 pub use sgd::Sgd;
 pub use topology::{Layer, Topology};
 pub use train::Trainer;

@@ -1,6 +1,6 @@
 //! A topology over a caller-owned parameter buffer: initialization and inference.
 use crate::kernels::dense::dense_forward;
-use crate::{Buffer, Error, Init, Topology};
+use crate::{Buffer, Error, Init, Layer, Topology};
 
 /// A topology over its parameters, for inference (and, through [`crate::Trainer`],
 /// training). `P` is any parameter storage: `&[f32]`, `&mut [f32]`, `Box<[f32]>`, a static array...
@@ -49,13 +49,27 @@ pub(crate) fn forward_layer(
 ) {
     let layer = topology.layers()[i];
     let (w, b) = topology.offsets(i);
-    let outputs = &mut outputs[..n * layer.units];
-    dense_forward(
-        &params[w..b],
-        &params[b..b + layer.units],
+    forward_dense(
+        layer,
+        (&params[w..b], &params[b..b + layer.units]),
         &inputs[..n * topology.fan_in(i)],
         outputs,
+        n,
     );
+}
+
+/// One layer given its weights and biases (for parameters split in two parts, as a
+/// trainer of the last layers has them).
+#[inline(always)]
+pub(crate) fn forward_dense(
+    layer: Layer,
+    (weights, biases): (&[f32], &[f32]),
+    inputs: &[f32],
+    outputs: &mut [f32],
+    n: usize,
+) {
+    let outputs = &mut outputs[..n * layer.units];
+    dense_forward(weights, biases, inputs, outputs);
     layer.activation.apply(outputs);
 }
 

@@ -42,6 +42,47 @@ const fn units_sum_and_max(layers: &[Layer]) -> (usize, usize) {
     (sum, max)
 }
 
+/// Parameters of layers `first..` (all of them for `first` 0): what a trainer of the last
+/// layers updates, laid out as those layers' part of the flat parameters.
+pub const fn tail_params_len(input: usize, layers: &[Layer], first: usize) -> usize {
+    let (mut total, mut fan_in, mut i) = (0, input, 0);
+    while i < layers.len() {
+        if i >= first {
+            total += layers[i].units * (fan_in + 1);
+        }
+        fan_in = layers[i].units;
+        i += 1;
+    }
+    total
+}
+
+/// Scratch for training layers `first..` at up to `batch` samples: see
+/// [`TrainLayout::tail`].
+pub const fn tail_train_scratch_len(
+    input: usize,
+    layers: &[Layer],
+    batch: usize,
+    first: usize,
+) -> usize {
+    TrainLayout::tail(input, layers, batch, first).len()
+}
+
+/// Adam's state for the whole network: see [`crate::Adam::state_len`].
+pub const fn adam_len(input: usize, layers: &[Layer]) -> usize {
+    crate::Adam::state_len(params_len(input, layers))
+}
+
+/// Optimizer state for training layers `first..`: SGD with momentum's (`adam` false: one
+/// value per trained parameter) or Adam's (`adam` true).
+pub const fn tail_optimizer_len(input: usize, layers: &[Layer], first: usize, adam: bool) -> usize {
+    let params = tail_params_len(input, layers, first);
+    if adam {
+        crate::Adam::state_len(params)
+    } else {
+        params
+    }
+}
+
 /// Scratch for training at up to `batch` samples: see [`TrainLayout`].
 pub const fn train_scratch_len(input: usize, layers: &[Layer], batch: usize) -> usize {
     TrainLayout::new(input, layers, batch).len()
@@ -53,7 +94,7 @@ pub const fn infer_scratch_len(layers: &[Layer], batch: usize) -> usize {
     2 * batch * max
 }
 
-/// Optimizer state (momentum velocity): one value per parameter.
+/// Optimizer state of SGD with momentum (the velocity): one value per parameter.
 pub const fn optimizer_len(input: usize, layers: &[Layer]) -> usize {
     params_len(input, layers)
 }
@@ -80,11 +121,33 @@ pub struct TrainLayout {
 impl TrainLayout {
     /// The layout for `layers` after an input of `input` values, at up to `batch` samples.
     pub const fn new(input: usize, layers: &[Layer], batch: usize) -> Self {
-        let (sum, max) = units_sum_and_max(layers);
+        Self::tail(input, layers, batch, 0)
+    }
+
+    /// The layout for training only layers `first..` (the layers below are frozen): the
+    /// activations kept are the frozen part's output and the trained layers'; the frozen
+    /// layers below that run through the two delta buffers in turn (they are free during
+    /// the forward pass), which are widened to them if need be; gradients cover the
+    /// trained layers only. `first` 0 is [`TrainLayout::new`].
+    pub const fn tail(input: usize, layers: &[Layer], batch: usize, first: usize) -> Self {
+        let stored = first.saturating_sub(1);
+        let (mut kept, mut widest, mut i) = (0, 0, 0);
+        while i < layers.len() {
+            let units = layers[i].units;
+            if i >= stored {
+                kept += units;
+            }
+            // Delta buffers: the trained layers' deltas, and the ping-pong of the frozen
+            // layers whose outputs are not kept.
+            if (i >= first || i < stored) && units > widest {
+                widest = units;
+            }
+            i += 1;
+        }
         TrainLayout {
-            activations: batch * sum,
-            delta: batch * max,
-            gradients: params_len(input, layers),
+            activations: batch * kept,
+            delta: batch * widest,
+            gradients: tail_params_len(input, layers, first),
         }
     }
 

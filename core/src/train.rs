@@ -6,17 +6,22 @@
 use crate::kernels::dense::{dense_backprop, dense_gradients};
 use crate::kernels::sparse::Nonzeros;
 use crate::loss::{softmax_cross_entropy, tfjs_categorical_crossentropy, Loss};
-use crate::network::{batch_of, forward_layer};
+use crate::network::{argmax, batch_of, forward_dense, forward_layer};
 use crate::sizes::TrainLayout;
-use crate::{Activation, Buffer, Error, Network, Sgd, Topology};
+use crate::{Activation, Buffer, Error, Network, Optimizer, Sgd, Topology};
 
 /// Trains a [`Network`] of one topology on batches of up to a fixed capacity, in
-/// caller-owned scratch and optimizer-state buffers.
+/// caller-owned scratch and optimizer-state buffers: all its layers ([`Trainer::new`]),
+/// or only the last ones ([`Trainer::tail`]), whose frozen layers it never writes.
 pub struct Trainer<'a> {
     topology: Topology,
     capacity: usize,
+    /// The first trained layer (0: all of them).
+    first: usize,
+    /// Parameters before the first trained layer (the frozen part).
+    split: usize,
     layout: TrainLayout,
-    sgd: Sgd,
+    optimizer: Optimizer,
     loss: Loss,
     scratch: &'a mut [f32],
     velocity: &'a mut [f32],
@@ -35,42 +40,66 @@ fn check_len(buffer: Buffer, expected: usize, actual: usize) -> Result<(), Error
 }
 
 impl<'a> Trainer<'a> {
-    /// `scratch` must be `topology.train_scratch_len(batch)` long; `velocity` must be
-    /// `topology.optimizer_len()` long when `sgd` has momentum, and may be empty otherwise.
+    /// A trainer of every layer. `scratch` must be `topology.train_scratch_len(batch)`
+    /// long; `velocity` (the optimizer's state) must be `topology.optimizer_len()` long
+    /// for SGD with momentum, [`crate::sizes::adam_len`] for Adam, and may be empty for
+    /// plain SGD.
     pub fn new(
         topology: &Topology,
         batch: usize,
-        sgd: Sgd,
+        optimizer: impl Into<Optimizer>,
         scratch: &'a mut [f32],
         velocity: &'a mut [f32],
     ) -> Result<Self, Error> {
-        if topology.layers().last().map(|l| l.activation) != Some(Activation::Softmax) {
+        Self::tail(topology, batch, 0, optimizer, scratch, velocity)
+    }
+
+    /// A trainer of layers `first..` only (fine-tuning): the layers below are frozen,
+    /// read but never written, so their parameters may stay in flash (see
+    /// [`Trainer::step_split`]). Memory is spent on the trained layers only: `scratch`
+    /// must be [`crate::sizes::tail_train_scratch_len`] long and `velocity`
+    /// [`crate::sizes::tail_optimizer_len`] (or empty for plain SGD).
+    pub fn tail(
+        topology: &Topology,
+        batch: usize,
+        first: usize,
+        optimizer: impl Into<Optimizer>,
+        scratch: &'a mut [f32],
+        velocity: &'a mut [f32],
+    ) -> Result<Self, Error> {
+        let optimizer = optimizer.into();
+        let layers = topology.layers();
+        if layers.last().map(|l| l.activation) != Some(Activation::Softmax) {
             return Err(Error::OutputNotSoftmax);
         }
         if batch == 0 {
             return Err(Error::EmptyBatch);
         }
-        check_len(
-            Buffer::Scratch,
-            topology.train_scratch_len(batch),
-            scratch.len(),
-        )?;
-        if sgd.needs_state() || !velocity.is_empty() {
+        if first >= layers.len() {
+            return Err(Error::FirstTrainable {
+                first,
+                layers: layers.len(),
+            });
+        }
+        optimizer.check()?;
+        let layout = TrainLayout::tail(topology.input(), layers, batch, first);
+        check_len(Buffer::Scratch, layout.len(), scratch.len())?;
+        let trained = layout.gradients;
+        let needed = optimizer.state_len(trained);
+        if needed != 0 || !velocity.is_empty() {
             if velocity.is_empty() {
                 return Err(Error::MissingOptimizerState);
             }
-            check_len(
-                Buffer::OptimizerState,
-                topology.optimizer_len(),
-                velocity.len(),
-            )?;
+            check_len(Buffer::OptimizerState, needed.max(trained), velocity.len())?;
         }
-        velocity.fill(0.0);
+        optimizer.reset(velocity);
         Ok(Trainer {
             topology: topology.clone(),
             capacity: batch,
-            layout: TrainLayout::new(topology.input(), topology.layers(), batch),
-            sgd,
+            first,
+            split: topology.params_len() - trained,
+            layout,
+            optimizer,
             loss: Loss::default(),
             scratch,
             velocity,
@@ -89,22 +118,38 @@ impl<'a> Trainer<'a> {
     }
 
     /// The optimizer's current settings.
-    pub fn sgd(&self) -> &Sgd {
-        &self.sgd
+    pub fn optimizer(&self) -> &Optimizer {
+        &self.optimizer
     }
 
     /// For schedules: change the learning rate (or momentum) between steps. Turning
     /// momentum on needs a velocity buffer given at construction.
     pub fn set_sgd(&mut self, sgd: Sgd) -> Result<(), Error> {
-        if sgd.needs_state() && self.velocity.is_empty() {
-            return Err(Error::MissingOptimizerState);
+        self.set_optimizer(sgd)
+    }
+
+    /// For schedules: change the optimizer's settings between steps; its kind (SGD or
+    /// Adam) stays (their states differ). Turning momentum on needs a velocity buffer
+    /// given at construction.
+    pub fn set_optimizer(&mut self, optimizer: impl Into<Optimizer>) -> Result<(), Error> {
+        let optimizer = optimizer.into();
+        optimizer.check()?;
+        match (&self.optimizer, &optimizer) {
+            (Optimizer::Sgd(_), Optimizer::Sgd(sgd)) => {
+                if sgd.needs_state() && self.velocity.is_empty() {
+                    return Err(Error::MissingOptimizerState);
+                }
+            }
+            (Optimizer::Adam(_), Optimizer::Adam(_)) => {}
+            _ => return Err(Error::OptimizerSettings),
         }
-        self.sgd = sgd;
+        self.optimizer = optimizer;
         Ok(())
     }
 
-    /// The optimizer's state (momentum velocity, laid out like the parameters; empty
-    /// without momentum): with the parameters, all a step depends on besides its batch.
+    /// The optimizer's state (SGD's momentum velocity, laid out like the trained
+    /// parameters, empty without momentum; Adam's moments and bias-correction products):
+    /// with the parameters, all a step depends on besides its batch.
     pub fn velocity(&self) -> &[f32] {
         self.velocity
     }
@@ -117,17 +162,23 @@ impl<'a> Trainer<'a> {
     }
 
     /// The gradients of the last [`Trainer::loss_and_gradients`], laid out like the
-    /// parameters.
+    /// trained parameters.
     pub fn gradients(&self) -> &[f32] {
         let start = self.scratch.len() - self.layout.gradients;
         &self.scratch[start..]
     }
 
-    /// One SGD step on a batch of up to the trainer's capacity; returns the batch-mean
-    /// loss. A NaN or infinite loss is [`Error::NonFiniteLoss`] and leaves the parameters
-    /// as they were. Gives the same bits as [`Trainer::loss_and_gradients`] followed by
-    /// [`Trainer::apply`], but updates each block of weights as soon as its gradient is
-    /// summed, so the gradients never travel through memory.
+    /// The first trained layer (0 when every layer is trained).
+    pub fn first_trained(&self) -> usize {
+        self.first
+    }
+
+    /// One optimizer step on a batch of up to the trainer's capacity; returns the
+    /// batch-mean loss. A NaN or infinite loss is [`Error::NonFiniteLoss`] and leaves the
+    /// parameters as they were. Gives the same bits as [`Trainer::loss_and_gradients`]
+    /// followed by [`Trainer::apply`]; with SGD it updates each block of weights as soon
+    /// as its gradient is summed, so the gradients never travel through memory. Only the
+    /// trained layers' parameters are written.
     pub fn step<P>(
         &mut self,
         net: &mut Network<P>,
@@ -137,22 +188,67 @@ impl<'a> Trainer<'a> {
     where
         P: AsRef<[f32]> + AsMut<[f32]>,
     {
-        let n = self.check(net.topology(), inputs, labels)?;
-        let loss = self.forward_and_loss(net.params(), inputs, labels, n);
+        if *net.topology() != self.topology {
+            return Err(Error::TopologyMismatch);
+        }
+        let (frozen, trained) = net.params_mut().split_at_mut(self.split);
+        self.step_split(frozen, trained, inputs, labels)
+    }
+
+    /// [`Trainer::step`] with the parameters in two parts: `frozen`, those of the layers
+    /// below the first trained one (read only: flash will do), and `trained`, the rest.
+    pub fn step_split(
+        &mut self,
+        frozen: &[f32],
+        trained: &mut [f32],
+        inputs: &[f32],
+        labels: &[u8],
+    ) -> Result<f32, Error> {
+        self.check_parts(frozen, trained)?;
+        let n = self.check(inputs, labels)?;
+        let loss = self.forward_and_loss(frozen, trained, inputs, labels, n);
         if !loss.is_finite() {
             return Err(Error::NonFiniteLoss);
         }
-        if n <= Nonzeros::BLOCK {
-            self.backward(Target::Params(net.params_mut()), inputs, n);
-        } else {
+        match self.optimizer.fusable() {
             // The fused update sums a row over at most one block of samples at a time.
-            self.backward(Target::Gradients(net.params()), inputs, n);
-            self.apply(net)?;
+            Some(sgd) if n <= Nonzeros::BLOCK => {
+                self.backward(Target::Params(trained), sgd, inputs, n);
+            }
+            _ => {
+                self.backward(Target::Gradients(trained), Sgd::new(0.0), inputs, n);
+                self.apply_to(trained);
+            }
         }
         Ok(loss)
     }
 
-    /// Applies the gradients last computed to the parameters.
+    /// The batch-mean loss and the number of correct predictions (argmax of the logits)
+    /// on a batch, with the parameters in two parts as for [`Trainer::step_split`]:
+    /// evaluation of a fine-tuned model whose frozen part stays in flash. Writes only the
+    /// scratch buffer.
+    pub fn evaluate_split(
+        &mut self,
+        frozen: &[f32],
+        trained: &[f32],
+        inputs: &[f32],
+        labels: &[u8],
+    ) -> Result<(f32, usize), Error> {
+        self.check_parts(frozen, trained)?;
+        let n = self.check(inputs, labels)?;
+        let loss = self.forward_and_loss(frozen, trained, inputs, labels, n);
+        let classes = self.topology.outputs();
+        let (acts, _, _, _) = self.layout.split(self.scratch);
+        let logits = &acts[acts.len() - self.capacity * classes..][..n * classes];
+        let right = logits
+            .chunks_exact(classes)
+            .zip(labels)
+            .filter(|(z, &label)| argmax(z) == usize::from(label))
+            .count();
+        Ok((loss, right))
+    }
+
+    /// Applies the gradients last computed to the trained parameters.
     pub fn apply<P>(&mut self, net: &mut Network<P>) -> Result<(), Error>
     where
         P: AsRef<[f32]> + AsMut<[f32]>,
@@ -160,30 +256,43 @@ impl<'a> Trainer<'a> {
         if *net.topology() != self.topology {
             return Err(Error::TopologyMismatch);
         }
-        let (_, _, _, grads) = self.layout.split(self.scratch);
-        self.sgd.update(net.params_mut(), grads, self.velocity);
+        let trained = net.params_mut().get_mut(self.split..).unwrap_or(&mut []);
+        self.apply_to(trained);
         Ok(())
     }
 
-    /// Forward, loss and backward for a batch; the gradients stay in the scratch buffer.
+    fn apply_to(&mut self, trained: &mut [f32]) {
+        let (_, _, _, grads) = self.layout.split(self.scratch);
+        self.optimizer.update(trained, grads, self.velocity);
+    }
+
+    /// Forward, loss and backward for a batch; the gradients (of the trained layers)
+    /// stay in the scratch buffer.
     pub fn loss_and_gradients<P: AsRef<[f32]>>(
         &mut self,
         net: &Network<P>,
         inputs: &[f32],
         labels: &[u8],
     ) -> Result<f32, Error> {
-        let n = self.check(net.topology(), inputs, labels)?;
-        let loss = self.forward_and_loss(net.params(), inputs, labels, n);
-        self.backward(Target::Gradients(net.params()), inputs, n);
+        if *net.topology() != self.topology {
+            return Err(Error::TopologyMismatch);
+        }
+        let (frozen, trained) = net.params().split_at(self.split);
+        let n = self.check(inputs, labels)?;
+        let loss = self.forward_and_loss(frozen, trained, inputs, labels, n);
+        self.backward(Target::Gradients(trained), Sgd::new(0.0), inputs, n);
         Ok(loss)
     }
 
+    /// Checks the two parts of the parameters have the lengths this trainer splits at.
+    fn check_parts(&self, frozen: &[f32], trained: &[f32]) -> Result<(), Error> {
+        check_len(Buffer::Params, self.split, frozen.len())?;
+        check_len(Buffer::Params, self.layout.gradients, trained.len())
+    }
+
     /// Validates a batch against the trainer; returns its size.
-    fn check(&self, topology: &Topology, inputs: &[f32], labels: &[u8]) -> Result<usize, Error> {
+    fn check(&self, inputs: &[f32], labels: &[u8]) -> Result<usize, Error> {
         let t = &self.topology;
-        if *topology != *t {
-            return Err(Error::TopologyMismatch);
-        }
         let n = batch_of(t, inputs)?;
         check_len(Buffer::Labels, n, labels.len())?;
         if n > self.capacity {
@@ -199,23 +308,52 @@ impl<'a> Trainer<'a> {
         Ok(n)
     }
 
-    /// Forward keeping every layer's activations, then the batch-mean loss and the output
-    /// delta (the loss's gradient, batch mean) into the first delta buffer.
-    fn forward_and_loss(&mut self, params: &[f32], inputs: &[f32], labels: &[u8], n: usize) -> f32 {
+    /// Forward keeping the activations backward needs, then the batch-mean loss and the
+    /// output delta (the loss's gradient, batch mean) into the first delta buffer. Frozen layers
+    /// whose outputs are not kept run through the two delta buffers in turn.
+    fn forward_and_loss(
+        &mut self,
+        frozen: &[f32],
+        trained: &[f32],
+        inputs: &[f32],
+        labels: &[u8],
+        n: usize,
+    ) -> f32 {
         let t = self.topology.clone();
-        let (cap, kind) = (self.capacity, self.loss);
+        let (cap, split, kind) = (self.capacity, self.split, self.loss);
         let layers = t.layers();
-        let (acts, delta, _, _) = self.layout.split(self.scratch);
+        let stored = self.first.saturating_sub(1);
+        let (acts, delta, other, _) = self.layout.split(self.scratch);
+        for i in 0..stored {
+            let fan_in = n * t.fan_in(i);
+            match (i, i % 2) {
+                (0, _) => forward_layer(&t, frozen, i, inputs, delta, n),
+                (_, 1) => forward_layer(&t, frozen, i, &delta[..fan_in], other, n),
+                _ => forward_layer(&t, frozen, i, &other[..fan_in], delta, n),
+            }
+        }
         let mut offset = 0;
-        for i in 0..layers.len() {
+        for (i, layer) in layers.iter().enumerate().skip(stored) {
             let (done, todo) = acts.split_at_mut(offset);
-            let input: &[f32] = if i == 0 {
-                inputs
-            } else {
-                &done[offset - cap * layers[i - 1].units..][..n * layers[i - 1].units]
+            let fan_in = t.fan_in(i);
+            let input: &[f32] = match i {
+                0 => inputs,
+                _ if i == stored => match (i - 1) % 2 {
+                    0 => &delta[..n * fan_in],
+                    _ => &other[..n * fan_in],
+                },
+                _ => &done[offset - cap * fan_in..][..n * fan_in],
             };
-            forward_layer(&t, params, i, input, todo, n);
-            offset += cap * layers[i].units;
+            if i < self.first {
+                forward_layer(&t, frozen, i, input, todo, n);
+            } else {
+                // The trained part starts at offset `split` of the flat parameters.
+                let (w, b) = t.offsets(i);
+                let (w, b) = (w - split, b - split);
+                let params = (&trained[w..b], &trained[b..b + layer.units]);
+                forward_dense(*layer, params, &input[..n * fan_in], todo, n);
+            }
+            offset += cap * layer.units;
         }
         let classes = t.outputs();
         let logits = &acts[offset - cap * classes..][..n * classes];
@@ -241,16 +379,17 @@ impl<'a> Trainer<'a> {
         loss * scale
     }
 
-    /// Backward, last layer first: each layer's delta one layer down (with the weights as
-    /// they were), then its gradients into `target`.
-    fn backward(&mut self, mut target: Target<'_>, inputs: &[f32], n: usize) {
+    /// Backward over the trained layers, last first: each layer's delta one layer down
+    /// (with the weights as they were; not below the first trained layer), then its
+    /// gradients into `target` (with `sgd` when that is the parameters).
+    fn backward(&mut self, mut target: Target<'_>, sgd: Sgd, inputs: &[f32], n: usize) {
         let t = self.topology.clone();
-        let (cap, sgd) = (self.capacity, self.sgd);
+        let (cap, first, split) = (self.capacity, self.first, self.split);
         let layers = t.layers();
         let velocity = &mut *self.velocity;
         let (acts, mut delta, mut delta_prev, grads) = self.layout.split(self.scratch);
         let mut act_offset = acts.len();
-        for i in (0..layers.len()).rev() {
+        for i in (first..layers.len()).rev() {
             let units = layers[i].units;
             let fan_in = t.fan_in(i);
             act_offset -= cap * units;
@@ -260,8 +399,9 @@ impl<'a> Trainer<'a> {
                 &acts[act_offset - cap * fan_in..][..n * fan_in]
             };
             let (w, b) = t.offsets(i);
+            let (w, b) = (w - split, b - split);
             let d = &delta[..n * units];
-            if i > 0 {
+            if i > first {
                 let weights = match &target {
                     Target::Gradients(p) => &p[w..b],
                     Target::Params(p) => &p[w..b],
@@ -293,7 +433,7 @@ impl<'a> Trainer<'a> {
     }
 }
 
-/// Where backward puts a layer's gradients.
+/// Where backward puts a layer's gradients (the trained parameters either way).
 enum Target<'p> {
     /// Into the scratch buffer; the parameters are only read.
     Gradients(&'p [f32]),
@@ -500,5 +640,148 @@ mod tests {
         let mut tr = Trainer::new(&t, 3, Sgd::new(0.1), &mut scratch, &mut []).unwrap();
         assert_eq!(tr.step(&mut net, &X, &Y), Err(Error::NonFiniteLoss));
         assert_eq!(arr(net.params()).map(f32::to_bits), before);
+    }
+
+    /// Sparse random inputs (most values exactly zero, like MNIST) and labels.
+    fn sparse_batch(
+        rng: &mut crate::rng::Rng,
+        n: usize,
+        input: usize,
+    ) -> (std::vec::Vec<f32>, std::vec::Vec<u8>) {
+        let xs = (0..n * input)
+            .map(|_| match rng.below(4) {
+                0 => rng.next_f64() as f32,
+                _ => 0.0,
+            })
+            .collect();
+        (xs, (0..n).map(|_| rng.below(10) as u8).collect())
+    }
+
+    /// Training the last layers leaves the frozen ones bit for bit as they were, and
+    /// updates the trained ones exactly as full training would if the frozen layers'
+    /// gradients were thrown away; for SGD (fused and not, with momentum) and Adam, with
+    /// the frozen parameters in the network or in a separate read-only slice.
+    #[test]
+    fn tail_training_equals_full_training_without_frozen_gradients() {
+        use crate::Adam;
+        use std::vec;
+        const L: [Layer; 4] = [
+            Layer::new(24, Relu),
+            Layer::new(18, Tanh),
+            Layer::new(12, Relu),
+            Layer::new(10, Softmax),
+        ];
+        const IN: usize = 40;
+        let t = Topology::new(IN, &L).unwrap();
+        let mut rng = crate::rng::Rng::new(12);
+        let optimizers: [(usize, Optimizer); 4] = [
+            (16, Sgd::new(0.2).into()),
+            (
+                70,
+                Sgd::new(0.2)
+                    .with_momentum(0.9)
+                    .with_weight_decay(1e-3)
+                    .into(),
+            ),
+            (16, Adam::new(0.01).into()),
+            (70, Adam::new(0.01).with_betas(0.8, 0.99).into()),
+        ];
+        for first in 1..L.len() {
+            for (batch, opt) in optimizers {
+                let mut net = Network::new(t.clone(), vec![0.0f32; t.params_len()]).unwrap();
+                net.init(Init::He, 5);
+                let mut reference = net.clone();
+                let split = t.params_len() - crate::sizes::tail_params_len(IN, &L, first);
+                let frozen_before: vec::Vec<u32> =
+                    net.params()[..split].iter().map(|p| p.to_bits()).collect();
+                let adam = matches!(opt, Optimizer::Adam(_));
+                let state_len = crate::sizes::tail_optimizer_len(IN, &L, first, adam);
+                let scratch_len = crate::sizes::tail_train_scratch_len(IN, &L, batch, first);
+                let (mut scratch, mut state) = (vec![0.0f32; scratch_len], vec![0.0; state_len]);
+                let (mut scratch2, mut state2) = (scratch.clone(), state.clone());
+                let mut tail =
+                    Trainer::tail(&t, batch, first, opt, &mut scratch, &mut state).unwrap();
+                // The reference: full gradients, the trained part applied by the optimizer.
+                let mut full_scratch = vec![0.0f32; t.train_scratch_len(batch)];
+                let mut full =
+                    Trainer::new(&t, batch, Sgd::new(0.0), &mut full_scratch, &mut []).unwrap();
+                let mut ref_state = vec![0.0f32; state_len];
+                opt.reset(&mut ref_state);
+                // The frozen part as a separate read-only copy, for step_split.
+                let mut split_net = net.clone();
+                let frozen_copy: vec::Vec<f32> = net.params()[..split].to_vec();
+                let mut tail2 =
+                    Trainer::tail(&t, batch, first, opt, &mut scratch2, &mut state2).unwrap();
+                for _ in 0..4 {
+                    let (xs, ys) = sparse_batch(&mut rng, batch, IN);
+                    let loss = tail.step(&mut net, &xs, &ys).unwrap();
+                    let want = full.loss_and_gradients(&reference, &xs, &ys).unwrap();
+                    assert_eq!(loss.to_bits(), want.to_bits());
+                    let grads = full.gradients()[split..].to_vec();
+                    opt.update(&mut reference.params_mut()[split..], &grads, &mut ref_state);
+                    let trained = &mut split_net.params_mut()[split..];
+                    let loss2 = tail2.step_split(&frozen_copy, trained, &xs, &ys).unwrap();
+                    assert_eq!(loss2.to_bits(), loss.to_bits());
+                }
+                let bits = |p: &[f32]| p.iter().map(|v| v.to_bits()).collect::<vec::Vec<_>>();
+                let what = std::format!("first {first}, batch {batch}, {opt:?}");
+                assert_eq!(bits(&net.params()[..split]), frozen_before, "{what}");
+                assert_eq!(bits(net.params()), bits(reference.params()), "{what}");
+                assert_eq!(bits(split_net.params()), bits(net.params()), "{what}");
+                assert_eq!(bits(tail.velocity()), bits(&ref_state), "{what}");
+            }
+        }
+    }
+
+    #[test]
+    fn tail_buffers_are_checked_and_smaller() {
+        const L: [Layer; 3] = [
+            Layer::new(32, Linear),
+            Layer::new(256, Linear),
+            Layer::new(10, Softmax),
+        ];
+        use crate::sizes::{tail_optimizer_len, tail_train_scratch_len, train_scratch_len};
+        // The last layer only: its inputs, outputs, deltas (the frozen layers' ping-pong
+        // is as wide as the first layer) and its 2570 parameters.
+        assert_eq!(
+            tail_train_scratch_len(784, &L, 16, 2),
+            16 * 266 + 2 * 16 * 32 + 2570
+        );
+        assert_eq!(
+            tail_train_scratch_len(784, &L, 16, 0),
+            train_scratch_len(784, &L, 16)
+        );
+        assert_eq!(tail_optimizer_len(784, &L, 2, true), 2 * 2570 + 2);
+        let t = Topology::new(784, &L).unwrap();
+        let mut scratch = [0.0f32; 16 * 266 + 2 * 16 * 32 + 2570];
+        assert_eq!(
+            Trainer::tail(&t, 16, 3, Sgd::new(0.1), &mut scratch, &mut []).err(),
+            Some(Error::FirstTrainable {
+                first: 3,
+                layers: 3
+            })
+        );
+        let adam = crate::Adam::new(0.1);
+        assert_eq!(
+            Trainer::tail(&t, 16, 2, adam, &mut scratch, &mut []).err(),
+            Some(Error::MissingOptimizerState)
+        );
+        let mut state = [0.0f32; 2 * 2570 + 2];
+        let mut tr = Trainer::tail(&t, 16, 2, adam, &mut scratch, &mut state).unwrap();
+        assert_eq!(tr.set_sgd(Sgd::new(0.1)), Err(Error::OptimizerSettings));
+        assert!(tr.set_optimizer(adam.with_epsilon(1e-3)).is_ok());
+        let frozen = [0.0f32; 784 * 32 + 32 + 32 * 256 + 256];
+        let mut trained = [0.0f32; 2570];
+        assert!(matches!(
+            tr.step_split(&frozen[1..], &mut trained, &[0.0; 784], &[1]),
+            Err(Error::BufferLength {
+                buffer: Buffer::Params,
+                ..
+            })
+        ));
+        assert!(tr
+            .step_split(&frozen, &mut trained, &[0.5; 784], &[1])
+            .is_ok());
+        assert!(trained.iter().any(|&w| w != 0.0));
     }
 }

@@ -28,6 +28,9 @@ pub struct Board {
     pub bundle_train: String,
     pub bundle_digits: String,
     pub bundle_advice: String,
+    /// A shipped model (relative to firmware/, e.g. ../models/mnist98.mdw) that the build
+    /// exports into a bundle itself when the default bundle is missing (build/shipped.rs).
+    pub bundle_shipped: Option<String>,
     /// Cargo features the board needs (the RP2040's `rp2040-boot2`).
     pub features: Vec<String>,
 }
@@ -107,6 +110,10 @@ impl Board {
                 bundle_train: string(bundle, "train")?,
                 bundle_digits: string(bundle, "digits")?,
                 bundle_advice: string(bundle, "advice")?,
+                bundle_shipped: match bundle.get("shipped") {
+                    None => None,
+                    Some(v) => Some(v.as_str().ok_or("`shipped` is not a path")?.to_string()),
+                },
                 features: match t.get("features") {
                     None => Vec::new(),
                     Some(v) => v
@@ -153,16 +160,17 @@ impl Board {
     }
 
     /// The missing-bundle message: what the bundle holds and how to make this board's.
-    pub fn missing_bundle(&self, path: &Path, err: &std::io::Error) -> String {
+    pub fn missing_bundle(&self, path: &Path, err: Option<&std::io::Error>) -> String {
         let model = self.bundle_train.rsplit(' ').next().unwrap_or_default();
         format!(
-            "no firmware bundle at {} ({err}).\n\
+            "no firmware bundle at {}{}.\n\
              The {} firmware embeds a model, test digits with the host's logits for them, and \
              training digits for the on-chip trainer{}. From the repository root:\n\n    \
              cargo run --release -p microdense-host -- {}\n    \
              cargo run --release -p microdense-host -- export --model {model} --firmware {} --out {}\n\n\
              or point MICRODENSE_BUNDLE at a bundle (a relative path is relative to firmware/).",
             path.display(),
+            err.map(|e| format!(" ({e})")).unwrap_or_default(),
             self.name,
             self.bundle_advice,
             self.bundle_train,

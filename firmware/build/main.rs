@@ -12,6 +12,7 @@
 mod board;
 mod budget;
 mod digits;
+mod shipped;
 
 use std::env;
 use std::fmt::Write as _;
@@ -101,12 +102,20 @@ fn main() {
     println!("cargo:rerun-if-env-changed=MICRODENSE_BUNDLE");
     let path = match env::var_os("MICRODENSE_BUNDLE").filter(|p| !p.is_empty()) {
         Some(p) => manifest.join(p),
-        None => manifest.join(&board.bundle),
+        None => match (&board.bundle_shipped, manifest.join(&board.bundle)) {
+            // A fresh clone: nothing exported yet, so the board's shipped model is.
+            (Some(model), default) if !default.exists() => {
+                shipped::export(&manifest, model, &board.bundle_digits, &out).unwrap_or_else(|e| {
+                    fail(&format!("{e}\n{}", board.missing_bundle(&default, None)))
+                })
+            }
+            (_, default) => default,
+        },
     };
     println!("cargo:rerun-if-changed={}", path.display());
     let bytes = match fs::read(&path) {
         Ok(b) => b,
-        Err(e) => fail(&board.missing_bundle(&path, &e)),
+        Err(e) => fail(&board.missing_bundle(&path, Some(&e))),
     };
     let bundle = Bundle::parse(&bytes).unwrap_or_else(|e| {
         fail(&format!(

@@ -174,6 +174,19 @@ pub struct TrainArgs {
     /// L2 weight decay, added to the gradient.
     #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
     pub weight_decay: f32,
+    /// Optimizer: sgd (--momentum, --weight-decay) or adam (--beta1, --beta2, --epsilon;
+    /// Keras/TF.js's Adam with bias correction; try --lr 0.001).
+    #[arg(long, value_enum, default_value_t = OptimizerArg::Sgd)]
+    pub optimizer: OptimizerArg,
+    /// Adam's first-moment decay.
+    #[arg(long, default_value_t = 0.9, value_parser = beta)]
+    pub beta1: f64,
+    /// Adam's second-moment decay.
+    #[arg(long, default_value_t = 0.999, value_parser = beta)]
+    pub beta2: f64,
+    /// Adam's epsilon, added to the root of the second moment.
+    #[arg(long, default_value_t = 1e-7, value_parser = positive)]
+    pub epsilon: f32,
     /// Learning-rate schedule over the whole run.
     #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
     pub schedule: ScheduleArg,
@@ -378,6 +391,13 @@ fn momentum(s: &str) -> Result<f32, String> {
     }
 }
 
+fn beta(s: &str) -> Result<f64, String> {
+    match number::<f64>(s)? {
+        v if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err("must be at least 0 and below 1".into()),
+    }
+}
+
 fn fraction(s: &str) -> Result<f64, String> {
     match number::<f64>(s)? {
         v if v > 0.0 && v <= 1.0 => Ok(v),
@@ -409,6 +429,14 @@ impl From<ActivationArg> for Activation {
             ActivationArg::Tanh => Activation::Tanh,
         }
     }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum OptimizerArg {
+    /// Stochastic gradient descent.
+    Sgd,
+    /// Adam with bias correction.
+    Adam,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -85,6 +85,7 @@ fn int8_costs_at_most_half_a_point_on_the_98_percent_network() {
         lr: 0.1,
         momentum: 0.9,
         weight_decay: 1e-4,
+        adam: None,
         schedule: Schedule::Cosine,
         init: Init::He,
         output_init: Init::He,

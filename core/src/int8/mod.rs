@@ -12,15 +12,18 @@
 //! them in range), so a PC, a Cortex-M3 and a Cortex-M4 (SMLAD) agree bit for bit.
 //!
 //! The module is split by concern: `layout` (where each array lies), `validation` (what a
-//! parsed payload must satisfy), `writer` ([`write_int8_blob`]), `runtime`
-//! ([`Int8Network`]) and `requant` (the fixed-point arithmetic); the loops themselves are
+//! parsed payload must satisfy), `writer` ([`write_int8_blob`]), `quantizer` ([`quantize`]
+//! an f32 network after a [`Calibration`]), `runtime` ([`Int8Network`]) and `requant` (the
+//! fixed-point arithmetic); the loops themselves are
 //! in the crate's kernels. Buffer sizes are in [`crate::sizes`].
 pub(crate) mod layout;
+mod quantizer;
 mod requant;
 mod runtime;
 pub(crate) mod validation;
 mod writer;
 
+pub use quantizer::{quantize, Calibration, LayerChoice, Range};
 pub use requant::{
     multiplier_value, pixels_to_int8, quantize_multiplier, requantize, QuantParams, PIXEL_INPUT,
 };

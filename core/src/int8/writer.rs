@@ -1,5 +1,5 @@
 //! Writing an int8 blob from plain `[in][out]` weights and per-unit requantization.
-use super::layout::{section_of, weight_offset};
+use super::layout::{section_of, weight_offset, Section};
 use super::validation::{check_activations, validate};
 use super::QuantParams;
 use crate::format::{seal, split_blob};
@@ -54,34 +54,76 @@ pub fn write_int8_blob(
             }
         }
     }
-    let (header, payload) = split_blob(topology, ElementType::Int8, out)?;
-    payload.fill(0);
-    let put = |payload: &mut [u8], at: usize, bytes: [u8; 4]| {
-        if let Some(dst) = payload.get_mut(at..at + 4) {
-            dst.copy_from_slice(&bytes);
-        }
-    };
-    put(payload, 0, input.scale.to_le_bytes());
-    put(payload, 4, input.zero_point.to_le_bytes());
-    for (i, l) in layers.iter().enumerate() {
-        let s = section_of(topology.input(), shape, i);
-        put(payload, s.params, l.output.scale.to_le_bytes());
-        put(payload, s.params + 4, l.output.zero_point.to_le_bytes());
+    write_with(topology, input, out, |i, s, w| {
+        let l = &layers[i];
+        w.output(s, l.output);
         for j in 0..s.units {
-            put(payload, s.biases + 4 * j, l.biases[j].to_le_bytes());
-            put(
-                payload,
-                s.multipliers + 4 * j,
-                l.multipliers[j].to_le_bytes(),
-            );
-            payload[s.shifts + j] = l.shifts[j];
+            w.unit(s, j, l.biases[j], l.multipliers[j], l.shifts[j]);
         }
         for r in 0..s.fan_in {
             for j in 0..s.units {
-                payload[s.weights + weight_offset(&s, r, j)] = l.weights[r * s.units + j] as u8;
+                w.weight(s, r, j, l.weights[r * s.units + j]);
             }
         }
+        Ok(())
+    })
+}
+
+/// Writes an int8 blob whose layers `fill` writes through a [`PayloadWriter`] (layer
+/// index, its section), into a zeroed payload; then validates and seals it. The one path
+/// of [`write_int8_blob`] and the quantizer, so both give the same bytes.
+pub(crate) fn write_with(
+    topology: &Topology,
+    input: QuantParams,
+    out: &mut [u8],
+    mut fill: impl FnMut(usize, &Section, &mut PayloadWriter) -> Result<(), Error>,
+) -> Result<usize, Error> {
+    check_activations(topology)?;
+    let shape = topology.layers();
+    let (header, payload) = split_blob(topology, ElementType::Int8, out)?;
+    payload.fill(0);
+    let mut w = PayloadWriter { payload };
+    w.put(0, input.scale.to_le_bytes());
+    w.put(4, input.zero_point.to_le_bytes());
+    for i in 0..shape.len() {
+        fill(i, &section_of(topology.input(), shape, i), &mut w)?;
     }
+    let payload = w.payload;
     validate(topology, payload)?;
     Ok(seal(header, payload))
+}
+
+/// Stores a layer's fields at their place in a payload (out of range: nothing).
+pub(crate) struct PayloadWriter<'p> {
+    payload: &'p mut [u8],
+}
+
+impl PayloadWriter<'_> {
+    fn put(&mut self, at: usize, bytes: [u8; 4]) {
+        if let Some(dst) = self.payload.get_mut(at..at + 4) {
+            dst.copy_from_slice(&bytes);
+        }
+    }
+
+    /// The layer's output quantization.
+    pub(crate) fn output(&mut self, s: &Section, q: QuantParams) {
+        self.put(s.params, q.scale.to_le_bytes());
+        self.put(s.params + 4, q.zero_point.to_le_bytes());
+    }
+
+    /// Unit `j`'s bias and requantization.
+    pub(crate) fn unit(&mut self, s: &Section, j: usize, bias: i32, multiplier: i32, shift: u8) {
+        self.put(s.biases + 4 * j, bias.to_le_bytes());
+        self.put(s.multipliers + 4 * j, multiplier.to_le_bytes());
+        if let Some(b) = self.payload.get_mut(s.shifts + j) {
+            *b = shift;
+        }
+    }
+
+    /// `W[r][j]`.
+    pub(crate) fn weight(&mut self, s: &Section, r: usize, j: usize, w: i8) {
+        if let Some(b) = self.payload.get_mut(s.weights + weight_offset(s, r, j)) {
+            *b = w as u8;
+        }
+    }
 }

@@ -1,18 +1,18 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
 use super::{check_outputs, data_files, emit, emit_json, progress_bar};
 use crate::atomic;
-use crate::cli::TrainArgs;
+use crate::cli::{OptimizerArg, TrainArgs};
 use crate::data::idx::{self, Split};
 use crate::data::Data;
 use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::{describe, Model};
 use crate::plot;
-use crate::train::{self, Divergence, Event, History, Length, TrainConfig, Trained};
+use crate::train::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig, Trained};
 
 /// A run needing more memory than this gets a warning.
 const WARN_BYTES: u64 = 2 << 30;
@@ -89,6 +89,11 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
         lr: args.lr,
         momentum: args.momentum,
         weight_decay: args.weight_decay,
+        adam: (args.optimizer == OptimizerArg::Adam).then_some(AdamSettings {
+            beta1: args.beta1,
+            beta2: args.beta2,
+            epsilon: args.epsilon,
+        }),
         schedule: args.schedule.into(),
         init: args.init.into(),
         output_init: args.output_init.unwrap_or(args.init).into(),
@@ -101,6 +106,9 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
+    if args.optimizer == OptimizerArg::Adam && (args.momentum != 0.0 || args.weight_decay != 0.0) {
+        bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
+    }
     let cfg = config(&args)?;
     let (dir, train, test) = load(&args, &cfg)?;
     let work = work(&args, &cfg, &train, &test)?;
@@ -266,7 +274,12 @@ fn report(
             history: &outcome.history,
         });
     }
-    let optimizer = if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
+    let optimizer = if let Some(a) = cfg.adam {
+        format!(
+            "Adam (beta1 {}, beta2 {}, epsilon {})",
+            a.beta1, a.beta2, a.epsilon
+        )
+    } else if cfg.momentum == 0.0 && cfg.weight_decay == 0.0 {
         "SGD".to_string()
     } else {
         format!(

@@ -1,4 +1,4 @@
-//! An independent f64 reference of forward, loss, gradients and the SGD update.
+//! An independent f64 reference of forward, loss, gradients and the SGD and Adam updates.
 //!
 //! Written plainly (nested loops over `Vec<Vec<f64>>`, std's f64 maths) and sharing no
 //! code with core, so agreement between the two is evidence, not tautology. Only the
@@ -184,6 +184,66 @@ impl RefNet {
             at += units;
         }
         loss
+    }
+}
+
+/// Adam in f64 as the paper writes it (bias correction by `powi`, not core's running
+/// product), its moments in core's flat layout.
+pub struct RefAdam {
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f64,
+    m: Vec<f64>,
+    v: Vec<f64>,
+    t: i32,
+}
+
+impl RefAdam {
+    pub fn new(lr: f64, beta1: f64, beta2: f64, epsilon: f64, params: usize) -> RefAdam {
+        RefAdam {
+            lr,
+            beta1,
+            beta2,
+            epsilon,
+            m: vec![0.0; params],
+            v: vec![0.0; params],
+            t: 0,
+        }
+    }
+}
+
+impl RefNet {
+    /// One Adam step; returns the loss before it.
+    pub fn adam_step(&mut self, xs: &[&[f64]], labels: &[u8], adam: &mut RefAdam) -> f64 {
+        let (loss, grads) = self.loss_and_gradients(xs, labels);
+        adam.t += 1;
+        let (c1, c2) = (1.0 - adam.beta1.powi(adam.t), 1.0 - adam.beta2.powi(adam.t));
+        let mut flat = self.params_flat();
+        for (k, (w, g)) in flat.iter_mut().zip(&grads).enumerate() {
+            adam.m[k] = adam.beta1 * adam.m[k] + (1.0 - adam.beta1) * g;
+            adam.v[k] = adam.beta2 * adam.v[k] + (1.0 - adam.beta2) * g * g;
+            let (m_hat, v_hat) = (adam.m[k] / c1, adam.v[k] / c2);
+            *w -= adam.lr * m_hat / (v_hat.sqrt() + adam.epsilon);
+        }
+        self.set_params_flat(&flat);
+        loss
+    }
+
+    /// The inverse of [`RefNet::params_flat`].
+    fn set_params_flat(&mut self, flat: &[f64]) {
+        let mut at = 0;
+        for l in &mut self.layers {
+            let (units, fan_in) = (l.biases.len(), l.weights[0].len());
+            for i in 0..fan_in {
+                for j in 0..units {
+                    l.weights[j][i] = flat[at + i * units + j];
+                }
+            }
+            at += fan_in * units;
+            l.biases.copy_from_slice(&flat[at..at + units]);
+            at += units;
+        }
     }
 }
 

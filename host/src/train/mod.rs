@@ -21,7 +21,7 @@ use microdense::{
     argmax,
     loss::{softmax_cross_entropy, Loss},
     rng::Rng,
-    Activation, Error, Init, Sgd, Trainer,
+    Activation, Adam, Error, Init, Optimizer, Sgd, Trainer,
 };
 use serde::Serialize;
 
@@ -48,6 +48,8 @@ pub struct TrainConfig {
     pub lr: f32,
     pub momentum: f32,
     pub weight_decay: f32,
+    /// Adam's settings (`--optimizer adam`); `None` trains with SGD.
+    pub adam: Option<AdamSettings>,
     pub schedule: Schedule,
     /// Hidden layers' initializer.
     #[serde(serialize_with = "init_name")]
@@ -64,6 +66,14 @@ pub struct TrainConfig {
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
     pub val_size: usize,
+}
+
+/// Adam's moment decays and epsilon; the learning rate is the config's.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize)]
+pub struct AdamSettings {
+    pub beta1: f64,
+    pub beta2: f64,
+    pub epsilon: f32,
 }
 
 use replay::{Snapshots, SNAPSHOT_EVERY};
@@ -100,6 +110,7 @@ impl TrainConfig {
             lr: 0.15,
             momentum: 0.0,
             weight_decay: 0.0,
+            adam: None,
             schedule: Schedule::Constant,
             init: Init::GlorotNormal,
             output_init: Init::GlorotNormal,
@@ -117,7 +128,13 @@ impl TrainConfig {
     pub fn check_memory(&self, input: usize) -> Result<u64> {
         let t = mlp(input, &self.hidden, self.activation, self.classes)?;
         let params = t.params_len() as u64;
-        let copies = if self.momentum != 0.0 { 6 } else { 3 };
+        // Weights and two snapshots, each with the optimizer state beside them (Adam: two
+        // moments, momentum: one velocity).
+        let copies = match (self.adam.is_some(), self.momentum != 0.0) {
+            (true, _) => 9,
+            (false, true) => 6,
+            (false, false) => 3,
+        };
         let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
         let floats = params
             .saturating_mul(copies)
@@ -148,10 +165,18 @@ impl TrainConfig {
         }
     }
 
-    fn sgd(&self) -> Sgd {
-        Sgd::new(self.lr)
-            .with_momentum(self.momentum)
-            .with_weight_decay(self.weight_decay)
+    /// The optimizer at the base learning rate.
+    pub fn optimizer(&self) -> Optimizer {
+        match self.adam {
+            None => Sgd::new(self.lr)
+                .with_momentum(self.momentum)
+                .with_weight_decay(self.weight_decay)
+                .into(),
+            Some(a) => Adam::new(self.lr)
+                .with_betas(a.beta1, a.beta2)
+                .with_epsilon(a.epsilon)
+                .into(),
+        }
     }
 
     /// Learning rate of batch `step` (0-based) out of `total`.
@@ -355,15 +380,9 @@ fn run(
     let total = cfg.total_batches(train.len());
 
     let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
-    let mut velocity = vec![
-        0.0f32;
-        if cfg.momentum != 0.0 {
-            topology.optimizer_len()
-        } else {
-            0
-        }
-    ];
-    let mut trainer = Trainer::new(&topology, cfg.batch, cfg.sgd(), &mut scratch, &mut velocity)
+    let optimizer = cfg.optimizer();
+    let mut velocity = vec![0.0f32; optimizer.state_len(topology.params_len())];
+    let mut trainer = Trainer::new(&topology, cfg.batch, optimizer, &mut scratch, &mut velocity)
         .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?
         .with_loss(cfg.loss);
 
@@ -484,10 +503,7 @@ impl Batches<'_> {
         gather(self.train, indices, &mut self.xs, &mut self.labels);
         let lr = self.cfg.lr_at(step, self.total);
         let result = trainer
-            .set_sgd(Sgd {
-                lr,
-                ..self.cfg.sgd()
-            })
+            .set_optimizer(self.cfg.optimizer().with_lr(lr))
             .and_then(|()| trainer.step(&mut model.network_mut(), &self.xs, &self.labels));
         (epoch, result)
     }
