@@ -7,6 +7,7 @@
 //! same integers.
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(microdense_dsp)");
+    println!("cargo::rustc-check-cfg=cfg(microdense_thumb2)");
     println!("cargo:rerun-if-changed=build.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     // The flags as passed (Arm's `dsp` is not in CARGO_CFG_TARGET_FEATURE on stable).
@@ -18,6 +19,10 @@ fn main() {
             "+dsp" | "cortex-m33" | "cortex-m35p" | "cortex-m55" | "cortex-m85"
         )
     });
+    // Thumb-2 without DSP (Cortex-M3, Armv8-M Mainline without it): the MLA loop.
+    if target.starts_with("thumbv7") || target.starts_with("thumbv8m.main") {
+        println!("cargo:rustc-cfg=microdense_thumb2");
+    }
     if target.starts_with("thumbv7em") || (target.starts_with("thumbv8m.main") && dsp) {
         println!("cargo:rustc-cfg=microdense_dsp");
     }

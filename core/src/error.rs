@@ -108,6 +108,8 @@ pub enum Error {
     },
     /// Reserved header bytes are not zero (written by a newer or broken writer).
     ReservedNotZero,
+    /// A version-2 blob's input section (scaling, class names) is malformed.
+    InputSection(&'static str),
     /// The blob holds a different element type than the caller asked for.
     ElementType,
     // --- int8 models (element type 1) ---
@@ -253,6 +255,7 @@ impl fmt::Display for Error {
                 "CRC mismatch: stored {stored:#010x}, computed {computed:#010x}"
             ),
             Error::ReservedNotZero => f.write_str("reserved header bytes are not zero"),
+            Error::InputSection(what) => write!(f, "input section: {what}"),
             Error::ElementType => f.write_str("blob element type does not match"),
             Error::Int8Activation(a) => write!(
                 f,

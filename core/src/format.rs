@@ -15,6 +15,9 @@ use heapless::Vec;
 pub const MAGIC: [u8; 4] = *b"MDNS";
 /// The format version this build writes and reads.
 pub const FORMAT_VERSION: u16 = 1;
+/// Version 2: version 1 followed by an input section (scaling, class names; see
+/// [`crate::scaling::InputSection`]), its length at header byte 80, covered by the CRC.
+pub const FORMAT_VERSION_2: u16 = 2;
 /// Header bytes before the payload.
 pub const HEADER_LEN: usize = 96;
 
@@ -28,6 +31,7 @@ const INPUT: usize = 8;
 const PAYLOAD: usize = 12;
 const LAYERS: usize = 16; // MAX_LAYERS entries of (units u32, activation u8, 3 zero bytes)
 const RESERVED: usize = LAYERS + 8 * MAX_LAYERS; // zero up to CRC_AT
+pub(crate) const SECTION_LEN: usize = RESERVED; // version 2: the input section's length (u32)
 const CRC_AT: usize = HEADER_LEN - 4;
 
 /// How the payload's numbers are stored.
@@ -144,9 +148,20 @@ pub(crate) fn split_blob<'o>(
 
 /// Stores the CRC of a filled blob; returns the blob's length.
 pub(crate) fn seal(header: &mut [u8], payload: &[u8]) -> usize {
+    // `payload` is the payload and, in version 2, the input section after it.
     let crc = crc_of(header, payload);
     header[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
     HEADER_LEN + payload.len()
+}
+
+/// Turns the blob in `out[..blob_len]` and the `section_len` bytes written after it into
+/// a version-2 blob: version, section length and a CRC that covers the section too.
+pub(crate) fn seal_v2(out: &mut [u8], blob_len: usize, section_len: usize) -> usize {
+    let (header, rest) = out.split_at_mut(HEADER_LEN);
+    header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION_2.to_le_bytes());
+    header[SECTION_LEN..SECTION_LEN + 4].copy_from_slice(&(section_len as u32).to_le_bytes());
+    seal(header, &rest[..blob_len - HEADER_LEN + section_len]);
+    blob_len + section_len
 }
 
 /// A validated blob borrowed from the caller's bytes (a file, or flash).
@@ -155,6 +170,7 @@ pub struct Blob<'a> {
     topology: Topology,
     element: ElementType,
     payload: &'a [u8],
+    section: &'a [u8],
 }
 
 impl<'a> Blob<'a> {
@@ -175,9 +191,14 @@ impl<'a> Blob<'a> {
         }
         let header = bytes.get(..HEADER_LEN).ok_or(truncated(HEADER_LEN))?;
         let version = u16::from_le_bytes([header[VERSION], header[VERSION + 1]]);
-        if version != FORMAT_VERSION {
+        if version != FORMAT_VERSION && version != FORMAT_VERSION_2 {
             return Err(Error::UnsupportedVersion(version));
         }
+        let section_len = if version == FORMAT_VERSION_2 {
+            u32_at(header, SECTION_LEN) as usize
+        } else {
+            0
+        };
         let element = ElementType::from_code(header[ELEMENT])
             .ok_or(Error::UnknownElementType(header[ELEMENT]))?;
         let depth = usize::from(header[DEPTH]);
@@ -209,7 +230,12 @@ impl<'a> Blob<'a> {
                 .push(Layer::new(units, activation))
                 .map_err(|_| Error::TooManyLayers(depth))?;
         }
-        if header[RESERVED..CRC_AT].iter().any(|&b| b != 0) {
+        let reserved = if version == FORMAT_VERSION_2 {
+            SECTION_LEN + 4
+        } else {
+            RESERVED
+        };
+        if header[reserved..CRC_AT].iter().any(|&b| b != 0) {
             return Err(Error::ReservedNotZero);
         }
         let input = u32_at(header, INPUT) as usize;
@@ -225,20 +251,26 @@ impl<'a> Blob<'a> {
                 topology: expected,
             });
         }
-        let payload = bytes
-            .get(HEADER_LEN..HEADER_LEN + expected)
-            .ok_or(truncated(HEADER_LEN + expected))?;
-        let (stored, computed) = (u32_at(header, CRC_AT), crc_of(header, payload));
+        if section_len > MAX_DIM * 16 {
+            return Err(Error::InputSection("longer than any input section can be"));
+        }
+        let end = HEADER_LEN + expected + section_len;
+        let covered = bytes.get(HEADER_LEN..end).ok_or(truncated(end))?;
+        let (payload, section) = covered.split_at(expected);
+        let (stored, computed) = (u32_at(header, CRC_AT), crc_of(header, covered));
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
         }
         if element == ElementType::Int8 {
             validation::validate(&topology, payload)?;
         }
+        // A version-2 input section is checked when it is read (`input_section`): firmware
+        // that runs the network on scaled inputs never links its checks.
         Ok(Blob {
             topology,
             element,
             payload,
+            section,
         })
     }
 
@@ -257,9 +289,18 @@ impl<'a> Blob<'a> {
         self.payload
     }
 
-    /// Bytes the blob occupies, header included.
+    /// Bytes the blob occupies, header (and input section) included.
     pub fn len(&self) -> usize {
-        HEADER_LEN + self.payload.len()
+        HEADER_LEN + self.payload.len() + self.section.len()
+    }
+
+    /// The input scaling and class names of a version-2 blob (`None` for version 1),
+    /// checked as docs/weights-format.md lists.
+    pub fn input_section(&self) -> Result<Option<crate::scaling::InputSection<'a>>, Error> {
+        if self.section.is_empty() {
+            return Ok(None);
+        }
+        crate::scaling::InputSection::parse(self.section, &self.topology).map(Some)
     }
 
     /// Whether the blob carries no payload (a parsed blob always has one: every

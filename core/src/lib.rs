@@ -13,6 +13,8 @@
 //!   SMLAD on a Cortex-M4) over blobs of element type [`ElementType::Int8`];
 //! - [`bundle`]: the firmware bundle's layout, shared by the host's writer and the
 //!   firmware's build;
+//! - [`scaling`]: the input scaling a model may carry (raw values to network inputs)
+//!   and its class names, stored in a version-2 blob;
 //! - [`loss`], [`rng`]: the losses (fused softmax cross-entropy, TF.js's clipped one,
 //!   chosen by [`Trainer::with_loss`]) and the deterministic generator the
 //!   host's tools share with the core;
@@ -48,6 +50,7 @@ mod math;
 mod network;
 mod optimizer;
 pub mod rng;
+pub mod scaling;
 mod sgd;
 pub mod sizes;
 mod topology;

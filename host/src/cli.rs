@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use microdense::{loss::Loss, Activation, Init};
 
+use crate::data::csv::{CsvOptions, Header, LabelColumn};
+use crate::data::source::{DataSpec, Format};
+use crate::data::table::ScaleKind;
 use crate::train::Schedule;
 
 #[derive(Debug, Parser)]
@@ -66,6 +69,30 @@ pub enum Command {
     /// then starts from the same initial weights and shuffle. Reports the median of the
     /// repeats. One thread. bench/pytorch/bench.py times PyTorch the same way.
     Bench(BenchArgs),
+    /// Classify single inputs: CSV rows (`-`: from stdin), an .npy, images (PNG, PGM of
+    /// any size, brought to the model's input as MNIST's digits were: docs/datasets.md),
+    /// or an IDX images file. Prints the class (its name when the model has names) and
+    /// the top-k probabilities. f32 and int8 models.
+    Predict(PredictArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PredictArgs {
+    /// The model file (f32 or int8).
+    #[arg(long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Inputs: CSV files, .npy, .png/.pgm images, IDX image files, or `-` (CSV on stdin).
+    #[arg(required = true, value_name = "INPUT")]
+    pub inputs: Vec<String>,
+    /// How many of the most probable classes to print.
+    #[arg(long, short = 'k', default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub top: u32,
+    /// One JSON array of predictions on stdout.
+    #[arg(long, conflicts_with = "csv")]
+    pub json: bool,
+    /// CSV on stdout: input, class, probability, then the next best classes.
+    #[arg(long)]
+    pub csv: bool,
 }
 
 #[derive(Debug, Args)]
@@ -99,7 +126,7 @@ pub struct BenchArgs {
     #[command(flatten)]
     pub shape: ShapeArgs,
     /// Learning rate.
-    #[arg(long, default_value_t = 0.15, value_parser = positive)]
+    #[arg(long, default_value_t = 0.15, value_parser = positive, allow_negative_numbers = true)]
     pub lr: f32,
     /// SGD momentum (0 = plain SGD).
     #[arg(long, default_value_t = 0.0, value_parser = momentum)]
@@ -121,26 +148,93 @@ pub struct BenchArgs {
     pub json: bool,
 }
 
-/// The network and batch to train (defaults: the tutorial's).
+/// The network and batch to train (defaults: the tutorial's for IDX data; for tables,
+/// one hidden layer of 32 relu units).
 #[derive(Debug, Clone, Args)]
 pub struct ShapeArgs {
-    /// Hidden layer sizes, comma-separated ("none" for softmax regression).
-    #[arg(long, value_name = "N,N,..", default_value = "32,256", value_parser = parse_hidden)]
-    pub hidden: Hidden,
-    /// Activation of the hidden layers (the output is always softmax).
-    #[arg(long, value_enum, default_value_t = ActivationArg::Linear)]
-    pub activation: ActivationArg,
-    /// Samples per batch.
-    #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=65_536))]
-    pub batch: u32,
+    /// Hidden layer sizes, comma-separated ("none" for softmax regression) [default:
+    /// 32,256; tables: 32].
+    #[arg(long, value_name = "N,N,..", value_parser = parse_hidden)]
+    pub hidden: Option<Hidden>,
+    /// Activation of the hidden layers (the output is always softmax) [default: linear;
+    /// tables: relu].
+    #[arg(long, value_enum)]
+    pub activation: Option<ActivationArg>,
+    /// Samples per batch [default: 16].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=65_536))]
+    pub batch: Option<u32>,
 }
 
-/// Where the IDX files are.
+/// Where the data is, and how to read it (docs/datasets.md).
 #[derive(Debug, Clone, Args)]
 pub struct DataArgs {
-    /// Directory with the IDX files [default: $MICRODENSE_DATA, else data/mnist].
-    #[arg(long, value_name = "DIR")]
+    /// An IDX folder, a CSV file, an .npy/.npz, or a folder of class folders of images
+    /// [default: $MICRODENSE_DATA, else data/mnist].
+    #[arg(long, value_name = "PATH")]
     pub data: Option<PathBuf>,
+    /// A separate test set of the same kind [default: the IDX test files, an .npz's
+    /// x_test/y_test, else a stratified --test-split of --data].
+    #[arg(long, value_name = "PATH")]
+    pub test: Option<PathBuf>,
+    /// The kind of data [default: found from the path].
+    #[arg(long, value_enum)]
+    pub format: Option<FormatArg>,
+    /// CSV label column: a header name or a 0-based index [default: the last column].
+    #[arg(long, value_name = "COL")]
+    pub label: Option<String>,
+    /// Whether the CSV's first row is a header.
+    #[arg(long, value_enum, default_value_t = HeaderArg::Auto)]
+    pub header: HeaderArg,
+    /// Labels of an .npy features file [default: y.npy for x.npy, y_train.npy for x_train.npy…].
+    #[arg(long, value_name = "FILE.npy")]
+    pub labels: Option<PathBuf>,
+    /// Feature and label array names in an .npz [default: x,y or x_train,y_train].
+    #[arg(long, value_name = "X,Y", value_parser = parse_pair)]
+    pub arrays: Option<(String, String)>,
+    /// Fraction of --data held out (stratified) as the test set when there is no test set.
+    #[arg(long, value_name = "F", default_value_t = 0.2, value_parser = open_fraction)]
+    pub test_split: f64,
+    /// Seed of that split (kept apart from --seed, so every model of a dataset is
+    /// scored on the same test examples).
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub split_seed: u64,
+}
+
+impl DataArgs {
+    pub fn spec(&self) -> DataSpec {
+        DataSpec {
+            data: self.data.clone(),
+            test: self.test.clone(),
+            format: self.format.map(Into::into),
+            csv: CsvOptions {
+                label: self
+                    .label
+                    .as_deref()
+                    .map_or(LabelColumn::Last, LabelColumn::parse),
+                header: self.header.into(),
+            },
+            labels: self.labels.clone(),
+            arrays: self.arrays.clone(),
+            test_split: self.test_split,
+            split_seed: self.split_seed,
+        }
+    }
+}
+
+fn parse_pair(s: &str) -> Result<(String, String), String> {
+    match s.split_once(',') {
+        Some((x, y)) if !x.is_empty() && !y.is_empty() => Ok((x.to_string(), y.to_string())),
+        _ => Err("expected two array names, X,Y".to_string()),
+    }
+}
+
+fn open_fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if (0.0..1.0).contains(&v) => Ok(v),
+        _ => Err(format!(
+            "`{s}` is not a fraction from 0 up to (not including) 1"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -159,20 +253,20 @@ pub struct TrainArgs {
     pub data: DataArgs,
     #[command(flatten)]
     pub shape: ShapeArgs,
-    /// Number of batches to train [default: 100 unless --epochs is given].
+    /// Number of batches to train [default: 100 unless --epochs is given; tables: 100 epochs].
     #[arg(long, conflicts_with = "epochs", value_parser = clap::value_parser!(u64).range(1..))]
     pub batches: Option<u64>,
     /// Number of passes over the training set (reshuffled each time).
     #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
     pub epochs: Option<u32>,
-    /// Learning rate (the peak rate with --schedule cosine).
-    #[arg(long, default_value_t = 0.15, value_parser = positive)]
-    pub lr: f32,
-    /// SGD momentum (0 = plain SGD).
-    #[arg(long, default_value_t = 0.0, value_parser = momentum)]
-    pub momentum: f32,
+    /// Learning rate (the peak rate with --schedule cosine) [default: 0.15; tables: 0.05].
+    #[arg(long, value_parser = positive, allow_negative_numbers = true)]
+    pub lr: Option<f32>,
+    /// SGD momentum (0 = plain SGD) [default: 0; tables: 0.9].
+    #[arg(long, value_parser = momentum, allow_negative_numbers = true)]
+    pub momentum: Option<f32>,
     /// L2 weight decay, added to the gradient.
-    #[arg(long, default_value_t = 0.0, value_parser = non_negative)]
+    #[arg(long, default_value_t = 0.0, value_parser = non_negative, allow_negative_numbers = true)]
     pub weight_decay: f32,
     /// Optimizer: sgd (--momentum, --weight-decay) or adam (--beta1, --beta2, --epsilon;
     /// Keras/TF.js's Adam with bias correction; try --lr 0.001).
@@ -187,12 +281,13 @@ pub struct TrainArgs {
     /// Adam's epsilon, added to the root of the second moment.
     #[arg(long, default_value_t = 1e-7, value_parser = positive)]
     pub epsilon: f32,
-    /// Learning-rate schedule over the whole run.
-    #[arg(long, value_enum, default_value_t = ScheduleArg::Constant)]
-    pub schedule: ScheduleArg,
-    /// Weight initializer of the hidden layers (biases start at zero).
-    #[arg(long, value_enum, default_value_t = InitArg::GlorotNormal)]
-    pub init: InitArg,
+    /// Learning-rate schedule over the whole run [default: constant; tables: cosine].
+    #[arg(long, value_enum)]
+    pub schedule: Option<ScheduleArg>,
+    /// Weight initializer of the hidden layers (biases start at zero) [default:
+    /// glorot-normal; tables: he].
+    #[arg(long, value_enum)]
+    pub init: Option<InitArg>,
     /// The output layer's initializer [default: as --init]. The TF.js tutorial's:
     /// variance-scaling (its hidden layers take the Dense default, glorot-normal).
     #[arg(long, value_enum)]
@@ -208,18 +303,27 @@ pub struct TrainArgs {
     /// array of arrays), e.g. to feed the same batches to TF.js.
     #[arg(long, value_name = "FILE.json")]
     pub write_batches: Option<PathBuf>,
-    /// Seed of the initial weights, the shuffling and the validation batches.
+    /// Seed of the initial weights, the shuffling, the validation hold-out and batches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Score a validation batch from the test set every N batches (0: never).
+    /// Fraction of the training data held out for validation [default: 0.1 for tables;
+    /// 0 for IDX data, whose validation batches are then training images].
+    #[arg(long, value_name = "F", value_parser = open_fraction)]
+    pub val_split: Option<f64>,
+    /// Input scaling of a table, computed on the training split and stored in the model
+    /// [default: standard; pixel data: pixels (/255)].
+    #[arg(long, value_enum)]
+    pub scaling: Option<ScalingArg>,
+    /// Score a validation batch every N batches (0: never).
     #[arg(long, value_name = "N", default_value_t = 5)]
     pub val_every: u64,
     /// Samples in each validation batch.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..))]
     pub val_size: u32,
-    /// Number of classes (output units); every label must be below it.
-    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(2..=256))]
-    pub classes: u32,
+    /// Number of classes (output units) of IDX data; every label must be below it
+    /// [default: 10; tables: the classes found].
+    #[arg(long, value_parser = clap::value_parser!(u32).range(2..=256))]
+    pub classes: Option<u32>,
     /// Where to save the model (written to a temporary file, then renamed).
     #[arg(long, value_name = "FILE", default_value = "target/model.mdw")]
     pub out: PathBuf,
@@ -489,6 +593,76 @@ impl From<ScheduleArg> for Schedule {
         match s {
             ScheduleArg::Constant => Schedule::Constant,
             ScheduleArg::Cosine => Schedule::Cosine,
+        }
+    }
+}
+
+/// The kinds of dataset (`--format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    /// A folder of MNIST-style IDX files.
+    Idx,
+    /// A CSV file (optionally gzip'd).
+    Csv,
+    /// A NumPy .npy features file (labels next to it, or --labels).
+    Npy,
+    /// A NumPy .npz archive.
+    Npz,
+    /// A folder with one sub-folder of images per class.
+    Images,
+}
+
+impl From<FormatArg> for Format {
+    fn from(f: FormatArg) -> Self {
+        match f {
+            FormatArg::Idx => Format::Idx,
+            FormatArg::Csv => Format::Csv,
+            FormatArg::Npy => Format::Npy,
+            FormatArg::Npz => Format::Npz,
+            FormatArg::Images => Format::Images,
+        }
+    }
+}
+
+/// Whether a CSV's first row is a header (`--header`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum HeaderArg {
+    /// A header when a cell of the first row is not a number where the second row's is.
+    Auto,
+    Yes,
+    No,
+}
+
+impl From<HeaderArg> for Header {
+    fn from(h: HeaderArg) -> Self {
+        match h {
+            HeaderArg::Auto => Header::Auto,
+            HeaderArg::Yes => Header::Yes,
+            HeaderArg::No => Header::No,
+        }
+    }
+}
+
+/// Input scaling of a table (`--scaling`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ScalingArg {
+    /// Per feature: subtract the training mean, divide by the standard deviation.
+    Standard,
+    /// Per feature: map the training minimum…maximum to 0…1.
+    MinMax,
+    /// Pixels: divide by 255.
+    Pixels,
+    /// Raw values as they are.
+    None,
+}
+
+impl From<ScalingArg> for ScaleKind {
+    fn from(s: ScalingArg) -> Self {
+        match s {
+            ScalingArg::Standard => ScaleKind::Standard,
+            ScalingArg::MinMax => ScaleKind::MinMax,
+            ScalingArg::Pixels => ScaleKind::Pixels,
+            ScalingArg::None => ScaleKind::None,
         }
     }
 }

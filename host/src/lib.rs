@@ -1,7 +1,9 @@
 //! The host side of microdense: the `microdense` command-line tool as a library, in layers.
 //!
 //! - [`data`]: datasets as the network sees them: IDX files ([`data::idx`]), the MNIST
-//!   download ([`data::fetch`]) and the one pixel scaling ([`data::scaled`]).
+//!   download ([`data::fetch`]) and the one pixel scaling ([`data::scaled`]); CSV,
+//!   NumPy and image-folder datasets ([`data::table`], [`data::source`]) made ready for
+//!   training ([`data::prepare`]).
 //! - [`model`]: a network with owned parameters and its file ([`model::Model`]), int8
 //!   quantization ([`model::quantize`]), the firmware bundle ([`model::bundle`]) and the
 //!   TensorFlow.js Layers format ([`model::tfjs`]).
@@ -11,6 +13,7 @@
 //!   fills ([`eval::metrics`]), an f64 reference ([`eval::reference`]) and the checks and
 //!   measurements built on them: [`eval::crosscheck`], [`eval::reproduce`],
 //!   [`eval::throughput`].
+//! - [`predict`]: single inputs classified from raw values (CSV rows, images, .npy).
 //! - [`plot`] (SVG figures), [`atomic`] (temporary file, then rename) and [`progress`]
 //!   (the one progress-bar builder).
 //! - [`cli`] (clap argument types) and [`commands`] (one module per subcommand: load →
@@ -23,5 +26,6 @@ pub mod eval;
 pub mod files;
 pub mod model;
 pub mod plot;
+pub mod predict;
 pub mod progress;
 pub mod train;

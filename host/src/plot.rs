@@ -27,7 +27,7 @@ pub const MAX_CONFUSION_CLASSES: usize = 30;
 fn label(what: &str, window: usize) -> String {
     match window {
         1 => what.to_string(),
-        w => format!("{what} (mean of {w})"),
+        w => format!("{what}, trailing mean of {w} points"),
     }
 }
 
@@ -74,7 +74,23 @@ fn window(n: usize) -> usize {
 
 /// Loss (training batches and validation batches) above, validation accuracy below. Long
 /// runs draw the raw values faintly and a moving average on top.
-pub fn training_curves(path: &Path, history: &History, title: &str) -> Result<Staged> {
+/// An epoch's end: the batch it ended at, and the test accuracy scored then, if it was
+/// (`--eval-every-epoch`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct EpochMark {
+    pub batch: u64,
+    pub test_accuracy: Option<f64>,
+}
+
+/// Dotted lines at epoch ends, when there are few enough to tell apart.
+const MAX_EPOCH_LINES: usize = 60;
+
+pub fn training_curves(
+    path: &Path,
+    history: &History,
+    epochs: &[EpochMark],
+    title: &str,
+) -> Result<Staged> {
     render(path, |svg| {
         let root = SVGBackend::with_string(svg, (900, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
@@ -146,19 +162,56 @@ pub fn training_curves(path: &Path, history: &History, title: &str) -> Result<St
             .iter()
             .map(|p| (p.batch as f64, p.accuracy))
             .collect();
+        let tests: Vec<(f64, f64)> = epochs
+            .iter()
+            .filter_map(|m| m.test_accuracy.map(|a| (m.batch as f64, a)))
+            .collect();
+        // The axis starts just below the lowest point shown after the first tenth of the
+        // run, so 95–99% is not squeezed into the top of a 0–1 axis.
+        let settled = acc
+            .iter()
+            .chain(&tests)
+            .filter(|p| p.0 >= batches / 10.0)
+            .map(|p| p.1);
+        let lowest = settled.fold(1.0f64, f64::min);
+        let floor = ((lowest - 0.02) * 20.0).floor().clamp(0.0, 19.0) / 20.0;
         let mut chart = ChartBuilder::on(&bottom)
             .margin(12)
             .x_label_area_size(36)
             .y_label_area_size(56)
-            .build_cartesian_2d(0.0..batches, 0.0..1.0)
+            .build_cartesian_2d(0.0..batches, floor..1.0)
             .map_err(plot_err)?;
         chart
             .configure_mesh()
             .x_desc("batch")
             .x_label_formatter(&|x| format!("{x:.0}"))
-            .y_desc("validation accuracy")
+            .y_desc(if tests.is_empty() {
+                "validation accuracy"
+            } else {
+                "accuracy (validation, test)"
+            })
             .draw()
             .map_err(plot_err)?;
+        if epochs.len() <= MAX_EPOCH_LINES {
+            let grey = RGBColor(150, 150, 150);
+            for m in epochs {
+                let x = m.batch as f64;
+                chart
+                    .draw_series(LineSeries::new([(x, floor), (x, 1.0)], grey.mix(0.5)))
+                    .map_err(plot_err)?;
+            }
+        }
+        let green = RGBColor(30, 150, 60);
+        if !tests.is_empty() {
+            chart
+                .draw_series(LineSeries::new(tests.clone(), green.stroke_width(2)))
+                .map_err(plot_err)?
+                .label("test set, after each epoch")
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], green));
+            chart
+                .draw_series(tests.iter().map(|&p| Circle::new(p, 3, green.filled())))
+                .map_err(plot_err)?;
+        }
         let wa = window(acc.len());
         if wa > 1 {
             chart
@@ -170,7 +223,7 @@ pub fn training_curves(path: &Path, history: &History, title: &str) -> Result<St
             .map_err(plot_err)?
             .label(label("validation batches", wa))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], red));
-        if !acc.is_empty() {
+        if !acc.is_empty() || !tests.is_empty() {
             chart
                 .configure_series_labels()
                 .position(SeriesLabelPosition::LowerRight)
@@ -205,7 +258,11 @@ pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<Staged> 
     let cell: i32 = if c <= 12 { 56 } else { (700 / c as i32).max(8) };
     let (left, top) = (110, 80);
     let side = cell * c as i32;
-    let size = ((left + side + 30) as u32, (top + side + 70) as u32);
+    // Room on the right for the colour scale.
+    let size = (
+        (left + side + 150) as u32,
+        (top + side.max(200) + 70) as u32,
+    );
     render(path, |svg| {
         let root = SVGBackend::with_string(svg, size).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
@@ -259,6 +316,32 @@ pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<Staged> 
             root.draw(&Text::new(p.to_string(), (x, top - 16), font(12)))
                 .map_err(plot_err)?;
         }
+        // The colour scale: what share of its row (true class) a cell's shade stands for.
+        let (sx, steps, h) = (left + side + 30, 10, 18);
+        root.draw(&Text::new("share of the row", (sx, top - 16), font(12)))
+            .map_err(plot_err)?;
+        for k in 0..=steps {
+            let share = f64::from(k) / f64::from(steps);
+            let y = top + (steps - k) * h;
+            for (dx, base) in [(0, RGBColor(40, 90, 200)), (18, RGBColor(210, 50, 40))] {
+                let fill = base.mix(if k == 0 { 0.0 } else { 0.08 + 0.92 * share });
+                let r = [(sx + dx, y), (sx + dx + 16, y + h)];
+                root.draw(&Rectangle::new(r, fill.filled()))
+                    .map_err(plot_err)?;
+                root.draw(&Rectangle::new(r, RGBColor(200, 200, 200).stroke_width(1)))
+                    .map_err(plot_err)?;
+            }
+            if k % 5 == 0 {
+                let label = format!("{:.0}%", 100.0 * share);
+                root.draw(&Text::new(label, (sx + 40, y + 3), font(12)))
+                    .map_err(plot_err)?;
+            }
+        }
+        let legend_y = top + (steps + 1) * h + 8;
+        root.draw(&Text::new("blue: right", (sx, legend_y), font(12)))
+            .map_err(plot_err)?;
+        root.draw(&Text::new("red: mistaken", (sx, legend_y + 16), font(12)))
+            .map_err(plot_err)?;
         root.draw(&Text::new(
             format!(
                 "accuracy {:.4} ({} of {})",
@@ -301,13 +384,21 @@ mod tests {
             }],
         };
         let p = dir.path().join("sub/curves.svg");
-        training_curves(&p, &history, "test run")
+        let marks = [EpochMark {
+            batch: 2,
+            test_accuracy: Some(0.5),
+        }];
+        training_curves(&p, &history, &marks, "test run")
             .unwrap()
             .commit()
             .unwrap();
         let svg = std::fs::read_to_string(&p).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<text") && svg.contains("test run"));
-        assert!(svg.contains("validation accuracy"));
+        assert!(svg.contains("accuracy") && svg.contains("validation batches"));
+        assert!(
+            svg.contains("test set, after each epoch"),
+            "per-epoch test scores drawn"
+        );
 
         let eval = Evaluation {
             classes: 2,
@@ -318,5 +409,9 @@ mod tests {
         confusion(&p, &eval, "confusion").unwrap().commit().unwrap();
         let svg = std::fs::read_to_string(&p).unwrap();
         assert!(svg.contains("accuracy 0.8750 (7 of 8)") && svg.contains("<rect"));
+        assert!(
+            svg.contains("share of the row") && svg.contains("100%"),
+            "colour scale"
+        );
     }
 }

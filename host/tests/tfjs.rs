@@ -328,7 +328,11 @@ fn tutorial_model_survives_export_import_and_the_weights_format() {
     let model = Model::init(t, Init::GlorotNormal, 4);
     export_tfjs(&model.topology, &model.params, dir.path()).unwrap();
     let (topology, params) = import_tfjs(&dir.path().join("model.json")).unwrap();
-    let imported = Model { topology, params };
+    let imported = Model {
+        topology,
+        params,
+        input: None,
+    };
     assert_eq!(imported, model);
     // Like any other model: saved in the weights format and loaded back.
     let mdw = dir.path().join("m.mdw");

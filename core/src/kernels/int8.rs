@@ -258,11 +258,11 @@ struct Layer<'a> {
     low: i32,
 }
 
-/// Whether the Cortex-M4 loop may run on this layer: the weights are the whole, 4-aligned
+/// Whether the assembly loops (Cortex-M4, M3) may run on this layer: the weights are the whole, 4-aligned
 /// array of the section and the list is as the gathers leave it. (Never on other targets.)
 #[inline(always)]
 fn dsp_fits(weights: &[u8], s: &Section, entries: &[u32]) -> bool {
-    cfg!(microdense_dsp)
+    cfg!(any(microdense_dsp, microdense_thumb2))
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
@@ -330,6 +330,16 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
         }
         return;
     }
+    #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
+    if layer.dsp && width == WIDTH && col + 2 * WIDTH <= layer.row_bytes {
+        // SAFETY: as for the Cortex-M4 loop above (the sentinel ends the list; the
+        // padding entry's first word is 0 too and adds nothing).
+        unsafe {
+            let base = layer.weights.as_ptr().add(col);
+            super::arm_v7m::six(base, layer.entries.as_ptr(), acc);
+        }
+        return;
+    }
     let entries = layer.entries;
     let entries = entries
         .get(..entries.len().saturating_sub(2))
@@ -338,25 +348,42 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
 }
 
 /// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
-/// function for every width keeps the code small where it runs (Cortex-M3, PCs).
+/// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs).
 #[inline(never)]
 fn portable(weights: &[u8], col: usize, width: usize, entries: &[u32], acc: &mut [i32; WIDTH]) {
-    let acc = &mut acc[..width.min(WIDTH)];
+    match width {
+        6 => portable_n::<6, 12>(weights, col, entries, acc),
+        4 => portable_n::<4, 8>(weights, col, entries, acc),
+        _ => portable_n::<2, 4>(weights, col, entries, acc),
+    }
+}
+
+/// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry).
+#[inline(always)]
+fn portable_n<const N: usize, const B: usize>(
+    weights: &[u8],
+    col: usize,
+    entries: &[u32],
+    acc: &mut [i32; WIDTH],
+) {
+    let mut a = [0i32; N];
+    a.copy_from_slice(&acc[..N]);
     for e in entries.chunks_exact(2) {
-        let (x0, x1) = (
-            i32::from(e[0] as u16 as i16),
-            i32::from((e[0] >> 16) as u16 as i16),
-        );
+        let (x0, x1) = (i32::from(e[0] as u16 as i16), (e[0] as i32) >> 16);
         let at = e[1] as usize + col;
-        let Some(w) = weights.get(at..at + 2 * acc.len()) else {
+        let Some(w) = weights.get(at..at + B) else {
             continue;
         };
-        for (pair, q) in acc.chunks_exact_mut(2).zip(w.chunks_exact(4)) {
-            let w = |b: u8| i32::from(b as i8);
-            pair[0] = pair[0].wrapping_add(x0 * w(q[0]) + x1 * w(q[2]));
-            pair[1] = pair[1].wrapping_add(x0 * w(q[1]) + x1 * w(q[3]));
+        let Ok(w) = <&[u8; B]>::try_from(w) else {
+            continue;
+        };
+        let w = |i: usize| i32::from(w[i] as i8);
+        for k in 0..N / 2 {
+            a[2 * k] = a[2 * k].wrapping_add(x0 * w(4 * k) + x1 * w(4 * k + 2));
+            a[2 * k + 1] = a[2 * k + 1].wrapping_add(x0 * w(4 * k + 1) + x1 * w(4 * k + 3));
         }
     }
+    acc[..N].copy_from_slice(&a);
 }
 
 #[cfg(test)]

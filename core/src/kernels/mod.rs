@@ -1,8 +1,8 @@
 //! All hot loops of the core, beside the code that drives them: the f32 dense kernels
 //! ([`dense`]: forward, gradients, backprop) with their Cortex-M4F assembly ([`arm_f32`]),
 //! the non-zero gathering they share ([`sparse`]), and the int8 layer kernel ([`int8`])
-//! with its Armv7E-M DSP assembly ([`arm_dsp`]). Network, training and int8 runtime code
-//! check lengths and call these.
+//! with its Armv7E-M DSP assembly ([`arm_dsp`]) and its Cortex-M3 assembly (`arm_v7m`).
+//! Network, training and int8 runtime code check lengths and call these.
 //!
 //! On x86-64 the f32 kernels are compiled twice (`multiversion!`): as is and with AVX2,
 //! chosen at run time, so one portable binary still uses the wide registers where the CPU
@@ -14,6 +14,8 @@
 mod arm_dsp;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm_f32;
+#[cfg(all(microdense_thumb2, not(microdense_dsp)))]
+mod arm_v7m;
 pub(crate) mod dense;
 pub(crate) mod int8;
 pub(crate) mod sparse;

@@ -101,19 +101,37 @@ impl Nonzeros {
 
     /// The block's non-zero values in order, and their positions within the block.
     /// On x86-64 from a bit mask made four values per compare, visiting only the
-    /// non-zeros; elsewhere (a Cortex-M compares one float at a time anyway) by writing
-    /// every element and keeping the non-zero ones.
+    /// non-zeros; elsewhere by skipping blank quads and, in the others, writing every
+    /// element and keeping the non-zero ones.
     #[inline(always)]
     pub(crate) fn gather(&mut self, block: &[f32]) -> (&[f32], &[u8]) {
         let block = &block[..block.len().min(Self::BLOCK)];
         if cfg!(target_arch = "x86_64") {
             return self.gather_bits(nonzero_mask(block), block, 1, 0);
         }
+        // A value is kept when its bits but the sign are not all zero (as `v != 0.0`,
+        // NaN kept), tested on the integer bits: four values at once skip a blank quad
+        // (most of MNIST's border) in a few instructions.
+        let nonzero = |bits: u32| bits << 1 != 0;
         let mut n = 0;
-        for (k, &v) in block.iter().enumerate() {
-            // n <= k < BLOCK: written always, kept only when v is not zero.
-            self.found[n] = k as u8;
-            self.values[n] = v;
+        let quads = block.chunks_exact(4);
+        let tail = block.len() - quads.remainder().len();
+        for (q, quad) in quads.enumerate() {
+            let bits = [0, 1, 2, 3].map(|i| quad[i].to_bits());
+            if !nonzero(bits[0] | bits[1] | bits[2] | bits[3]) {
+                continue;
+            }
+            for (i, b) in bits.into_iter().enumerate() {
+                // n <= 4q + i < BLOCK (a power of two): written always, kept only when
+                // not zero.
+                self.found[n % Self::BLOCK] = (4 * q + i) as u8;
+                self.values[n % Self::BLOCK] = f32::from_bits(b);
+                n += usize::from(nonzero(b));
+            }
+        }
+        for (k, &v) in block.iter().enumerate().skip(tail) {
+            self.found[n % Self::BLOCK] = k as u8;
+            self.values[n % Self::BLOCK] = v;
             n += usize::from(v != 0.0);
         }
         (&self.values[..n], &self.found[..n])

@@ -1,10 +1,11 @@
+use std::io::IsTerminal;
 use std::path::Path;
 
 use anyhow::Result;
 use serde::Serialize;
 
 use super::{emit, emit_json};
-use crate::cli::BenchArgs;
+use crate::cli::{ActivationArg, BenchArgs};
 use crate::data::idx::{self, Split};
 use crate::data::Data;
 use crate::eval::throughput::{measure, BenchConfig, Prescaled, Throughput};
@@ -37,15 +38,34 @@ pub fn run(args: BenchArgs) -> Result<()> {
     )?);
     let data = Prescaled::new(&train.set);
     drop(train);
+    // The measurement is silent for a while: say what it does and for how long.
+    if std::io::stderr().is_terminal() && !args.json {
+        let about = match cfg.steps {
+            Some(_) => String::new(),
+            None => format!(", about {} s", 1 + 2 * cfg.repeats),
+        };
+        eprintln!(
+            "timing {network}, batch {}: a warm-up, then {} runs{about}…",
+            cfg.batch, cfg.repeats
+        );
+    }
     let result = measure(&data, CLASSES, &cfg)?;
     report(&args, &cfg, network, &dir, &result)
 }
 
 fn config(args: &BenchArgs) -> BenchConfig {
     BenchConfig {
-        hidden: args.shape.hidden.0.clone(),
-        activation: args.shape.activation.into(),
-        batch: args.shape.batch as usize,
+        hidden: args
+            .shape
+            .hidden
+            .as_ref()
+            .map_or(vec![32, 256], |h| h.0.clone()),
+        activation: args
+            .shape
+            .activation
+            .unwrap_or(ActivationArg::Linear)
+            .into(),
+        batch: args.shape.batch.unwrap_or(16) as usize,
         lr: args.lr,
         momentum: args.momentum,
         init: args.init.into(),

@@ -1,10 +1,9 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{check_outputs, data_files, emit, emit_json};
+use super::{check_outputs, data_inputs, emit, emit_json};
 use crate::cli::EvalArgs;
-use crate::data::idx::{self, Split};
-use crate::data::Data;
+use crate::data::prepare::{data_for_model, Part};
 use crate::eval::{evaluate_any, ClassScore, Evaluation};
 use crate::model::{describe, AnyModel};
 use crate::plot;
@@ -23,8 +22,7 @@ struct Report<'a> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let mut inputs = data_files(&dir, &[Split::Test]);
+    let mut inputs = data_inputs(&args.data);
     inputs.push(args.model.clone());
     check_outputs(&[("--plot", args.plot.as_deref())], &inputs)?;
     let model = AnyModel::load(&args.model)?;
@@ -32,12 +30,24 @@ pub fn run(args: EvalArgs) -> Result<()> {
     if let Some(path) = &args.plot {
         plot::check_confusion(path, topology.outputs())?;
     }
-    let test = Data::load(&dir, Split::Test)?;
-    test.check_fits(topology, &args.model)?;
-    let eval: Evaluation = evaluate_any(&model, &test.set, None);
+    let (test, from) = data_for_model(
+        &args.data.spec(),
+        model.input().as_ref(),
+        topology,
+        &args.model,
+        Part::Test,
+    )?;
+    let eval: Evaluation = evaluate_any(&model, &*test, None);
     let element = model.element_type().name();
     if let Some(path) = &args.plot {
-        let title = format!("{} on {}", args.model.display(), dir.display());
+        // File names, not absolute paths: a title is read at a glance.
+        let name = |p: &str| {
+            let p = std::path::Path::new(p.split(',').next().unwrap_or(p));
+            p.file_name().map_or(p.display().to_string(), |n| {
+                n.to_string_lossy().into_owned()
+            })
+        };
+        let title = format!("{} on {}", name(&args.model.to_string_lossy()), name(&from));
         plot::confusion(path, &eval, &title)?.commit()?;
     }
     if args.json {
@@ -45,7 +55,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             model: args.model.display().to_string(),
             network: describe(topology),
             element,
-            data: dir.display().to_string(),
+            data: from.clone(),
             samples: eval.total(),
             accuracy: eval.accuracy(),
             loss: eval.loss,
@@ -53,12 +63,22 @@ pub fn run(args: EvalArgs) -> Result<()> {
             confusion: &eval.confusion,
         });
     }
-    emit(&format!(
+    let mut text = format!(
         "model {}: {}, {} parameters ({element})\ndata  {} (test set)\n\n{}",
         args.model.display(),
         describe(topology),
         topology.params_len(),
-        dir.display(),
+        from,
         eval.report()
-    ))
+    );
+    if let Some(input) = model.input().filter(|i| !i.classes.is_empty()) {
+        let names: Vec<String> = (input.classes.iter().enumerate())
+            .map(|(i, n)| format!("{i} {n}"))
+            .collect();
+        text.push_str(&format!("\nclasses {}\n", names.join(", ")));
+    }
+    if let Some(p) = &args.plot {
+        text.push_str(&format!("\nplot  {}: the confusion matrix\n", p.display()));
+    }
+    emit(&text)
 }

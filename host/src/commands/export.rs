@@ -1,19 +1,30 @@
 use anyhow::Result;
 
-use super::{check_outputs, data_files, emit};
+use super::{check_outputs, data_inputs, emit};
 use crate::cli::ExportArgs;
 use crate::data::idx::{self, Split};
+use crate::data::table::ScaleKind;
 use crate::data::Data;
 use crate::model::AnyModel;
 
 pub fn run(args: ExportArgs) -> Result<()> {
     debug_assert!(args.firmware, "clap requires --firmware");
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let mut inputs = data_files(&dir, &[Split::Train, Split::Test]);
+    let mut inputs = data_inputs(&args.data);
     inputs.push(args.model.clone());
     check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let model = AnyModel::load(&args.model)?;
     let topology = model.topology();
+    if let Some(input) = model.input() {
+        if input.scaling.kind != ScaleKind::Pixels {
+            return Err(anyhow::anyhow!(
+                "{}: a model of raw features ({} scaling); firmware bundles take pixel models \
+                 for now (predict and eval run it on the PC)",
+                args.model.display(),
+                input.scaling.kind.name()
+            ));
+        }
+    }
+    let dir = idx::data_dir(args.data.data.as_deref());
     let test = Data::load(&dir, Split::Test)?;
     test.check_fits(topology, &args.model)?;
     let (images, labels) = first(&test, args.digits as usize);

@@ -10,7 +10,11 @@ pub fn run(args: ImportTfjsArgs) -> Result<()> {
     inputs.extend(shard_files(&args.model_json));
     check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let (topology, params) = import_tfjs(&args.model_json)?;
-    let model = Model { topology, params };
+    let model = Model {
+        topology,
+        params,
+        input: None,
+    };
     // Check what the loader will demand (a softmax classifier) before writing anything.
     let bytes = model.to_bytes()?;
     Model::from_bytes(&args.model_json, &bytes)?;

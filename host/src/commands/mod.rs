@@ -17,6 +17,7 @@ mod export;
 mod export_tfjs;
 mod fetch;
 mod import_tfjs;
+mod predict;
 mod quantize;
 mod reproduce;
 mod train;
@@ -33,6 +34,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ImportTfjs(a) => import_tfjs::run(a),
         Command::ExportTfjs(a) => export_tfjs::run(a),
         Command::Bench(a) => bench::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }
 
@@ -55,6 +57,27 @@ pub(crate) fn data_files(dir: &Path, splits: &[Split]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// Every file `--data`, `--test` and `--labels` name (the IDX files in a directory): a
+/// command's data inputs.
+pub(crate) fn data_inputs(d: &crate::cli::DataArgs) -> Vec<PathBuf> {
+    let main = d
+        .data
+        .clone()
+        .unwrap_or_else(|| crate::data::idx::data_dir(None));
+    let mut out = Vec::new();
+    for p in std::iter::once(main)
+        .chain(d.test.clone())
+        .chain(d.labels.clone())
+    {
+        if p.is_dir() {
+            out.extend(data_files(&p, &[Split::Train, Split::Test]));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
 /// Writes to stdout; a closed pipe (`microdense eval | head`) is not an error.
 pub(crate) fn emit(text: &str) -> Result<()> {
     let mut out = io::stdout().lock();
@@ -72,7 +95,8 @@ pub(crate) fn emit_json(value: &impl serde::Serialize) -> Result<()> {
 
 /// A bar on stderr, drawn only when stderr is a terminal and not `quiet`.
 pub(crate) fn progress_bar(len: u64, unit: &str, quiet: bool) -> ProgressBar {
-    let template =
-        format!("{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} {{msg}}");
+    let template = format!(
+        "{{elapsed_precise}} {{bar:30.cyan/blue}} {{pos:>6}}/{{len}} {unit} (ETA {{eta}}) {{msg}}"
+    );
     crate::progress::bar(len, &template, !quiet)
 }

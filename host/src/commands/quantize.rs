@@ -1,13 +1,12 @@
 use std::fmt::Write as _;
-use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use super::{check_outputs, data_files, emit, emit_json};
+use super::{check_outputs, data_inputs, emit, emit_json};
 use crate::cli::QuantizeArgs;
-use crate::data::idx::{self, Split};
-use crate::data::Data;
+use crate::data::examples::Examples;
+use crate::data::prepare::{data_for_model, Part};
 use crate::eval::{evaluate, Evaluation};
 use crate::model::quantize::{
     calibrate, calibration_indices, quantize, LayerReport, Quantized, CALIBRATION_SEED,
@@ -44,17 +43,19 @@ pub fn run(args: QuantizeArgs) -> Result<()> {
     report(&args, &dir, &model, &work)
 }
 
-/// The f32 model and the training (calibration) and test sets it must fit.
-fn load(args: &QuantizeArgs) -> Result<(Model, PathBuf, Data, Data)> {
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let mut inputs = data_files(&dir, &[Split::Train, Split::Test]);
+type Set = Box<dyn Examples>;
+
+/// The f32 model and the training (calibration) and test sets it must fit, as its
+/// inputs (a table scaled with the model's scaling).
+fn load(args: &QuantizeArgs) -> Result<(Model, String, Set, Set)> {
+    let mut inputs = data_inputs(&args.data);
     inputs.push(args.model.clone());
     check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let model = Model::load(&args.model)?;
-    let train = Data::load(&dir, Split::Train)?;
-    train.check_fits(&model.topology, &args.model)?;
-    let test = Data::load(&dir, Split::Test)?;
-    test.check_fits(&model.topology, &args.model)?;
+    let spec = args.data.spec();
+    let input = model.input.as_ref();
+    let (train, dir) = data_for_model(&spec, input, &model.topology, &args.model, Part::Train)?;
+    let (test, _) = data_for_model(&spec, input, &model.topology, &args.model, Part::Test)?;
     Ok((model, dir, train, test))
 }
 
@@ -66,13 +67,13 @@ struct Work {
     int8: Evaluation,
 }
 
-fn work(args: &QuantizeArgs, model: &Model, train: &Data, test: &Data) -> Result<Work> {
+fn work(args: &QuantizeArgs, model: &Model, train: &Set, test: &Set) -> Result<Work> {
     let at = args.model.display();
     let indices = calibration_indices(train.len(), args.calibrate as usize);
-    let calibration = calibrate(model, &train.set, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
+    let calibration = calibrate(model, &**train, &indices).map_err(|e| anyhow!("{at}: {e}"))?;
     let quantized = quantize(model, &calibration).map_err(|e| anyhow!("{at}: {e}"))?;
-    let float = evaluate(model, &test.set, None);
-    let int8 = evaluate(&quantized.model, &test.set, None);
+    let float = evaluate(model, &**test, None);
+    let int8 = evaluate(&quantized.model, &**test, None);
     Ok(Work {
         calibration_samples: calibration.samples,
         quantized,
@@ -82,10 +83,10 @@ fn work(args: &QuantizeArgs, model: &Model, train: &Data, test: &Data) -> Result
 }
 
 /// What was chosen per layer and both models' scores: JSON or text.
-fn report(args: &QuantizeArgs, dir: &Path, model: &Model, work: &Work) -> Result<()> {
+fn report(args: &QuantizeArgs, dir: &str, model: &Model, work: &Work) -> Result<()> {
     let at = args.model.display();
     let (quantized, float, int8) = (&work.quantized, &work.float, &work.int8);
-    let f32_bytes = microdense::format::HEADER_LEN + 4 * model.params.len();
+    let f32_bytes = model.to_bytes()?.len();
     let int8_bytes = quantized.model.bytes().len();
     let drop_points = 100.0 * (float.accuracy() - int8.accuracy());
     if args.json {
@@ -93,7 +94,7 @@ fn report(args: &QuantizeArgs, dir: &Path, model: &Model, work: &Work) -> Result
             model: at.to_string(),
             out: args.out.display().to_string(),
             network: describe(&model.topology),
-            data: dir.display().to_string(),
+            data: dir.to_string(),
             calibration_samples: work.calibration_samples,
             calibration_seed: CALIBRATION_SEED,
             layers: &quantized.layers,
@@ -117,7 +118,7 @@ fn report(args: &QuantizeArgs, dir: &Path, model: &Model, work: &Work) -> Result
          layer  shape        activation  weight scales            calibrated range      output\n",
         describe(&model.topology),
         work.calibration_samples,
-        dir.display()
+        dir
     );
     for l in &quantized.layers {
         let range = l

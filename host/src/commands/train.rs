@@ -1,17 +1,15 @@
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
-use super::{check_outputs, data_files, emit, emit_json, progress_bar};
+use super::{check_outputs, data_inputs, emit, emit_json, progress_bar};
 use crate::atomic;
-use crate::cli::{OptimizerArg, TrainArgs};
-use crate::data::idx::{self, Split};
-use crate::data::Data;
+use crate::cli::{ActivationArg, InitArg, OptimizerArg, ScheduleArg, TrainArgs};
+use crate::data::prepare::{prepare, Prepared};
 use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::{describe, Model};
-use crate::plot;
+use crate::plot::{self, EpochMark};
 use crate::train::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig, Trained};
 
 /// A run needing more memory than this gets a warning.
@@ -26,6 +24,8 @@ struct Report<'a> {
     network: String,
     parameters: usize,
     data: String,
+    /// Where the test set came from (a file, or a held-out split of `data`).
+    test_data: String,
     model: String,
     batches: u64,
     samples: u64,
@@ -75,28 +75,62 @@ impl Target {
     }
 }
 
-fn config(args: &TrainArgs) -> Result<TrainConfig> {
+/// The run's configuration: the flags given, else the defaults for the kind of data
+/// (the tutorial's for IDX; for a small table a relu layer, momentum and 100 epochs).
+fn config(args: &TrainArgs, tabular: bool, classes: usize) -> Result<TrainConfig> {
+    let t = tabular;
+    let shape = &args.shape;
+    let init = args.init.unwrap_or(if t {
+        InitArg::He
+    } else {
+        InitArg::GlorotNormal
+    });
     Ok(TrainConfig {
-        hidden: args.shape.hidden.0.clone(),
-        activation: args.shape.activation.into(),
-        classes: args.classes as usize,
-        batch: args.shape.batch as usize,
+        hidden: shape
+            .hidden
+            .as_ref()
+            .map_or(if t { vec![32] } else { vec![32, 256] }, |h| h.0.clone()),
+        activation: shape
+            .activation
+            .unwrap_or(if t {
+                ActivationArg::Relu
+            } else {
+                ActivationArg::Linear
+            })
+            .into(),
+        classes,
+        batch: shape.batch.unwrap_or(16) as usize,
         length: match (args.batches, args.epochs) {
             (_, Some(e)) => Length::Epochs(e),
             (Some(b), None) => Length::Batches(b),
+            (None, None) if t => Length::Epochs(100),
             (None, None) => Length::Batches(100),
         },
-        lr: args.lr,
-        momentum: args.momentum,
+        lr: args.lr.unwrap_or(if t { 0.05 } else { 0.15 }),
+        // Momentum is SGD's: the small-table default 0.9 is not Adam's.
+        momentum: args
+            .momentum
+            .unwrap_or(if t && args.optimizer == OptimizerArg::Sgd {
+                0.9
+            } else {
+                0.0
+            }),
         weight_decay: args.weight_decay,
         adam: (args.optimizer == OptimizerArg::Adam).then_some(AdamSettings {
             beta1: args.beta1,
             beta2: args.beta2,
             epsilon: args.epsilon,
         }),
-        schedule: args.schedule.into(),
-        init: args.init.into(),
-        output_init: args.output_init.unwrap_or(args.init).into(),
+        schedule: args
+            .schedule
+            .unwrap_or(if t {
+                ScheduleArg::Cosine
+            } else {
+                ScheduleArg::Constant
+            })
+            .into(),
+        init: init.into(),
+        output_init: args.output_init.unwrap_or(init).into(),
         loss: args.loss.into(),
         from: args.from.as_deref().map(Model::load).transpose()?,
         seed: args.seed,
@@ -106,17 +140,49 @@ fn config(args: &TrainArgs) -> Result<TrainConfig> {
 }
 
 pub fn run(args: TrainArgs) -> Result<()> {
-    if args.optimizer == OptimizerArg::Adam && (args.momentum != 0.0 || args.weight_decay != 0.0) {
+    let adam = args.optimizer == OptimizerArg::Adam;
+    if adam && (args.momentum.is_some_and(|m| m != 0.0) || args.weight_decay != 0.0) {
         bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
     }
-    let cfg = config(&args)?;
-    let (dir, train, test) = load(&args, &cfg)?;
-    let work = work(&args, &cfg, &train, &test)?;
+    let mut inputs = data_inputs(&args.data);
+    inputs.extend(args.from.clone());
+    check_outputs(
+        &[
+            ("--out", Some(&args.out)),
+            ("--plot", args.plot.as_deref()),
+            ("--write-batches", args.write_batches.as_deref()),
+        ],
+        &inputs,
+    )?;
+    let data = prepare(
+        &args.data.spec(),
+        args.classes.map(|c| c as usize),
+        args.scaling.map(Into::into),
+        args.val_split,
+        args.seed,
+    )?;
+    let cfg = config(&args, data.tabular, data.classes)?;
+    let need = cfg.check_memory(data.train.input_size())?;
+    if need > WARN_BYTES && !args.json {
+        eprintln!(
+            "warning: this network and batch need {} of memory",
+            train::human_bytes(need)
+        );
+    }
+    let mut work = work(&args, &cfg, &data)?;
+    // The model remembers how its inputs were scaled, and its class names.
+    work.trained.model.input = data.input.clone();
     let trained = &work.trained;
+    // A diverged run never replaces a model already there (the default path is shared by
+    // every run); its last finite model is saved only to a new file.
+    let keep_old = trained.diverged.is_some() && args.out.exists();
     // The outputs are renamed into place together, after all are written.
-    let mut outputs = vec![trained.model.stage(&args.out)?];
+    let mut outputs = Vec::new();
+    if !keep_old {
+        outputs.push(trained.model.stage(&args.out)?);
+    }
     if let Some(path) = &args.write_batches {
-        let order = crate::train::batch_order(&cfg, train.len(), trained.batches);
+        let order = crate::train::batch_order(&cfg, data.train.len(), trained.batches);
         let json = serde_json::to_vec(&order).map_err(|e| anyhow!("batch order: {e}"))?;
         outputs.push(atomic::stage(path, &json)?);
     }
@@ -128,12 +194,23 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.lr,
             cfg.seed
         );
-        outputs.push(plot::training_curves(path, &trained.history, &title)?);
+        outputs.push(plot::training_curves(
+            path,
+            &trained.history,
+            &work.marks,
+            &title,
+        )?);
     }
     atomic::commit_all(outputs)?;
-    let eval = evaluate(&trained.model, &test.set, None);
-    report(&args, &cfg, &dir, &train, &work, &eval)?;
+    let eval = evaluate(&trained.model, &*data.test, None);
+    report(&args, &cfg, &data, &work, &eval, !keep_old)?;
     match trained.diverged {
+        Some(d) if keep_old => Err(anyhow!(
+            "{}: training diverged at batch {} (loss NaN or infinite); the model already there \
+             was left as it was (give a new --out to keep the last finite model)",
+            args.out.display(),
+            d.batch
+        )),
         Some(d) => Err(anyhow!(
             "{}: training diverged at batch {} (loss NaN or infinite); saved the last model \
              with a finite loss, after {} batches",
@@ -145,92 +222,66 @@ pub fn run(args: TrainArgs) -> Result<()> {
     }
 }
 
-/// The training and test sets, checked against the configuration and each other, after
-/// the outputs and the memory the run needs.
-fn load(args: &TrainArgs, cfg: &TrainConfig) -> Result<(PathBuf, Data, Data)> {
-    let dir = idx::data_dir(args.data.data.as_deref());
-    let mut inputs = data_files(&dir, &[Split::Train, Split::Test]);
-    inputs.extend(args.from.clone());
-    check_outputs(
-        &[
-            ("--out", Some(&args.out)),
-            ("--plot", args.plot.as_deref()),
-            ("--write-batches", args.write_batches.as_deref()),
-        ],
-        &inputs,
-    )?;
-    let train = Data::load(&dir, Split::Train)?;
-    let test = Data::load(&dir, Split::Test)?;
-    train.check_labels(cfg.classes)?;
-    test.check_labels(cfg.classes)?;
-    let (a, b) = (&train.set.images, &test.set.images);
-    if (a.rows, a.cols) != (b.rows, b.cols) {
-        return Err(anyhow!(
-            "{}: the training images are {}x{} but the test images are {}x{}",
-            dir.display(),
-            a.rows,
-            a.cols,
-            b.rows,
-            b.cols
-        ));
-    }
-    let need = cfg.check_memory(train.set.input_size())?;
-    if need > WARN_BYTES && !args.json {
-        eprintln!(
-            "warning: this network and batch need {} of memory",
-            train::human_bytes(need)
-        );
-    }
-    Ok((dir, train, test))
-}
-
 /// A finished run and the test scores taken after its epochs.
 struct Work {
     trained: Trained,
     scores: Vec<EpochScore>,
+    /// Where each epoch ended, for the plot.
+    marks: Vec<EpochMark>,
     /// Spent on `scores`.
     eval_time: Duration,
 }
 
 /// Trains with a progress bar, scoring the test set after each epoch when asked.
-fn work(args: &TrainArgs, cfg: &TrainConfig, train: &Data, test: &Data) -> Result<Work> {
+fn work(args: &TrainArgs, cfg: &TrainConfig, data: &Prepared) -> Result<Work> {
+    let (train, test) = (&*data.train, &*data.test);
     let total = cfg.total_batches(train.len());
     let bar = progress_bar(total, "batches", args.quiet || args.json);
     let mut smoothed: Option<f32> = None;
     let mut last_val = None;
     let per_epoch = args.eval_every_epoch || args.target_accuracy.is_some();
     let (mut scores, mut eval_time) = (Vec::new(), Duration::ZERO);
-    let trained = train::train(cfg, &train.set, Some(&test.set), &mut |event| match event {
+    let (mut at, mut marks) = (0, Vec::new());
+    let trained = train::train(cfg, train, Some(data.val()), &mut |event| match event {
         Event::Step { batch, loss, lr } => {
+            at = batch;
             // Exponential moving average: a single batch's loss jumps around.
             let s = smoothed.map_or(loss, |s| 0.9 * s + 0.1 * loss);
             smoothed = Some(s);
             bar.set_position(batch);
             let val = last_val.map_or(String::new(), |a: f64| format!("  val acc {a:.3}"));
-            bar.set_message(format!("loss {s:.4}{val}  lr {lr:.4}"));
+            bar.set_message(format!("loss {}{val}  lr {lr:.4}", loss_text(f64::from(s))));
         }
         Event::Val(p) => last_val = Some(p.accuracy),
         Event::Epoch {
             epoch,
             model,
             train_time,
-        } if per_epoch => {
-            let started = Instant::now();
-            let e = evaluate(model, &test.set, None);
-            eval_time += started.elapsed();
-            scores.push(EpochScore {
-                epoch,
-                train_seconds: train_time.as_secs_f64(),
-                test_accuracy: e.accuracy(),
-                test_loss: e.loss,
+        } => {
+            let mut test_accuracy = None;
+            if per_epoch {
+                let started = Instant::now();
+                let e = evaluate(model, test, None);
+                eval_time += started.elapsed();
+                test_accuracy = Some(e.accuracy());
+                scores.push(EpochScore {
+                    epoch,
+                    train_seconds: train_time.as_secs_f64(),
+                    test_accuracy: e.accuracy(),
+                    test_loss: e.loss,
+                });
+            }
+            marks.push(EpochMark {
+                batch: at,
+                test_accuracy,
             });
         }
-        Event::Epoch { .. } => {}
     })?;
     bar.finish_and_clear();
     Ok(Work {
         trained,
         scores,
+        marks,
         eval_time,
     })
 }
@@ -239,10 +290,10 @@ fn work(args: &TrainArgs, cfg: &TrainConfig, train: &Data, test: &Data) -> Resul
 fn report(
     args: &TrainArgs,
     cfg: &TrainConfig,
-    dir: &Path,
-    train: &Data,
+    data: &Prepared,
     work: &Work,
     eval: &Evaluation,
+    saved: bool,
 ) -> Result<()> {
     let (outcome, scores) = (&work.trained, &work.scores);
     let losses = &outcome.history.loss;
@@ -255,7 +306,8 @@ fn report(
             config: cfg,
             network: describe(&outcome.model.topology),
             parameters: outcome.model.params.len(),
-            data: dir.display().to_string(),
+            data: data.data.clone(),
+            test_data: data.test_from.clone(),
             model: args.out.display().to_string(),
             batches: outcome.batches,
             samples: outcome.samples,
@@ -297,13 +349,13 @@ fn report(
     let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
     let mut text = format!(
         "network   {} with {} parameters, {init}\n\
-         training  {} batches of {} ({:.2} epochs) on {} images, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
+         training  {} batches of {} ({:.2} epochs) on {} examples, lr {} ({}), {optimizer}, seed {}: {:.2} s\n",
         describe(&outcome.model.topology),
         outcome.model.params.len(),
         outcome.batches,
         cfg.batch,
-        outcome.samples as f64 / train.len() as f64,
-        train.len(),
+        outcome.samples as f64 / data.train.len() as f64,
+        data.train.len(),
         cfg.lr,
         cfg.schedule.name(),
         cfg.seed,
@@ -311,7 +363,8 @@ fn report(
     );
     if let Some(l) = final_loss {
         text.push_str(&format!(
-            "loss      {l:.4} (mean of the last {} batches)",
+            "loss      {} (mean of the last {} batches)",
+            loss_text(l),
             tail.len()
         ));
         let val = &outcome.history.val;
@@ -329,13 +382,35 @@ fn report(
         text.push_str(&epochs_line(scores, target.as_ref(), outcome.train_time));
     }
     text.push_str(&format!(
-        "test      accuracy {:.4} on {} images ({})\nsaved     {}\n",
+        "test      accuracy {:.4} on {} examples ({})\n{}     {}\n",
         eval.accuracy(),
         eval.total(),
-        dir.display(),
+        data.test_from,
+        if saved { "saved" } else { "kept " },
         args.out.display()
     ));
+    if let Some(p) = &args.plot {
+        text.push_str(&format!(
+            "plot      {}: loss per batch, validation accuracy, epoch ends{}\n",
+            p.display(),
+            if scores.is_empty() {
+                ""
+            } else {
+                ", test accuracy after each epoch"
+            }
+        ));
+    }
     emit(&text)
+}
+
+/// A loss for people: four decimals, or three significant digits and an exponent when it
+/// is huge (a diverging run) or tiny.
+fn loss_text(l: f64) -> String {
+    if l.is_finite() && l != 0.0 && !(1e-4..1e5).contains(&l.abs()) {
+        format!("{l:.3e}")
+    } else {
+        format!("{l:.4}")
+    }
 }
 
 /// `epochs    test accuracy after each: 0.9611 0.9702 …; 0.98 first after epoch 5 (…)`.

@@ -235,16 +235,24 @@ impl std::fmt::Display for Split {
     }
 }
 
-/// The MNIST directory: `cli` (from `--data`), else `$MICRODENSE_DATA`,
-/// else `data/mnist`.
+/// Where `scripts/main.sh` finds MNIST when the repository sits beside a shared data folder.
+pub const SHARED_DATA_DIR: &str = "../shared/data/mnist";
+
+/// The MNIST directory: `cli` (from `--data`), else `$MICRODENSE_DATA`, else `data/mnist`,
+/// else `../shared/data/mnist` when that holds MNIST and `data/mnist` does not exist
+/// (so the README's commands find what `scripts/main.sh` used).
 pub fn data_dir(cli: Option<&Path>) -> PathBuf {
-    data_dir_from(cli, std::env::var_os(DATA_ENV))
+    let shared = Path::new(SHARED_DATA_DIR);
+    let use_shared = !Path::new(DEFAULT_DATA_DIR).exists()
+        && find_file(shared, Split::Train.file_names().0).is_ok();
+    data_dir_from(cli, std::env::var_os(DATA_ENV), use_shared)
 }
 
-fn data_dir_from(cli: Option<&Path>, env: Option<std::ffi::OsString>) -> PathBuf {
+fn data_dir_from(cli: Option<&Path>, env: Option<std::ffi::OsString>, shared: bool) -> PathBuf {
     match (cli, env) {
         (Some(p), _) => p.to_path_buf(),
         (None, Some(e)) if !e.is_empty() => PathBuf::from(e),
+        _ if shared => PathBuf::from(SHARED_DATA_DIR),
         _ => PathBuf::from(DEFAULT_DATA_DIR),
     }
 }
@@ -948,13 +956,17 @@ pub(crate) mod tests {
     fn data_dir_precedence() {
         let cli = Path::new("/from/cli");
         let env = || Some(std::ffi::OsString::from("/from/env"));
-        assert_eq!(data_dir_from(Some(cli), env()), cli);
-        assert_eq!(data_dir_from(None, env()), Path::new("/from/env"));
+        assert_eq!(data_dir_from(Some(cli), env(), true), cli);
+        assert_eq!(data_dir_from(None, env(), true), Path::new("/from/env"));
         assert_eq!(
-            data_dir_from(None, Some("".into())),
+            data_dir_from(None, Some("".into()), false),
             Path::new(DEFAULT_DATA_DIR)
         );
-        assert_eq!(data_dir_from(None, None), Path::new(DEFAULT_DATA_DIR));
+        assert_eq!(
+            data_dir_from(None, None, false),
+            Path::new(DEFAULT_DATA_DIR)
+        );
+        assert_eq!(data_dir_from(None, None, true), Path::new(SHARED_DATA_DIR));
     }
 
     /// The real MNIST directory, or `None` (with a loud note) if absent.

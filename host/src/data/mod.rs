@@ -1,7 +1,14 @@
 //! Datasets as the network sees them: loading a split with a one-line error, checking it
 //! fits a network, and gathering batches of pixels scaled to [0, 1].
+pub mod csv;
+pub mod examples;
 pub mod fetch;
 pub mod idx;
+pub mod images;
+pub mod npy;
+pub mod prepare;
+pub mod source;
+pub mod table;
 
 use std::path::{Path, PathBuf};
 

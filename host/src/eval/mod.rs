@@ -8,7 +8,7 @@ pub mod throughput;
 
 use microdense::{argmax, int8::argmax_i32, loss::softmax_cross_entropy};
 
-use crate::data::{gather, idx::Dataset};
+use crate::data::examples::Examples;
 use crate::model::{AnyModel, Model, QuantModel};
 pub use metrics::{ClassScore, Evaluation};
 
@@ -23,7 +23,13 @@ pub trait Classifier: Sync {
     type Work: Default;
     fn classes(&self) -> usize;
     /// Fills `out` for `chunk` of `set`.
-    fn classify(&self, set: &Dataset, chunk: &[usize], work: &mut Self::Work, out: &mut Scored);
+    fn classify(
+        &self,
+        set: &dyn Examples,
+        chunk: &[usize],
+        work: &mut Self::Work,
+        out: &mut Scored,
+    );
 }
 
 /// One chunk's results.
@@ -50,10 +56,10 @@ impl Classifier for Model {
         self.topology.outputs()
     }
 
-    fn classify(&self, set: &Dataset, chunk: &[usize], w: &mut F32Work, out: &mut Scored) {
+    fn classify(&self, set: &dyn Examples, chunk: &[usize], w: &mut F32Work, out: &mut Scored) {
         w.scratch
             .resize(self.topology.infer_scratch_len(chunk.len()), 0.0);
-        gather(set, chunk, &mut w.xs, &mut w.labels);
+        set.gather(chunk, &mut w.xs, &mut w.labels);
         let Ok(logits) = self.network().logits(&w.xs, &mut w.scratch) else {
             unreachable!("batch and scratch sized from the topology");
         };
@@ -69,6 +75,8 @@ impl Classifier for Model {
 #[derive(Default)]
 pub struct Int8Work {
     x: Vec<i8>,
+    row: Vec<f32>,
+    label: Vec<u8>,
     scratch: Vec<u32>,
     y: Vec<i32>,
 }
@@ -80,7 +88,7 @@ impl Classifier for QuantModel {
         self.topology.outputs()
     }
 
-    fn classify(&self, set: &Dataset, chunk: &[usize], w: &mut Int8Work, out: &mut Scored) {
+    fn classify(&self, set: &dyn Examples, chunk: &[usize], w: &mut Int8Work, out: &mut Scored) {
         let net = self.network();
         let classes = self.classes();
         w.x.resize(self.topology.input(), 0);
@@ -89,7 +97,17 @@ impl Classifier for QuantModel {
         out.predicted.clear();
         out.logits.resize(chunk.len() * classes, 0.0);
         for (&i, z) in chunk.iter().zip(out.logits.chunks_exact_mut(classes)) {
-            self.quantize_image(set.image(i), &mut w.x);
+            match set.pixels(i) {
+                Some(image) => self.quantize_image(image, &mut w.x),
+                None => {
+                    // Scaled features (a table): quantized with the input's parameters.
+                    let params = net.input_params();
+                    set.gather(&[i], &mut w.row, &mut w.label);
+                    for (q, &v) in w.x.iter_mut().zip(&w.row) {
+                        *q = params.quantize(v);
+                    }
+                }
+            }
             if net.logits(&w.x, &mut w.scratch, &mut w.y).is_err() {
                 unreachable!("buffers sized from the topology");
             }
@@ -103,7 +121,11 @@ impl Classifier for QuantModel {
 /// Counts add up exactly and the f64 loss sum is taken in a fixed order, so the result
 /// does not depend on thread timing. The caller has checked the set fits the model (see
 /// `Data::check_fits`).
-pub fn evaluate<M: Classifier>(model: &M, set: &Dataset, indices: Option<&[usize]>) -> Evaluation {
+pub fn evaluate<M: Classifier>(
+    model: &M,
+    set: &dyn Examples,
+    indices: Option<&[usize]>,
+) -> Evaluation {
     let all: Vec<usize>;
     let indices = match indices {
         Some(i) => i,
@@ -136,7 +158,7 @@ pub fn evaluate<M: Classifier>(model: &M, set: &Dataset, indices: Option<&[usize
 }
 
 /// Either kind of model.
-pub fn evaluate_any(model: &AnyModel, set: &Dataset, indices: Option<&[usize]>) -> Evaluation {
+pub fn evaluate_any(model: &AnyModel, set: &dyn Examples, indices: Option<&[usize]>) -> Evaluation {
     match model {
         AnyModel::F32(m) => evaluate(m, set, indices),
         AnyModel::Int8(q) => evaluate(q, set, indices),
@@ -144,7 +166,7 @@ pub fn evaluate_any(model: &AnyModel, set: &Dataset, indices: Option<&[usize]>) 
 }
 
 /// Confusion counts and the loss summed (not averaged) over `indices`.
-fn evaluate_serial<M: Classifier>(model: &M, set: &Dataset, indices: &[usize]) -> Evaluation {
+fn evaluate_serial<M: Classifier>(model: &M, set: &dyn Examples, indices: &[usize]) -> Evaluation {
     let classes = model.classes();
     let mut eval = Evaluation::empty(classes);
     let mut work = M::Work::default();

@@ -405,6 +405,7 @@ mod tests {
         let f = AnyModel::F32(Model {
             topology: t.clone(),
             params: params.clone(),
+            input: None,
         });
         let img = [0u8; 16];
         assert_eq!(

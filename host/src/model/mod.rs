@@ -16,12 +16,16 @@ use microdense::{
 };
 
 use crate::atomic;
+use crate::data::table::ModelInput;
 
 /// A topology and its flat parameters (core's layout).
 #[derive(Clone, Debug, PartialEq)]
 pub struct Model {
     pub topology: Topology,
     pub params: Vec<f32>,
+    /// Input scaling and class names (saved as weights format version 2); `None` for
+    /// IDX models, whose input is pixels /255 (version 1).
+    pub input: Option<ModelInput>,
 }
 
 /// `input → hidden… (activation) → classes (softmax)`.
@@ -75,7 +79,11 @@ impl Model {
     /// Layer `i`'s weights drawn by `init(i)` from `seed`, biases zero.
     pub fn init_with(topology: Topology, init: impl Fn(usize) -> Init, seed: u64) -> Model {
         let params = vec![0.0; topology.params_len()];
-        let mut model = Model { topology, params };
+        let mut model = Model {
+            topology,
+            params,
+            input: None,
+        };
         model.network_mut().init_with(init, seed);
         model
     }
@@ -96,6 +104,9 @@ impl Model {
         let n = write_blob(&self.topology, &self.params, &mut bytes)
             .map_err(|e| anyhow!("cannot encode the model: {e}"))?;
         bytes.truncate(n);
+        if let Some(input) = &self.input {
+            input.append_to(&mut bytes)?;
+        }
         Ok(bytes)
     }
 
@@ -117,7 +128,15 @@ impl Model {
             return Err(anyhow!("{at}: parameter {i} is {} (not finite)", params[i]));
         }
         check_classifier(path, &topology)?;
-        Ok(Model { topology, params })
+        let input = blob
+            .input_section()
+            .map_err(|e| anyhow!("{at}: {e}"))?
+            .map(|s| ModelInput::from_section(&s, topology.input()));
+        Ok(Model {
+            topology,
+            params,
+            input,
+        })
     }
 
     pub fn load(path: &Path) -> Result<Model> {
@@ -189,10 +208,19 @@ impl QuantModel {
             ));
         }
         check_classifier(path, blob.topology())?;
+        blob.input_section()
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(QuantModel {
             topology: blob.topology().clone(),
             bytes: bytes.to_vec(),
         })
+    }
+
+    /// The stored input scaling and class names (version-2 blobs).
+    pub fn input(&self) -> Option<ModelInput> {
+        let blob = Blob::parse(&self.bytes).ok()?;
+        let s = blob.input_section().ok()??;
+        Some(ModelInput::from_section(&s, self.topology.input()))
     }
 
     /// The model in the weights format (the file's bytes).
@@ -271,6 +299,14 @@ impl AnyModel {
         }
     }
 
+    /// The stored input scaling and class names, if any (version 2).
+    pub fn input(&self) -> Option<ModelInput> {
+        match self {
+            AnyModel::F32(m) => m.input.clone(),
+            AnyModel::Int8(m) => m.input(),
+        }
+    }
+
     pub fn element_type(&self) -> ElementType {
         match self {
             AnyModel::F32(_) => ElementType::F32,
@@ -304,6 +340,19 @@ mod tests {
         let bytes = m.to_bytes().unwrap();
         let p = PathBuf::from("m.mdw");
         assert_eq!(Model::from_bytes(&p, &bytes).unwrap(), m);
+        // With an input section (version 2) the scaling and class names come back.
+        let mut m2 = m.clone();
+        m2.input = Some(ModelInput {
+            scaling: crate::data::table::Scaling {
+                kind: crate::data::table::ScaleKind::Standard,
+                offset: vec![1.0; 6],
+                divisor: vec![2.0; 6],
+            },
+            classes: vec!["a".into(), "b".into(), "c".into()],
+        });
+        let b2 = m2.to_bytes().unwrap();
+        assert_eq!(u16::from_le_bytes([b2[4], b2[5]]), 2);
+        assert_eq!(Model::from_bytes(&p, &b2).unwrap(), m2);
 
         let err = |b: &[u8]| format!("{:#}", Model::from_bytes(&p, b).unwrap_err());
         assert!(err(&bytes[..bytes.len() - 1]).starts_with("m.mdw: truncated"));

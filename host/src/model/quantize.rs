@@ -6,11 +6,11 @@
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
-use microdense::{int8, int8::PIXEL_INPUT, rng::Rng, Activation, Network};
+use microdense::{int8, int8::QuantParams, int8::PIXEL_INPUT, rng::Rng, Activation, Network};
 use serde::Serialize;
 
-use crate::data::gather;
-use crate::data::idx::Dataset;
+use crate::data::examples::Examples;
+use crate::data::table::ScaleKind;
 use crate::model::{Model, QuantModel};
 
 /// Calibration images drawn from the training set by default.
@@ -28,6 +28,9 @@ pub struct Range {
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Calibration {
     pub samples: usize,
+    /// Range of the network inputs, for a model with stored scaling that is not pixels
+    /// /255 (those keep [`PIXEL_INPUT`]).
+    pub input: Option<Range>,
     /// One per hidden layer (the output layer needs none).
     pub ranges: Vec<Range>,
 }
@@ -43,21 +46,31 @@ pub fn calibration_indices(total: usize, n: usize) -> Vec<usize> {
 
 /// Runs the float model over `indices` of `set` and records the range of every hidden
 /// layer's output (core's [`int8::Calibration`], fed a chunk of images at a time).
-pub fn calibrate(model: &Model, set: &Dataset, indices: &[usize]) -> Result<Calibration> {
+pub fn calibrate(model: &Model, set: &dyn Examples, indices: &[usize]) -> Result<Calibration> {
     const CHUNK: usize = 256;
     let t = &model.topology;
     let net = Network::new(t.clone(), &model.params[..])?;
     let mut calibration = int8::Calibration::new(t);
     let (mut xs, mut labels) = (Vec::new(), Vec::new());
     let mut scratch = vec![0.0f32; t.infer_scratch_len(CHUNK)];
+    let pixels = model
+        .input
+        .as_ref()
+        .is_none_or(|i| i.scaling.kind == ScaleKind::Pixels);
+    let mut input = Range { min: 0.0, max: 0.0 };
     for chunk in indices.chunks(CHUNK) {
-        gather(set, chunk, &mut xs, &mut labels);
+        set.gather(chunk, &mut xs, &mut labels);
+        for &v in &xs {
+            input.min = input.min.min(v);
+            input.max = input.max.max(v);
+        }
         calibration
             .observe(&net, &xs, &mut scratch)
             .map_err(|e| anyhow!("calibration: {e}"))?;
     }
     Ok(Calibration {
         samples: indices.len(),
+        input: (!pixels).then_some(input),
         ranges: calibration
             .ranges()
             .iter()
@@ -128,15 +141,16 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
     let net = Network::new(t.clone(), &model.params[..])?;
     let mut bytes = vec![0u8; microdense::sizes::int8_blob_len(t.input(), layers)];
     let mut choices = vec![int8::LayerChoice::default(); layers.len()];
-    let n = int8::quantize(
-        &net,
-        PIXEL_INPUT,
-        &core_calibration,
-        &mut bytes,
-        &mut choices,
-    )
-    .map_err(|e| anyhow!("cannot quantize the model: {e}"))?;
+    // A table's scaled inputs get their own calibrated range; pixels keep p − 128.
+    let input = calibration
+        .input
+        .map_or(PIXEL_INPUT, |r| QuantParams::from_range(r.min, r.max));
+    let n = int8::quantize(&net, input, &core_calibration, &mut bytes, &mut choices)
+        .map_err(|e| anyhow!("cannot quantize the model: {e}"))?;
     bytes.truncate(n);
+    if let Some(input) = &model.input {
+        input.append_to(&mut bytes)?;
+    }
     let reports = layers
         .iter()
         .zip(&choices)
@@ -164,7 +178,7 @@ pub fn quantize(model: &Model, calibration: &Calibration) -> Result<Quantized> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::idx::Images;
+    use crate::data::idx::{Dataset, Images};
     use crate::model::mlp;
     use microdense::Init;
 

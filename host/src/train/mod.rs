@@ -25,8 +25,7 @@ use microdense::{
 };
 use serde::Serialize;
 
-use crate::data::gather;
-use crate::data::idx::Dataset;
+use crate::data::examples::Examples;
 use crate::model::{mlp, Model};
 
 /// How long to train.
@@ -324,8 +323,8 @@ pub enum Event<'a> {
 /// after each epoch), so that benchmarks can time the training alone.
 pub fn train(
     cfg: &TrainConfig,
-    train: &Dataset,
-    val: Option<&Dataset>,
+    train: &dyn Examples,
+    val: Option<&dyn Examples>,
     on_event: &mut dyn FnMut(Event),
 ) -> Result<Trained> {
     run(cfg, train, val, on_event, SNAPSHOT_EVERY)
@@ -342,8 +341,8 @@ pub fn batch_order(cfg: &TrainConfig, n: usize, count: u64) -> Vec<Vec<usize>> {
 
 fn run(
     cfg: &TrainConfig,
-    train: &Dataset,
-    val: Option<&Dataset>,
+    train: &dyn Examples,
+    val: Option<&dyn Examples>,
     on_event: &mut dyn FnMut(Event),
     snapshot_every: u64,
 ) -> Result<Trained> {
@@ -482,7 +481,7 @@ fn run(
 /// The run's batches and the buffers they are assembled in.
 pub(crate) struct Batches<'a> {
     cfg: &'a TrainConfig,
-    train: &'a Dataset,
+    train: &'a dyn Examples,
     total: u64,
     xs: Vec<f32>,
     labels: Vec<u8>,
@@ -500,7 +499,7 @@ impl Batches<'_> {
         model: &mut Model,
     ) -> (u32, Result<f32, Error>) {
         let (indices, epoch) = sampler.next_batch(self.cfg.batch);
-        gather(self.train, indices, &mut self.xs, &mut self.labels);
+        self.train.gather(indices, &mut self.xs, &mut self.labels);
         let lr = self.cfg.lr_at(step, self.total);
         let result = trainer
             .set_optimizer(self.cfg.optimizer().with_lr(lr))
@@ -512,7 +511,7 @@ impl Batches<'_> {
 /// Rotates through a shuffled held-out set, `size` samples at a time, as the tutorial's
 /// `nextTestBatch`.
 struct Validator<'a> {
-    set: &'a Dataset,
+    set: &'a dyn Examples,
     sampler: Sampler,
     size: usize,
     xs: Vec<f32>,
@@ -522,7 +521,7 @@ struct Validator<'a> {
 }
 
 impl<'a> Validator<'a> {
-    fn new(set: &'a Dataset, size: usize, seed: u64) -> Self {
+    fn new(set: &'a dyn Examples, size: usize, seed: u64) -> Self {
         Validator {
             set,
             sampler: Sampler::new(set.len(), seed),
@@ -536,7 +535,7 @@ impl<'a> Validator<'a> {
 
     fn score(&mut self, model: &Model, batch: u64) -> ValPoint {
         let (indices, _) = self.sampler.next_batch(self.size);
-        gather(self.set, indices, &mut self.xs, &mut self.labels);
+        self.set.gather(indices, &mut self.xs, &mut self.labels);
         let t = &model.topology;
         let n = self.labels.len();
         self.scratch.resize(t.infer_scratch_len(n), 0.0);
@@ -560,7 +559,7 @@ impl<'a> Validator<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::data::idx::Images;
+    use crate::data::idx::{Dataset, Images};
 
     /// Two separable classes in 4 pixels: bright left half or bright right half.
     fn toy(n: usize) -> Dataset {
