@@ -23,6 +23,7 @@ pub mod cli;
 pub mod commands;
 pub mod data;
 pub mod eval;
+pub mod files;
 pub mod model;
 pub mod plot;
 pub mod predict;

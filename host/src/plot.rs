@@ -5,20 +5,24 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-use crate::atomic;
+use crate::atomic::{self, Staged};
 use crate::eval::metrics::Evaluation;
 use crate::model::create_parent;
 use crate::train::History;
 
 const FONT: &str = "sans-serif";
 
-fn render(path: &Path, draw: impl FnOnce(&mut String) -> Result<()>) -> Result<()> {
+/// The SVG, staged beside `path` (committed by the caller, with the command's other
+/// outputs).
+fn render(path: &Path, draw: impl FnOnce(&mut String) -> Result<()>) -> Result<Staged> {
     let mut svg = String::new();
     draw(&mut svg).map_err(|e| anyhow!("{}: cannot draw: {e:#}", path.display()))?;
     create_parent(path)?;
-    atomic::write_atomic(path, svg.as_bytes())?;
-    Ok(())
+    Ok(atomic::stage(path, svg.as_bytes())?)
 }
+
+/// Most classes a confusion matrix is drawn (or printed) for: beyond, nobody reads it.
+pub const MAX_CONFUSION_CLASSES: usize = 30;
 
 fn label(what: &str, window: usize) -> String {
     match window {
@@ -86,7 +90,7 @@ pub fn training_curves(
     history: &History,
     epochs: &[EpochMark],
     title: &str,
-) -> Result<()> {
+) -> Result<Staged> {
     render(path, |svg| {
         let root = SVGBackend::with_string(svg, (900, 640)).into_drawing_area();
         root.fill(&WHITE).map_err(plot_err)?;
@@ -233,9 +237,23 @@ pub fn training_curves(
     })
 }
 
+/// Refuses to draw a confusion matrix of more than [`MAX_CONFUSION_CLASSES`] classes
+/// (for a command to check before its work).
+pub fn check_confusion(path: &Path, classes: usize) -> Result<()> {
+    if classes > MAX_CONFUSION_CLASSES {
+        return Err(anyhow!(
+            "{}: a confusion matrix of {classes} classes is too large to draw (at most \
+             {MAX_CONFUSION_CLASSES}); --json has the counts",
+            path.display()
+        ));
+    }
+    Ok(())
+}
+
 /// The confusion matrix as a heat map: rows are true classes, columns predictions, each
 /// cell shaded by its share of the row.
-pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<()> {
+pub fn confusion(path: &Path, eval: &Evaluation, title: &str) -> Result<Staged> {
+    check_confusion(path, eval.classes)?;
     let c = eval.classes.max(1);
     let cell: i32 = if c <= 12 { 56 } else { (700 / c as i32).max(8) };
     let (left, top) = (110, 80);
@@ -370,7 +388,10 @@ mod tests {
             batch: 2,
             test_accuracy: Some(0.5),
         }];
-        training_curves(&p, &history, &marks, "test run").unwrap();
+        training_curves(&p, &history, &marks, "test run")
+            .unwrap()
+            .commit()
+            .unwrap();
         let svg = std::fs::read_to_string(&p).unwrap();
         assert!(svg.starts_with("<svg") && svg.contains("<text") && svg.contains("test run"));
         assert!(svg.contains("accuracy") && svg.contains("validation batches"));
@@ -385,7 +406,7 @@ mod tests {
             loss: 0.3,
         };
         let p = dir.path().join("confusion.svg");
-        confusion(&p, &eval, "confusion").unwrap();
+        confusion(&p, &eval, "confusion").unwrap().commit().unwrap();
         let svg = std::fs::read_to_string(&p).unwrap();
         assert!(svg.contains("accuracy 0.8750 (7 of 8)") && svg.contains("<rect"));
         assert!(

@@ -1,7 +1,7 @@
 use anyhow::Result;
 use serde::Serialize;
 
-use super::{emit, emit_json};
+use super::{check_outputs, data_inputs, emit, emit_json};
 use crate::cli::EvalArgs;
 use crate::data::prepare::{data_for_model, Part};
 use crate::eval::{evaluate_any, ClassScore, Evaluation};
@@ -22,8 +22,14 @@ struct Report<'a> {
 }
 
 pub fn run(args: EvalArgs) -> Result<()> {
+    let mut inputs = data_inputs(&args.data);
+    inputs.push(args.model.clone());
+    check_outputs(&[("--plot", args.plot.as_deref())], &inputs)?;
     let model = AnyModel::load(&args.model)?;
     let topology = model.topology();
+    if let Some(path) = &args.plot {
+        plot::check_confusion(path, topology.outputs())?;
+    }
     let (test, from) = data_for_model(
         &args.data.spec(),
         model.input().as_ref(),
@@ -42,7 +48,7 @@ pub fn run(args: EvalArgs) -> Result<()> {
             })
         };
         let title = format!("{} on {}", name(&args.model.to_string_lossy()), name(&from));
-        plot::confusion(path, &eval, &title)?;
+        plot::confusion(path, &eval, &title)?.commit()?;
     }
     if args.json {
         return emit_json(&Report {

@@ -1,6 +1,6 @@
 use anyhow::Result;
 
-use super::emit;
+use super::{check_outputs, data_inputs, emit};
 use crate::cli::ExportArgs;
 use crate::data::idx::{self, Split};
 use crate::data::table::ScaleKind;
@@ -9,6 +9,9 @@ use crate::model::AnyModel;
 
 pub fn run(args: ExportArgs) -> Result<()> {
     debug_assert!(args.firmware, "clap requires --firmware");
+    let mut inputs = data_inputs(&args.data);
+    inputs.push(args.model.clone());
+    check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let model = AnyModel::load(&args.model)?;
     let topology = model.topology();
     if let Some(input) = model.input() {

@@ -2,6 +2,7 @@ use anyhow::{anyhow, Result};
 
 use super::emit;
 use crate::cli::ExportTfjsArgs;
+use crate::files::check_output_dir;
 use crate::model::tfjs::{export_tfjs_like, Original, MODEL_JSON, WEIGHTS_BIN};
 use crate::model::Model;
 
@@ -9,6 +10,9 @@ use crate::model::Model;
 pub const PREPROCESSING_JSON: &str = "preprocessing.json";
 
 pub fn run(args: ExportTfjsArgs) -> Result<()> {
+    let mut inputs = vec![args.model.as_path()];
+    inputs.extend(args.like.as_deref());
+    check_output_dir("--out", &args.out, &[MODEL_JSON, WEIGHTS_BIN], &inputs)?;
     let model = Model::load(&args.model)?;
     std::fs::create_dir_all(&args.out)
         .map_err(|e| anyhow!("{}: cannot create directory: {e}", args.out.display()))?;

@@ -1,11 +1,14 @@
 use anyhow::Result;
 
-use super::emit;
+use super::{check_outputs, emit};
 use crate::cli::ImportTfjsArgs;
-use crate::model::tfjs::import_tfjs;
+use crate::model::tfjs::{import_tfjs, shard_files};
 use crate::model::{describe, Model};
 
 pub fn run(args: ImportTfjsArgs) -> Result<()> {
+    let mut inputs = vec![args.model_json.clone()];
+    inputs.extend(shard_files(&args.model_json));
+    check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let (topology, params) = import_tfjs(&args.model_json)?;
     let model = Model {
         topology,

@@ -2,11 +2,13 @@
 //! to the library (`train`, `eval`, `model`, `data`) and reports. Only here are the
 //! [`crate::cli`] types translated into the library's own.
 use std::io::{self, Write};
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use indicatif::ProgressBar;
 
 use crate::cli::{Cli, Command};
+use crate::data::idx::Split;
 
 mod bench;
 mod check;
@@ -40,6 +42,46 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::Bench(a) => bench::run(a),
         Command::Predict(a) => predict::run(a),
     }
+}
+
+/// Checks the command's outputs (`(option, path)`, absent ones `None`) against its
+/// `inputs`, before any work (see [`crate::files`]).
+pub(crate) fn check_outputs(outputs: &[(&str, Option<&Path>)], inputs: &[PathBuf]) -> Result<()> {
+    let outputs: Vec<(&str, &Path)> = outputs
+        .iter()
+        .filter_map(|&(flag, path)| path.map(|p| (flag, p)))
+        .collect();
+    let inputs: Vec<&Path> = inputs.iter().map(PathBuf::as_path).collect();
+    crate::files::check_outputs(&outputs, &inputs)
+}
+
+/// The data files of `splits` in `dir` that exist: a command's inputs.
+pub(crate) fn data_files(dir: &Path, splits: &[Split]) -> Vec<PathBuf> {
+    splits
+        .iter()
+        .flat_map(|&s| crate::data::idx::split_files(dir, s))
+        .collect()
+}
+
+/// Every file `--data`, `--test` and `--labels` name (the IDX files in a directory): a
+/// command's data inputs.
+pub(crate) fn data_inputs(d: &crate::cli::DataArgs) -> Vec<PathBuf> {
+    let main = d
+        .data
+        .clone()
+        .unwrap_or_else(|| crate::data::idx::data_dir(None));
+    let mut out = Vec::new();
+    for p in std::iter::once(main)
+        .chain(d.test.clone())
+        .chain(d.labels.clone())
+    {
+        if p.is_dir() {
+            out.extend(data_files(&p, &[Split::Train, Split::Test]));
+        } else {
+            out.push(p);
+        }
+    }
+    out
 }
 
 /// Writes to stdout; a closed pipe (`microdense eval | head`) is not an error.

@@ -3,7 +3,7 @@ use std::fmt::Write as _;
 use anyhow::{anyhow, Result};
 use serde::Serialize;
 
-use super::{emit, emit_json};
+use super::{check_outputs, data_inputs, emit, emit_json};
 use crate::cli::QuantizeArgs;
 use crate::data::examples::Examples;
 use crate::data::prepare::{data_for_model, Part};
@@ -48,6 +48,9 @@ type Set = Box<dyn Examples>;
 /// The f32 model and the training (calibration) and test sets it must fit, as its
 /// inputs (a table scaled with the model's scaling).
 fn load(args: &QuantizeArgs) -> Result<(Model, String, Set, Set)> {
+    let mut inputs = data_inputs(&args.data);
+    inputs.push(args.model.clone());
+    check_outputs(&[("--out", Some(&args.out))], &inputs)?;
     let model = Model::load(&args.model)?;
     let spec = args.data.spec();
     let input = model.input.as_ref();

@@ -3,13 +3,17 @@ use std::time::{Duration, Instant};
 use anyhow::{anyhow, bail, Result};
 use serde::Serialize;
 
-use super::{emit, emit_json, progress_bar};
+use super::{check_outputs, data_inputs, emit, emit_json, progress_bar};
+use crate::atomic;
 use crate::cli::{ActivationArg, InitArg, OptimizerArg, ScheduleArg, TrainArgs};
 use crate::data::prepare::{prepare, Prepared};
 use crate::eval::{evaluate, ClassScore, Evaluation};
 use crate::model::{describe, Model};
 use crate::plot::{self, EpochMark};
 use crate::train::{self, AdamSettings, Divergence, Event, History, Length, TrainConfig, Trained};
+
+/// A run needing more memory than this gets a warning.
+const WARN_BYTES: u64 = 2 << 30;
 
 /// Loss reported as "final": the mean over this many last batches (one batch is noisy).
 const TAIL: usize = 10;
@@ -140,6 +144,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
     if adam && (args.momentum.is_some_and(|m| m != 0.0) || args.weight_decay != 0.0) {
         bail!("--momentum and --weight-decay are SGD's; Adam takes --beta1, --beta2 and --epsilon");
     }
+    let mut inputs = data_inputs(&args.data);
+    inputs.extend(args.from.clone());
+    check_outputs(
+        &[
+            ("--out", Some(&args.out)),
+            ("--plot", args.plot.as_deref()),
+            ("--write-batches", args.write_batches.as_deref()),
+        ],
+        &inputs,
+    )?;
     let data = prepare(
         &args.data.spec(),
         args.classes.map(|c| c as usize),
@@ -148,6 +162,13 @@ pub fn run(args: TrainArgs) -> Result<()> {
         args.seed,
     )?;
     let cfg = config(&args, data.tabular, data.classes)?;
+    let need = cfg.check_memory(data.train.input_size())?;
+    if need > WARN_BYTES && !args.json {
+        eprintln!(
+            "warning: this network and batch need {} of memory",
+            train::human_bytes(need)
+        );
+    }
     let mut work = work(&args, &cfg, &data)?;
     // The model remembers how its inputs were scaled, and its class names.
     work.trained.model.input = data.input.clone();
@@ -155,15 +176,16 @@ pub fn run(args: TrainArgs) -> Result<()> {
     // A diverged run never replaces a model already there (the default path is shared by
     // every run); its last finite model is saved only to a new file.
     let keep_old = trained.diverged.is_some() && args.out.exists();
+    // The outputs are renamed into place together, after all are written.
+    let mut outputs = Vec::new();
     if !keep_old {
-        trained.model.save(&args.out)?;
+        outputs.push(trained.model.stage(&args.out)?);
     }
     if let Some(path) = &args.write_batches {
         let order = crate::train::batch_order(&cfg, data.train.len(), trained.batches);
         let json = serde_json::to_vec(&order).map_err(|e| anyhow!("batch order: {e}"))?;
-        crate::atomic::write_atomic(path, &json)?;
+        outputs.push(atomic::stage(path, &json)?);
     }
-    let eval = evaluate(&trained.model, &*data.test, None);
     if let Some(path) = &args.plot {
         let title = format!(
             "{}, batch {}, lr {}, seed {}",
@@ -172,8 +194,15 @@ pub fn run(args: TrainArgs) -> Result<()> {
             cfg.lr,
             cfg.seed
         );
-        plot::training_curves(path, &trained.history, &work.marks, &title)?;
+        outputs.push(plot::training_curves(
+            path,
+            &trained.history,
+            &work.marks,
+            &title,
+        )?);
     }
+    atomic::commit_all(outputs)?;
+    let eval = evaluate(&trained.model, &*data.test, None);
     report(&args, &cfg, &data, &work, &eval, !keep_old)?;
     match trained.diverged {
         Some(d) if keep_old => Err(anyhow!(

@@ -274,11 +274,18 @@ fn check_file(path: &Path, spec: &FileSpec) -> Result<FileState, FetchError> {
         path: path.to_path_buf(),
         err,
     };
-    let mut file = match File::open(path) {
-        Ok(f) => f,
+    // Checked before opening: opening a FIFO blocks until a writer comes.
+    match std::fs::metadata(path) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(FileState::Missing),
         Err(e) => return Err(read_err(e)),
-    };
+        Ok(m) if !m.is_file() => {
+            let what = crate::files::kind_name(&m.file_type());
+            let msg = format!("{what}, not a regular file: refusing to replace it");
+            return Err(read_err(io::Error::new(io::ErrorKind::InvalidInput, msg)));
+        }
+        Ok(_) => {}
+    }
+    let mut file = File::open(path).map_err(read_err)?;
     // The size check avoids hashing a file that cannot match.
     let size = file.metadata().map_err(read_err)?.len();
     if size != spec.size {
@@ -397,7 +404,7 @@ fn download_one(
         };
         let chunk = &buf[..n];
         hasher.update(chunk);
-        tmp.write_all(chunk).map_err(write_err)?;
+        tmp.as_file_mut().write_all(chunk).map_err(write_err)?;
         bytes += n as u64;
         bar.inc(n as u64);
     }

@@ -6,7 +6,6 @@
 //! the name. Every malformed input is reported as a [`DataError`] whose
 //! message names the file; nothing in here panics on file contents.
 
-use std::fs;
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -25,6 +24,12 @@ pub const MAX_SIDE: u32 = 4096;
 pub const DATA_ENV: &str = "MICRODENSE_DATA";
 /// Directory used when neither `--data` nor [`DATA_ENV`] is given.
 pub const DEFAULT_DATA_DIR: &str = "data/mnist";
+
+/// A gzip IDX file may inflate to at most this many times its size (MNIST's files
+/// inflate 2–5 times; a stream of zeros, 1032 times).
+pub const MAX_GZIP_RATIO: u64 = 64;
+/// ... or to this many bytes, for small files.
+pub const MIN_GZIP_LIMIT: u64 = 16 << 20;
 
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
 const TYPE_U8: u8 = 0x08;
@@ -67,6 +72,18 @@ pub enum DataError {
         what: &'static str,
         value: u32,
         max: u32,
+    },
+
+    #[error(
+        "{}: the header claims {claimed} bytes of data, more than {MAX_GZIP_RATIO} times this \
+         {compressed}-byte gzip file can honestly hold: refusing to inflate it (a gzip bomb or \
+         a damaged header)",
+        path.display()
+    )]
+    Bomb {
+        path: PathBuf,
+        claimed: u64,
+        compressed: u64,
     },
 
     #[error("{}: {bytes}-byte payload is too large for this machine", path.display())]
@@ -240,6 +257,15 @@ fn data_dir_from(cli: Option<&Path>, env: Option<std::ffi::OsString>, shared: bo
     }
 }
 
+/// The image and label files [`load_split`] reads for `split`, those that exist.
+pub fn split_files(dir: &Path, split: Split) -> Vec<PathBuf> {
+    let (img_name, lbl_name) = split.file_names();
+    [img_name, lbl_name]
+        .iter()
+        .filter_map(|name| find_file(dir, name).ok())
+        .collect()
+}
+
 /// Load one split from `dir`, accepting each file with or without `.gz`
 /// (the `.gz` one wins if both exist, as that is what `fetch` verifies).
 pub fn load_split(dir: &Path, split: Split) -> Result<Dataset, DataError> {
@@ -276,18 +302,12 @@ fn find_file(dir: &Path, name: &str) -> Result<PathBuf, DataError> {
 
 /// Read an IDX image file (magic `0x00000803`), raw or gzip.
 pub fn read_images(path: &Path) -> Result<Images, DataError> {
-    let ([count, rows, cols], pixels) = read_idx(path, Kind::Images)?;
-    Ok(Images {
-        count,
-        rows,
-        cols,
-        pixels,
-    })
+    parse_images(path, read_file(path)?)
 }
 
 /// Read an IDX label file (magic `0x00000801`), raw or gzip.
 pub fn read_labels(path: &Path) -> Result<Vec<u8>, DataError> {
-    read_idx(path, Kind::Labels).map(|(_, labels)| labels)
+    parse_labels(path, read_file(path)?)
 }
 
 /// Write `images` as an IDX image file, gzip-compressed if `path` ends in
@@ -360,12 +380,31 @@ impl Kind {
 /// Dimensions from a header; unused trailing ones are 1.
 type Dims = [usize; 3];
 
-/// Read a whole file and return its dimensions and payload.
-fn read_idx(path: &Path, kind: Kind) -> Result<(Dims, Vec<u8>), DataError> {
-    let file = fs::read(path).map_err(|err| DataError::Io {
+/// A whole file; regular files only (a FIFO or a device would block or never end).
+fn read_file(path: &Path) -> Result<Vec<u8>, DataError> {
+    crate::files::read_regular(path, u64::MAX).map_err(|err| DataError::Io {
         path: path.to_path_buf(),
         err,
-    })?;
+    })
+}
+
+/// Parses an IDX image file's bytes, raw or gzip (`path` only names it in errors).
+pub fn parse_images(path: &Path, file: Vec<u8>) -> Result<Images, DataError> {
+    let ([count, rows, cols], pixels) = parse_idx(path, Kind::Images, file)?;
+    Ok(Images {
+        count,
+        rows,
+        cols,
+        pixels,
+    })
+}
+
+/// Parses an IDX label file's bytes, raw or gzip (`path` only names it in errors).
+pub fn parse_labels(path: &Path, file: Vec<u8>) -> Result<Vec<u8>, DataError> {
+    parse_idx(path, Kind::Labels, file).map(|(_, labels)| labels)
+}
+
+fn parse_idx(path: &Path, kind: Kind, file: Vec<u8>) -> Result<(Dims, Vec<u8>), DataError> {
     if file.starts_with(&GZIP_MAGIC) {
         read_gz(path, kind, &file)
     } else {
@@ -398,11 +437,20 @@ fn read_gz(path: &Path, kind: Kind, file: &[u8]) -> Result<(Dims, Vec<u8>), Data
     let mut header = vec![0u8; hlen];
     let got = read_full(&mut dec, &mut header).map_err(gz_err)?;
     let (dims, payload_len) = parse_header(path, kind, &header[..got], true)?;
-    // Deflate expands at most ~1032:1, so never reserve more than the input
-    // could produce, whatever the header claims.
+    // Deflate can expand 1032:1 (a "gzip bomb"), but IDX data does not compress that
+    // well (MNIST: under 5:1). Refuse a header claiming more than the file could
+    // honestly hold, before inflating anything.
+    let limit = gzip_limit(file.len());
+    if (hlen + payload_len) as u64 > limit {
+        return Err(DataError::Bomb {
+            path: path.to_path_buf(),
+            claimed: (hlen + payload_len) as u64,
+            compressed: file.len() as u64,
+        });
+    }
     let mut payload = Vec::new();
     payload
-        .try_reserve_exact(payload_len.min(file.len().saturating_mul(1032)))
+        .try_reserve_exact(payload_len)
         .map_err(|_| DataError::TooLarge {
             path: path.to_path_buf(),
             bytes: payload_len as u64,
@@ -420,8 +468,9 @@ fn read_gz(path: &Path, kind: Kind, file: &[u8]) -> Result<(Dims, Vec<u8>), Data
             true,
         ));
     }
-    // Drain the rest: this also checks the gzip CRC and length trailer.
-    let extra = io::copy(&mut dec, &mut io::sink()).map_err(gz_err)?;
+    // Drain the rest (this also checks the gzip CRC and length trailer), but no more
+    // than the limit: trailing data is an error whatever its length.
+    let extra = io::copy(&mut (&mut dec).take(limit), &mut io::sink()).map_err(gz_err)?;
     if extra > 0 {
         return Err(length_error(
             path,
@@ -431,6 +480,14 @@ fn read_gz(path: &Path, kind: Kind, file: &[u8]) -> Result<(Dims, Vec<u8>), Data
         ));
     }
     Ok((dims, payload))
+}
+
+/// Most a gzip IDX file of `compressed` bytes may inflate to: [`MAX_GZIP_RATIO`] times
+/// its size, or [`MIN_GZIP_LIMIT`] for small files.
+pub fn gzip_limit(compressed: usize) -> u64 {
+    (compressed as u64)
+        .saturating_mul(MAX_GZIP_RATIO)
+        .max(MIN_GZIP_LIMIT)
 }
 
 fn length_error(path: &Path, expected: usize, got: u64, decompressed: bool) -> DataError {
@@ -562,6 +619,7 @@ fn write_idx(path: &Path, kind: Kind, dims: &[usize], data: &[u8]) -> Result<(),
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use std::fs;
     use tempfile::TempDir;
 
     fn sample(count: usize, rows: usize, cols: usize) -> Images {
@@ -761,8 +819,8 @@ pub(crate) mod tests {
         );
         let p = put(&dir, "wide", &idx_bytes(0x803, &[1, 1, 5000], &[]));
         images_err(&p, &["cols is 5000", "4096"]);
-        // Largest legal header with no data behind it, gzip: no giant
-        // allocation, just a truncation error.
+        // Largest legal header with no data behind it, gzip: refused from the
+        // header and the file size, before inflating or allocating anything.
         let p = put(
             &dir,
             "bomb.gz",
@@ -772,7 +830,8 @@ pub(crate) mod tests {
                 &[1, 2, 3],
             )),
         );
-        images_err(&p, &["truncated", "got 19"]);
+        let err = images_err(&p, &["gzip bomb", "167772160000016 bytes"]);
+        assert!(matches!(err, DataError::Bomb { compressed: 36, .. }));
     }
 
     #[test]

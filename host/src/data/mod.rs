@@ -24,12 +24,17 @@ pub fn scaled(pixels: &[u8]) -> impl Iterator<Item = f32> + '_ {
     pixels.iter().map(|&p| f32::from(p) / 255.0)
 }
 
-/// A loaded split and the directory it came from (for error messages).
+/// A loaded split and the files it came from (for error messages).
 pub struct Data {
     pub set: Dataset,
     pub dir: PathBuf,
     pub split: Split,
+    /// The image and label files read.
+    pub files: Vec<PathBuf>,
 }
+
+/// Most classes a model may have to be scored: labels are bytes.
+pub const MAX_CLASSES: usize = 256;
 
 impl Data {
     pub fn load(dir: &Path, split: Split) -> Result<Data> {
@@ -41,7 +46,15 @@ impl Data {
             set,
             dir: dir.to_path_buf(),
             split,
+            files: idx::split_files(dir, split),
         })
+    }
+
+    /// The file named in errors about the images (or labels), the directory if unknown.
+    fn file(&self, labels: bool) -> &Path {
+        self.files
+            .get(usize::from(labels))
+            .map_or(&self.dir, PathBuf::as_path)
     }
 
     pub fn len(&self) -> usize {
@@ -57,7 +70,7 @@ impl Data {
         match self.set.max_label() {
             Some(max) if usize::from(max) >= classes => Err(anyhow!(
                 "{}: the {} labels go up to {max}, but the network has {classes} classes",
-                self.dir.display(),
+                self.file(true).display(),
                 self.split
             )),
             _ => Ok(()),
@@ -68,13 +81,21 @@ impl Data {
     /// its outputs. `model` names the network's file in the error.
     pub fn check_fits(&self, topology: &Topology, model: &Path) -> Result<()> {
         let img = &self.set.images;
+        if topology.outputs() > MAX_CLASSES {
+            return Err(anyhow!(
+                "{}: the model has {} classes; labels are bytes, so at most {MAX_CLASSES} \
+                 classes can be scored",
+                model.display(),
+                topology.outputs()
+            ));
+        }
         if img.image_size() != topology.input() {
             return Err(anyhow!(
                 "{}: the model takes {} inputs, but the {} images in {} are {}x{} = {} pixels",
                 model.display(),
                 topology.input(),
                 self.split,
-                self.dir.display(),
+                self.file(false).display(),
                 img.rows,
                 img.cols,
                 img.image_size()
@@ -142,18 +163,22 @@ mod tests {
             set: set(),
             dir: PathBuf::from("d"),
             split: Split::Test,
+            files: vec![PathBuf::from("d/i.gz"), PathBuf::from("d/l.gz")],
         };
         let t = crate::model::mlp(3, &[], microdense::Activation::Linear, 2).unwrap();
         let e = data.check_fits(&t, Path::new("m.mdw")).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "m.mdw: the model takes 3 inputs, but the test images in d are 1x2 = 2 pixels"
+            "m.mdw: the model takes 3 inputs, but the test images in d/i.gz are 1x2 = 2 pixels"
         );
         assert!(data.check_labels(2).is_ok());
         let e = data.check_labels(1).unwrap_err();
         assert_eq!(
             e.to_string(),
-            "d: the test labels go up to 1, but the network has 1 classes"
+            "d/l.gz: the test labels go up to 1, but the network has 1 classes"
         );
+        let wide = crate::model::mlp(2, &[], microdense::Activation::Linear, 257).unwrap();
+        let e = data.check_fits(&wide, Path::new("m.mdw")).unwrap_err();
+        assert!(e.to_string().contains("257 classes"), "{e}");
     }
 }

@@ -3,6 +3,8 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use crate::plot::MAX_CONFUSION_CLASSES;
+
 /// Counts of (true class, predicted class) over a set.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Evaluation {
@@ -76,6 +78,15 @@ impl Evaluation {
                 "  {:>5}  {:>7}  {:>7}  {:>8.4}",
                 c.class, c.samples, c.correct, c.accuracy
             );
+        }
+        if self.classes > MAX_CONFUSION_CLASSES {
+            let _ = writeln!(
+                s,
+                "\nconfusion matrix not printed: {} classes (at most {MAX_CONFUSION_CLASSES}; \
+                 --json has it)",
+                self.classes
+            );
+            return s;
         }
         let width = self
             .confusion

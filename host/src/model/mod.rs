@@ -144,8 +144,17 @@ impl Model {
     }
 
     pub fn load(path: &Path) -> Result<Model> {
-        let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+        let bytes = crate::files::read_regular(path, u64::MAX)
+            .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
         Model::from_bytes(path, &bytes)
+    }
+
+    /// Writes to a temporary file beside `path`, to be renamed by the caller (with other
+    /// outputs: [`atomic::commit_all`]); creates parent directories.
+    pub fn stage(&self, path: &Path) -> Result<atomic::Staged> {
+        let bytes = self.to_bytes()?;
+        create_parent(path)?;
+        Ok(atomic::stage(path, &bytes)?)
     }
 
     /// Writes atomically (temporary file, then rename), creating parent directories.
@@ -256,7 +265,8 @@ impl QuantModel {
     }
 
     pub fn load(path: &Path) -> Result<QuantModel> {
-        let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+        let bytes = crate::files::read_regular(path, u64::MAX)
+            .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
         QuantModel::from_bytes(path, &bytes)
     }
 
@@ -278,7 +288,8 @@ pub enum AnyModel {
 
 impl AnyModel {
     pub fn load(path: &Path) -> Result<AnyModel> {
-        let bytes = fs::read(path).map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
+        let bytes = crate::files::read_regular(path, u64::MAX)
+            .map_err(|e| anyhow!("{}: cannot read: {e}", path.display()))?;
         match parse_file(path, &bytes)?.element_type() {
             ElementType::F32 => Model::from_bytes(path, &bytes).map(AnyModel::F32),
             ElementType::Int8 => QuantModel::from_bytes(path, &bytes).map(AnyModel::Int8),

@@ -121,6 +121,41 @@ impl TrainConfig {
         }
     }
 
+    /// Bytes of memory a run on `input`-pixel images needs (weights, their snapshots,
+    /// optimizer state, scratch, batches, scoring); an error naming the size when this
+    /// machine does not have that much available, before anything is allocated.
+    pub fn check_memory(&self, input: usize) -> Result<u64> {
+        let t = mlp(input, &self.hidden, self.activation, self.classes)?;
+        let params = t.params_len() as u64;
+        // Weights and two snapshots, each with the optimizer state beside them (Adam: two
+        // moments, momentum: one velocity).
+        let copies = match (self.adam.is_some(), self.momentum != 0.0) {
+            (true, _) => 9,
+            (false, true) => 6,
+            (false, false) => 3,
+        };
+        let threads = std::thread::available_parallelism().map_or(1, |n| n.get()) as u64;
+        let floats = params
+            .saturating_mul(copies)
+            .saturating_add(t.train_scratch_len(self.batch) as u64)
+            .saturating_add((self.batch as u64).saturating_mul(input as u64))
+            .saturating_add(t.infer_scratch_len(self.val_size.max(1)) as u64)
+            .saturating_add((t.infer_scratch_len(256) as u64).saturating_mul(threads));
+        let need = floats.saturating_mul(4);
+        if let Some(available) = available_memory() {
+            if need > available {
+                return Err(anyhow!(
+                    "cannot train {} with batch {}: it needs {} of memory, and {} are available",
+                    crate::model::describe(&t),
+                    self.batch,
+                    human_bytes(need),
+                    human_bytes(available)
+                ));
+            }
+        }
+        Ok(need)
+    }
+
     /// Batches in the whole run for a training set of `n` samples.
     pub fn total_batches(&self, n: usize) -> u64 {
         match self.length {
@@ -147,6 +182,23 @@ impl TrainConfig {
     pub fn lr_at(&self, step: u64, total: u64) -> f32 {
         self.schedule.lr_at(self.lr, step, total)
     }
+}
+
+/// `1.5 GB` style.
+pub fn human_bytes(n: u64) -> String {
+    match n {
+        n if n >= 1 << 30 => format!("{:.1} GB", n as f64 / f64::from(1u32 << 30)),
+        n if n >= 1 << 20 => format!("{:.1} MB", n as f64 / f64::from(1u32 << 20)),
+        n => format!("{n} bytes"),
+    }
+}
+
+/// MemAvailable from /proc/meminfo, where there is one.
+fn available_memory() -> Option<u64> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    let line = info.lines().find(|l| l.starts_with("MemAvailable:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb.saturating_mul(1024))
 }
 
 /// Seeds of the independent random streams of a run, all derived from the one seed so
@@ -295,6 +347,7 @@ fn run(
     snapshot_every: u64,
 ) -> Result<Trained> {
     let started = Instant::now();
+    cfg.check_memory(train.input_size())?;
     let seeds = Seeds::from(cfg.seed);
     let mut model = match &cfg.from {
         Some(m) => {

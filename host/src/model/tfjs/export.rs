@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::topology::DenseSpec;
-use crate::atomic::write_atomic;
+use crate::atomic::{commit_all, stage};
 
 pub const MODEL_JSON: &str = "model.json";
 pub const WEIGHTS_BIN: &str = "model.weights.bin";
@@ -49,7 +49,8 @@ impl Original {
     /// Reads the original `model.json` and checks its Dense layers are `topology`'s.
     pub fn read(model_json: &Path, topology: &Topology) -> Result<Original> {
         let at = model_json.display();
-        let bytes = fs::read(model_json).map_err(|e| anyhow!("{at}: cannot read: {e}"))?;
+        let bytes = crate::files::read_regular(model_json, super::MAX_MODEL_JSON)
+            .map_err(|e| anyhow!("{at}: cannot read: {e}"))?;
         let v: Value =
             serde_json::from_slice(&bytes).map_err(|e| anyhow!("{at}: not valid JSON: {e}"))?;
         let model_topology = v
@@ -107,8 +108,13 @@ pub fn export_tfjs_like(
     fs::create_dir_all(out_dir)
         .map_err(|e| anyhow!("{}: cannot create directory: {e}", out_dir.display()))?;
     // Weights before the manifest that points at them.
-    write_atomic(&out_dir.join(WEIGHTS_BIN), &bin)?;
-    write_atomic(&out_dir.join(MODEL_JSON), &json)?;
+    // Both written in full before either is renamed, and renamed as one step for
+    // SIGINT and SIGTERM: the folder never pairs a new model.json with old weights.
+    let staged = vec![
+        stage(&out_dir.join(WEIGHTS_BIN), &bin)?,
+        stage(&out_dir.join(MODEL_JSON), json.as_ref())?,
+    ];
+    commit_all(staged)?;
     Ok(())
 }
 

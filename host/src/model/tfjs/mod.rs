@@ -13,7 +13,6 @@ mod export;
 mod topology;
 mod weights;
 
-use std::fs;
 use std::path::Path;
 
 use anyhow::{anyhow, Result};
@@ -25,6 +24,9 @@ pub use export::{export_tfjs, export_tfjs_like, Original, MODEL_JSON, WEIGHTS_BI
 
 use topology::{DenseSpec, Plan};
 use weights::{Group, Tensor};
+
+/// Largest model.json read (TF.js writes a few kilobytes; the weights are in shards).
+pub(crate) const MAX_MODEL_JSON: u64 = 64 << 20;
 
 /// The parts of `model.json` the import reads.
 #[derive(Debug, Deserialize)]
@@ -39,7 +41,8 @@ struct ModelJson {
 /// (relative to its directory). Returns the topology and its flat parameters.
 pub fn import_tfjs(model_json: &Path) -> Result<(Topology, Vec<f32>)> {
     let at = model_json.display().to_string();
-    let bytes = fs::read(model_json).map_err(|e| anyhow!("{at}: cannot read: {e}"))?;
+    let bytes = crate::files::read_regular(model_json, MAX_MODEL_JSON)
+        .map_err(|e| anyhow!("{at}: cannot read: {e}"))?;
     let value: Value =
         serde_json::from_slice(&bytes).map_err(|e| anyhow!("{at}: not valid JSON: {e}"))?;
     match value.get("format") {
@@ -57,6 +60,25 @@ pub fn import_tfjs(model_json: &Path) -> Result<(Topology, Vec<f32>)> {
     let plan = topology::parse(&model.model_topology).map_err(|e| anyhow!("{at}: {e}"))?;
     let tensors = weights::load(model_json, &model.weights_manifest)?;
     assemble(&at, &plan, tensors)
+}
+
+/// The shard files `model_json`'s manifest names that exist (best effort, for a
+/// command's list of inputs; the import itself reports what is wrong).
+pub fn shard_files(model_json: &Path) -> Vec<std::path::PathBuf> {
+    let dir = model_json.parent().unwrap_or(Path::new(""));
+    let Ok(bytes) = crate::files::read_regular(model_json, 64 << 20) else {
+        return Vec::new();
+    };
+    let Ok(model) = serde_json::from_slice::<ModelJson>(&bytes) else {
+        return Vec::new();
+    };
+    model
+        .weights_manifest
+        .iter()
+        .flat_map(|g| &g.paths)
+        .filter_map(|p| weights::shard_path(dir, p).ok())
+        .filter(|p| p.exists())
+        .collect()
 }
 
 /// One Dense layer's kernel (`[in, out]`) and bias, as stored by TF.js.

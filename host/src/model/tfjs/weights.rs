@@ -2,7 +2,7 @@
 //! weights back to back in manifest order. Float32 is read little-endian; the converter's
 //! uint8/uint16 affine quantization and float16 are dequantized as TF.js does.
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::{Component, Path, PathBuf};
 
 use anyhow::{anyhow, Result};
 use serde::Deserialize;
@@ -172,29 +172,33 @@ pub(crate) fn load(model_json: &Path, groups: &[Group]) -> Result<Vec<Tensor>> {
     }
     let mut tensors = Vec::new();
     for (g, (entries, paths)) in planned.into_iter().enumerate() {
-        let bytes = read_group(&paths)?;
         let needed = entries.iter().try_fold(0usize, |n, e| n.checked_add(e.len));
+        let (bytes, total) = read_group(&paths, needed.map_or(0, |n| n as u64))?;
+        let total = usize::try_from(total).unwrap_or(usize::MAX);
         let last = paths
             .last()
             .map_or(at.to_string(), |p| p.display().to_string());
         let shards = paths.len();
         match needed {
-            Some(n) if n == bytes.len() => {}
-            Some(n) if n > bytes.len() => {
+            Some(n) if n == total => {}
+            Some(n) if n > total => {
                 return Err(anyhow!(
                 "{last}: too short: weight group {} needs {n} bytes, its {shards} shard(s) hold {}",
                 g + 1,
-                bytes.len()
+                total
             ))
             }
             Some(n) => {
                 return Err(anyhow!(
                     "{last}: {} bytes more than the {n} that weight group {} describes",
-                    bytes.len() - n,
+                    total - n,
                     g + 1
                 ))
             }
             None => return Err(anyhow!("{at}: weight group {} is too large", g + 1)),
+        }
+        if bytes.len() != total {
+            return Err(anyhow!("{last}: changed while being read"));
         }
         let mut offset = 0;
         for e in entries {
@@ -213,22 +217,51 @@ pub(crate) fn load(model_json: &Path, groups: &[Group]) -> Result<Vec<Tensor>> {
     Ok(tensors)
 }
 
-/// A manifest path, relative to the model's directory (TF.js resolves it like a URL).
-fn shard_path(dir: &Path, path: &str) -> Result<PathBuf, String> {
-    if path.is_empty() || path.contains("://") || Path::new(path).has_root() {
+/// A manifest path, relative to the model's directory (TF.js resolves it like a URL),
+/// and confined to it: no `..`, no root, no symlink leading out.
+pub(crate) fn shard_path(dir: &Path, path: &str) -> Result<PathBuf, String> {
+    let relative = Path::new(path);
+    if path.is_empty() || path.contains("://") || relative.has_root() {
         return Err(format!("shard path {path:?} is not a relative file path"));
     }
-    Ok(dir.join(path))
+    if relative
+        .components()
+        .any(|c| !matches!(c, Component::Normal(_) | Component::CurDir))
+    {
+        return Err(format!("shard path {path:?} leaves the model's folder"));
+    }
+    let joined = dir.join(relative);
+    // A symlink inside the folder may still point out of it.
+    if let (Ok(real), Ok(base)) = (fs::canonicalize(&joined), fs::canonicalize(dir)) {
+        if !real.starts_with(&base) {
+            return Err(format!(
+                "shard path {path:?} leads out of the model's folder (to {})",
+                real.display()
+            ));
+        }
+    }
+    Ok(joined)
 }
 
-fn read_group(paths: &[PathBuf]) -> Result<Vec<u8>> {
+/// The group's shards end to end, and their total size; regular files only, and no
+/// more than `limit` bytes read (what the manifest describes): a group longer than that
+/// is an error, told by the total.
+fn read_group(paths: &[PathBuf], limit: u64) -> Result<(Vec<u8>, u64)> {
     let mut bytes = Vec::new();
+    let mut total = 0u64;
     for p in paths {
-        let shard =
-            fs::read(p).map_err(|e| anyhow!("{}: cannot read weights shard: {e}", p.display()))?;
+        let len = fs::metadata(p)
+            .map_err(|e| anyhow!("{}: cannot read weights shard: {e}", p.display()))?
+            .len();
+        total = total.saturating_add(len);
+        if total > limit {
+            continue;
+        }
+        let shard = crate::files::read_regular(p, len)
+            .map_err(|e| anyhow!("{}: cannot read weights shard: {e}", p.display()))?;
         bytes.extend_from_slice(&shard);
     }
-    Ok(bytes)
+    Ok((bytes, total))
 }
 
 fn decode(encoding: Encoding, raw: &[u8]) -> Vec<f32> {
