@@ -20,6 +20,8 @@ pub const TARGETS: &[(&str, fn(&[u8]))] = &[
     ("idx_gz", idx_gz),
     ("tfjs_import", tfjs_import),
     ("bundle", bundle),
+    ("onnx_import", onnx_import),
+    ("tflite_import", tflite_import),
 ];
 
 const NAME: &str = "fuzz-input";
@@ -117,6 +119,28 @@ pub fn bundle(data: &[u8]) {
     }
 }
 
+/// An ONNX model (`import_onnx`: protobuf decoding, graph walk, initializers).
+pub fn onnx_import(data: &[u8]) {
+    if let Ok((m, _notes)) = microdense_host::model::onnx::import_onnx(Path::new(NAME), data) {
+        assert_eq!(m.params.len(), m.topology.params_len());
+    }
+}
+
+/// A TFLite flatbuffer (`import_tflite`: float and int8 chains).
+pub fn tflite_import(data: &[u8]) {
+    let _ = microdense_host::model::tflite::import_tflite(Path::new(NAME), data);
+}
+
+/// The committed import fixtures (scripts/import-fixtures/make.py): real exporters' files.
+const ONNX_SEEDS: [&[u8]; 1] = [include_bytes!(
+    "../../host/tests/fixtures/import/digits-gemm.onnx"
+)];
+const TFLITE_SEEDS: [&[u8]; 3] = [
+    include_bytes!("../../host/tests/fixtures/import/digits-f32.tflite"),
+    include_bytes!("../../host/tests/fixtures/import/digits-int8.tflite"),
+    include_bytes!("../../host/tests/fixtures/import/digits-int8-per-tensor.tflite"),
+];
+
 /// Small valid inputs for `target`, made with the host's own writers.
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     let f32_model = |input, hidden: &[usize], classes| {
@@ -189,6 +213,12 @@ pub fn seeds(target: &str) -> Vec<Vec<u8>> {
             .map(|b| b.expect("a bundle"))
             .collect()
         }
+        "onnx_import" => ONNX_SEEDS
+            .iter()
+            .map(|b| b.to_vec())
+            .chain(models.iter().map(microdense_host::model::onnx::export_onnx))
+            .collect(),
+        "tflite_import" => TFLITE_SEEDS.iter().map(|b| b.to_vec()).collect(),
         _ => Vec::new(),
     }
 }
