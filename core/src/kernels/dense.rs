@@ -6,6 +6,51 @@ use super::sparse::{self, Nonzeros};
 use super::{block_width, multiversion, with_width, WIDEST};
 use crate::{Activation, Sgd};
 
+// The kernels the core calls: on x86-64 with AVX2 the register tiles of `x86_tiled`
+// where they apply (same bits), else the loops below, which define the bits.
+
+/// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s (see [`dense_forward_loops`]).
+pub(crate) fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86_tiled::forward(weights, biases, inputs, outputs) {
+        return;
+    }
+    dense_forward_loops(weights, biases, inputs, outputs)
+}
+
+/// A layer's gradients, or its fused SGD update (see [`dense_gradients_loops`]).
+pub(crate) fn dense_gradients(
+    prev: &[f32],
+    deltas: &[f32],
+    into: &mut [f32],
+    velocity: &mut [f32],
+    units: usize,
+    update: bool,
+    sgd: Sgd,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86_tiled::gradients(prev, deltas, into, velocity, units, update, sgd) {
+        return;
+    }
+    dense_gradients_loops(prev, deltas, into, velocity, units, update, sgd)
+}
+
+/// The delta one layer down (see [`dense_backprop_loops`]).
+pub(crate) fn dense_backprop(
+    weights: &[f32],
+    prev: &[f32],
+    deltas: &[f32],
+    deltas_prev: &mut [f32],
+    units: usize,
+    below: Activation,
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86_tiled::backprop(weights, prev, deltas, deltas_prev, units, below) {
+        return;
+    }
+    dense_backprop_loops(weights, prev, deltas, deltas_prev, units, below)
+}
+
 multiversion! {
     /// `out_s = b + Σ_i x_s[i]·W[i]` for every sample s, summed in input order. Zero
     /// inputs are skipped (adding 0·W[i] changes nothing but the sign of a zero). Outputs
@@ -13,7 +58,7 @@ multiversion! {
     /// multiply-add costs about one load and one instruction. A block of inputs is done
     /// for the whole batch before the next, so its weight rows stay in a PC's L1 cache
     /// across samples instead of coming from L2 for each.
-    fn dense_forward(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
+    fn dense_forward_loops(weights: &[f32], biases: &[f32], inputs: &[f32], outputs: &mut [f32]) {
         let units = biases.len();
         let fan_in = weights.len() / units;
         for out in outputs.chunks_exact_mut(units) {
@@ -85,7 +130,7 @@ multiversion! {
     /// there by `sgd` as soon as it is summed (then at most one block of samples). Zero
     /// inputs are skipped, and rows with none under plain SGD are left alone (their
     /// update would subtract zero).
-    fn dense_gradients(
+    fn dense_gradients_loops(
         prev: &[f32],
         deltas: &[f32],
         into: &mut [f32],
@@ -130,7 +175,7 @@ multiversion! {
 /// columns, then stored (added to what is there when `add`) or applied by `sgd`.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
-fn row_gradient(
+pub(super) fn row_gradient(
     row: &mut [f32],
     velocity: &mut [f32],
     deltas: &[f32],
@@ -150,15 +195,29 @@ fn row_gradient(
             sum_block(&mut acc, deltas, units, column, values, found)
         );
         let out = &mut row[column..column + width];
-        if update {
-            let v = velocity.get_mut(column..column + width).unwrap_or(&mut []);
-            sgd.update(out, &acc[..width], v);
-        } else if add {
-            out.iter_mut().zip(&acc).for_each(|(o, a)| *o += a);
-        } else {
-            out.copy_from_slice(&acc[..width]);
-        }
+        let v = velocity.get_mut(column..column + width).unwrap_or(&mut []);
+        finish(out, v, &acc[..width], add, update, sgd);
         column += width;
+    }
+}
+
+/// Stores the sums `acc` of a block of a gradient row into `out` (added to what is
+/// there when `add`), or applies them to the parameters `out` by `sgd` when `update`.
+#[inline(always)]
+pub(super) fn finish(
+    out: &mut [f32],
+    velocity: &mut [f32],
+    acc: &[f32],
+    add: bool,
+    update: bool,
+    sgd: Sgd,
+) {
+    if update {
+        sgd.update(out, acc, velocity);
+    } else if add {
+        out.iter_mut().zip(acc).for_each(|(o, a)| *o += a);
+    } else {
+        out.copy_from_slice(acc);
     }
 }
 
@@ -184,7 +243,7 @@ fn sum_block<const W: usize>(
 
 multiversion! {
     /// `d_prev_s[i] = f'(prev_s[i]) · (W[i] · d_s)`: the delta one layer down.
-    fn dense_backprop(
+    fn dense_backprop_loops(
         weights: &[f32],
         prev: &[f32],
         deltas: &[f32],

@@ -19,6 +19,8 @@ mod arm_v7m;
 pub(crate) mod dense;
 pub(crate) mod int8;
 pub(crate) mod sparse;
+#[cfg(target_arch = "x86_64")]
+mod x86_tiled;
 
 /// Defines `fn name(args)` twice over the same body: as is, and compiled with AVX2, and
 /// calls the AVX2 one when the CPU has it. Arguments are plain slices and numbers.
