@@ -260,7 +260,7 @@ unsafe fn gradients_avx2(
             let rows = if fan_in - r >= 4 { 4 } else { 1 };
             let check = xs
                 .chunks_exact(fan_in)
-                .any(|x| x[r..r + rows].iter().any(|&v| v == 0.0));
+                .any(|x| x[r..r + rows].contains(&0.0));
             for column in (0..units).step_by(COLS) {
                 let width = (units - column).min(COLS);
                 let mut sums = [[0.0f32; COLS]; 4];

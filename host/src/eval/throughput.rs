@@ -94,21 +94,6 @@ impl Prescaled {
             labels.push(self.labels[i]);
         }
     }
-
-    /// Asks the CPU to start loading these rows into cache, so that the next gather
-    /// does not wait on memory row after row (rows are picked at random from a set far
-    /// larger than the caches).
-    fn prefetch(&self, indices: &[usize]) {
-        #[cfg(target_arch = "x86_64")]
-        for &i in indices {
-            let row = &self.pixels[i * self.width..(i + 1) * self.width];
-            for line in row.chunks(16) {
-                use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-                // SAFETY: a prefetch is only a hint; the address is inside `pixels`.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(line.as_ptr().cast()) };
-            }
-        }
-    }
 }
 
 /// A network, trainer state and shuffle, reset to the same start before every repeat.
@@ -170,7 +155,6 @@ impl<'d> Session<'d> {
         for step in 0..steps {
             let (indices, _) = self.sampler.next_batch(self.cfg.batch);
             self.data.gather(indices, &mut self.xs, &mut self.labels);
-            self.data.prefetch(self.sampler.upcoming(self.cfg.batch));
             loss = trainer
                 .step(&mut net, &self.xs, &self.labels)
                 .map_err(|e| anyhow!("step {}: {e} (try a smaller --lr)", step + 1))?;

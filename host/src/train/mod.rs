@@ -258,13 +258,6 @@ impl Sampler {
         self.at = (start + batch).min(self.order.len());
         (&self.order[start..self.at], self.epoch)
     }
-
-    /// The indices the next `next_batch(batch)` hands out, when already known (not at
-    /// an epoch's end): for prefetching their rows.
-    pub fn upcoming(&self, batch: usize) -> &[usize] {
-        let end = (self.at + batch).min(self.order.len());
-        self.order.get(self.at..end).unwrap_or(&[])
-    }
 }
 
 /// A validation score on one batch of held-out samples.
