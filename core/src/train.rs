@@ -3,10 +3,11 @@
 //!
 //! The scratch buffer is laid out by [`TrainLayout`]; the loops are in the crate's
 //! kernels (`kernels::dense`), this module checks and orchestrates.
-use crate::kernels::dense::{dense_backprop, dense_gradients};
+use crate::kernels::dense::{dense_backprop, dense_gradient_rows, dense_gradients, GradientRows};
 use crate::kernels::sparse::Nonzeros;
 use crate::loss::{softmax_cross_entropy, tfjs_categorical_crossentropy, Loss};
 use crate::network::{argmax, batch_of, forward_dense, forward_layer};
+use crate::parallel::{part, Parallel, Shared};
 use crate::sizes::TrainLayout;
 use crate::{Activation, Buffer, Error, Network, Optimizer, Sgd, Topology};
 
@@ -25,6 +26,7 @@ pub struct Trainer<'a> {
     loss: Loss,
     scratch: &'a mut [f32],
     velocity: &'a mut [f32],
+    parallel: Option<&'a dyn Parallel>,
 }
 
 fn check_len(buffer: Buffer, expected: usize, actual: usize) -> Result<(), Error> {
@@ -103,7 +105,15 @@ impl<'a> Trainer<'a> {
             loss: Loss::default(),
             scratch,
             velocity,
+            parallel: None,
         })
+    }
+
+    /// Runs the trained layers' kernels in `parallel`'s parts (see [`crate::parallel`]):
+    /// the same bits as without.
+    pub fn with_parallel(mut self, parallel: &'a dyn Parallel) -> Self {
+        self.parallel = Some(parallel);
+        self
     }
 
     /// Trains with `loss` instead of the default fused softmax cross-entropy.
@@ -320,7 +330,7 @@ impl<'a> Trainer<'a> {
         n: usize,
     ) -> f32 {
         let t = self.topology.clone();
-        let (cap, split, kind) = (self.capacity, self.split, self.loss);
+        let (cap, split, kind, parallel) = (self.capacity, self.split, self.loss, self.parallel);
         let layers = t.layers();
         let stored = self.first.saturating_sub(1);
         let (acts, delta, other, _) = self.layout.split(self.scratch);
@@ -351,7 +361,7 @@ impl<'a> Trainer<'a> {
                 let (w, b) = t.offsets(i);
                 let (w, b) = (w - split, b - split);
                 let params = (&trained[w..b], &trained[b..b + layer.units]);
-                forward_dense(*layer, params, &input[..n * fan_in], todo, n);
+                forward_parts(parallel, *layer, params, &input[..n * fan_in], todo, n);
             }
             offset += cap * layer.units;
         }
@@ -384,7 +394,7 @@ impl<'a> Trainer<'a> {
     /// gradients into `target` (with `sgd` when that is the parameters).
     fn backward(&mut self, mut target: Target<'_>, sgd: Sgd, inputs: &[f32], n: usize) {
         let t = self.topology.clone();
-        let (cap, first, split) = (self.capacity, self.first, self.split);
+        let (cap, first, split, parallel) = (self.capacity, self.first, self.split, self.parallel);
         let layers = t.layers();
         let velocity = &mut *self.velocity;
         let (acts, mut delta, mut delta_prev, grads) = self.layout.split(self.scratch);
@@ -407,14 +417,8 @@ impl<'a> Trainer<'a> {
                     Target::Params(p) => &p[w..b],
                 };
                 let below = layers[i - 1].activation;
-                dense_backprop(
-                    weights,
-                    prev,
-                    d,
-                    &mut delta_prev[..n * fan_in],
-                    units,
-                    below,
-                );
+                let out = &mut delta_prev[..n * fan_in];
+                backprop_parts(parallel, weights, prev, d, out, units, below);
             }
             let update = matches!(target, Target::Params(_));
             let (into, velocity) = match &mut target {
@@ -427,10 +431,113 @@ impl<'a> Trainer<'a> {
                     },
                 ),
             };
-            dense_gradients(prev, d, into, velocity, units, update, sgd);
+            gradients_parts(parallel, prev, d, into, velocity, units, update, sgd);
             core::mem::swap(&mut delta, &mut delta_prev);
         }
     }
+}
+
+/// `forward_dense` of `n` samples, split by samples into `parallel`'s parts.
+fn forward_parts(
+    parallel: Option<&dyn Parallel>,
+    layer: crate::Layer,
+    params: (&[f32], &[f32]),
+    input: &[f32],
+    out: &mut [f32],
+    n: usize,
+) {
+    let parts = parallel.map_or(1, |p| p.parts().min(n));
+    let (Some(p), true) = (parallel, parts > 1) else {
+        return forward_dense(layer, params, input, out, n);
+    };
+    let (fan_in, units) = (input.len() / n, layer.units);
+    let out = Shared::new(&mut out[..n * units]);
+    p.run(&|k| {
+        if k >= parts {
+            return;
+        }
+        let r = part(n, k, parts);
+        // SAFETY: the parts' sample ranges are disjoint.
+        let o = unsafe { out.range(r.start * units..r.end * units) };
+        let x = &input[r.start * fan_in..r.end * fan_in];
+        forward_dense(layer, params, x, o, r.len());
+    });
+}
+
+/// `dense_backprop`, split by samples into `parallel`'s parts.
+fn backprop_parts(
+    parallel: Option<&dyn Parallel>,
+    weights: &[f32],
+    prev: &[f32],
+    d: &[f32],
+    out: &mut [f32],
+    units: usize,
+    below: crate::Activation,
+) {
+    let n = d.len() / units;
+    let parts = parallel.map_or(1, |p| p.parts().min(n));
+    let (Some(p), true) = (parallel, parts > 1) else {
+        return dense_backprop(weights, prev, d, out, units, below);
+    };
+    let fan_in = out.len() / n;
+    let out = Shared::new(out);
+    p.run(&|k| {
+        if k >= parts {
+            return;
+        }
+        let r = part(n, k, parts);
+        // SAFETY: the parts' sample ranges are disjoint.
+        let o = unsafe { out.range(r.start * fan_in..r.end * fan_in) };
+        let (x, dk) = (
+            &prev[r.start * fan_in..r.end * fan_in],
+            &d[r.start * units..r.end * units],
+        );
+        dense_backprop(weights, x, dk, o, units, below);
+    });
+}
+
+/// `dense_gradients`, split by weight rows into `parallel`'s parts (the last one also
+/// does the biases): every row's sum over the samples stays in one part.
+#[allow(clippy::too_many_arguments)]
+fn gradients_parts(
+    parallel: Option<&dyn Parallel>,
+    prev: &[f32],
+    d: &[f32],
+    into: &mut [f32],
+    velocity: &mut [f32],
+    units: usize,
+    update: bool,
+    sgd: Sgd,
+) {
+    let fan_in = into.len() / units - 1;
+    let parts = parallel.map_or(1, |p| p.parts().min(fan_in));
+    let (Some(p), true) = (parallel, parts > 1) else {
+        return dense_gradients(prev, d, into, velocity, units, update, sgd);
+    };
+    let stateful = !velocity.is_empty();
+    let (into, velocity) = (Shared::new(into), Shared::new(velocity));
+    p.run(&|k| {
+        if k >= parts {
+            return;
+        }
+        let r = part(fan_in, k, parts);
+        let biases = k + 1 == parts;
+        let end = r.end * units + if biases { units } else { 0 };
+        // SAFETY: the parts' row ranges are disjoint (the biases go to the last).
+        let (into, v) = unsafe {
+            (
+                into.range(r.start * units..end),
+                velocity.range(r.start * units..end),
+            )
+        };
+        let v = if stateful { v } else { &mut [][..] };
+        let rows = GradientRows {
+            first: r.start,
+            fan_in,
+            biases,
+        };
+        dense_gradient_rows(prev, d, into, v, units, update, sgd, rows);
+    });
 }
 
 /// Where backward puts a layer's gradients (the trained parameters either way).

@@ -172,6 +172,10 @@ pub struct BenchArgs {
     /// Timed repeats; the median is reported.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub repeats: u32,
+    /// Threads per training step: the kernels are split by samples and by weight rows,
+    /// never inside a sum, so the result is bit-identical to one thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
     /// Print the results as JSON on stdout.
     #[arg(long)]
     pub json: bool,
@@ -335,6 +339,10 @@ pub struct TrainArgs {
     /// Seed of the initial weights, the shuffling, the validation hold-out and batches.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Threads per training step: the kernels are split by samples and by weight rows,
+    /// never inside a sum, so the result is bit-identical to one thread.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub threads: u16,
     /// Fraction of the training data held out for validation [default: 0.1 for tables;
     /// 0 for IDX data, whose validation batches are then training images].
     #[arg(long, value_name = "F", value_parser = open_fraction)]

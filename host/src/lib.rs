@@ -25,6 +25,7 @@ pub mod data;
 pub mod eval;
 pub mod files;
 pub mod model;
+pub mod parallel;
 pub mod plot;
 pub mod predict;
 pub mod progress;

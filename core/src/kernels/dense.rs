@@ -2,6 +2,7 @@
 //! (optionally fused with the SGD update) and the delta one layer down. Every sum runs in
 //! a fixed order, so the AVX2 twins, the portable loops and the Cortex-M4F assembly give
 //! the same bits.
+#![allow(clippy::too_many_arguments)] // the kernels take plain slices and numbers
 use super::sparse::{self, Nonzeros};
 use super::{block_width, multiversion, with_width, WIDEST};
 use crate::{Activation, Sgd};
@@ -28,11 +29,50 @@ pub(crate) fn dense_gradients(
     update: bool,
     sgd: Sgd,
 ) {
+    let fan_in = prev.len() / (deltas.len() / units.max(1)).max(1);
+    let rows = GradientRows {
+        first: 0,
+        fan_in,
+        biases: true,
+    };
+    dense_gradient_rows(prev, deltas, into, velocity, units, update, sgd, rows)
+}
+
+/// Which rows of a layer's gradients a call computes: weight rows `first..` (as many
+/// as `into` holds) of the layer's `fan_in`, then the biases' row when `biases`. Rows
+/// are independent sums, so parts of a layer can run on several threads.
+#[derive(Clone, Copy)]
+pub(crate) struct GradientRows {
+    pub(crate) first: usize,
+    pub(crate) fan_in: usize,
+    pub(crate) biases: bool,
+}
+
+/// [`dense_gradients`] for some of its rows: `into` (and `velocity`, unless empty) hold
+/// just those rows.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn dense_gradient_rows(
+    prev: &[f32],
+    deltas: &[f32],
+    into: &mut [f32],
+    velocity: &mut [f32],
+    units: usize,
+    update: bool,
+    sgd: Sgd,
+    rows: GradientRows,
+) {
+    let GradientRows {
+        first,
+        fan_in,
+        biases,
+    } = rows;
     #[cfg(target_arch = "x86_64")]
-    if super::x86_tiled::gradients(prev, deltas, into, velocity, units, update, sgd) {
+    if super::x86_tiled::gradients(prev, deltas, into, velocity, units, update, sgd, rows) {
         return;
     }
-    dense_gradients_loops(prev, deltas, into, velocity, units, update, sgd)
+    dense_gradients_loops(
+        prev, deltas, into, velocity, units, update, sgd, first, fan_in, biases,
+    )
 }
 
 /// The delta one layer down (see [`dense_backprop_loops`]).
@@ -130,6 +170,8 @@ multiversion! {
     /// there by `sgd` as soon as it is summed (then at most one block of samples). Zero
     /// inputs are skipped, and rows with none under plain SGD are left alone (their
     /// update would subtract zero).
+    /// `into` may hold only weight rows `row0..` of `fan_in` (then the biases when
+    /// `biases`), for a part of the layer.
     fn dense_gradients_loops(
         prev: &[f32],
         deltas: &[f32],
@@ -138,25 +180,28 @@ multiversion! {
         units: usize,
         update: bool,
         sgd: Sgd,
+        row0: usize,
+        fan_in: usize,
+        biases: bool,
     ) {
         let n = deltas.len() / units;
-        let fan_in = prev.len() / n.max(1);
+        let held = (into.len() - if biases { units } else { 0 }) / units;
         let plain = !sgd.needs_state() && sgd.weight_decay == 0.0;
         let mut nonzeros = Nonzeros::new();
         let ones = [1.0f32; Nonzeros::BLOCK];
         let all: [u8; Nonzeros::BLOCK] = core::array::from_fn(|k| k as u8);
-        let (weights, biases) = into.split_at_mut(fan_in * units);
-        let (velocity_w, velocity_b) = velocity.split_at_mut(velocity.len().min(fan_in * units));
+        let (weights, bias_row) = into.split_at_mut(held * units);
+        let (velocity_w, velocity_b) = velocity.split_at_mut(velocity.len().min(held * units));
         for first in (0..n).step_by(Nonzeros::BLOCK) {
             let count = (n - first).min(Nonzeros::BLOCK);
             let chunk = &deltas[first * units..][..count * units];
             let (add, xs) = (first > 0, &prev[first * fan_in..][..count * fan_in]);
             for (c, rows) in weights.chunks_mut(64 * units).enumerate() {
                 let first_row = c * 64;
-                let samples = sparse::nonzero_samples(xs, fan_in, first_row);
+                let samples = sparse::nonzero_samples(xs, fan_in, row0 + first_row);
                 for (k, row) in rows.chunks_exact_mut(units).enumerate() {
                     let r = first_row + k;
-                    let (values, found) = nonzeros.gather_bits(samples[k], xs, fan_in, r);
+                    let (values, found) = nonzeros.gather_bits(samples[k], xs, fan_in, row0 + r);
                     if values.is_empty() && update && plain {
                         continue;
                     }
@@ -164,9 +209,11 @@ multiversion! {
                     row_gradient(row, v, chunk, units, values, found, add, update, sgd);
                 }
             }
-            let (values, found) = (&ones[..count], &all[..count]);
-            let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
-            row_gradient(biases, v, chunk, units, values, found, add, update, sgd);
+            if biases {
+                let (values, found) = (&ones[..count], &all[..count]);
+                let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
+                row_gradient(bias_row, v, chunk, units, values, found, add, update, sgd);
+            }
         }
     }
 }

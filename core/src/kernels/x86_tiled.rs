@@ -17,6 +17,7 @@ use core::arch::x86_64::{
     _mm256_storeu_ps, _mm_add_ps, _mm_storeu_ps,
 };
 
+use super::dense::GradientRows;
 use super::sparse::{nonzero_mask, Nonzeros};
 use crate::{Activation, Sgd};
 
@@ -202,7 +203,9 @@ unsafe fn forward_tile<const S: usize, const V: usize, const M: bool, const C: b
 
 /// `dense_gradients` (same arguments, same bits) by tiles of four weight rows by 16
 /// outputs, summed over the samples in order, when the inputs are mostly non-zero.
-/// Returns whether it did the work.
+/// Returns whether it did the work. Like `dense_gradient_rows`, `into` may hold only
+/// some of the layer's rows.
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn gradients(
     prev: &[f32],
     deltas: &[f32],
@@ -211,23 +214,28 @@ pub(crate) fn gradients(
     units: usize,
     update: bool,
     sgd: Sgd,
+    rows: GradientRows,
 ) -> bool {
     if units == 0 || !super::avx2() {
         return false;
     }
     let n = deltas.len() / units;
-    let fan_in = prev.len() / n.max(1);
+    let fan_in = rows.fan_in;
+    let bias = if rows.biases { units } else { 0 };
+    let held = into.len().saturating_sub(bias) / units;
     let shapes = n > 0
         && fan_in > 0
         && deltas.len() == n * units
         && prev.len() == n * fan_in
-        && into.len() == fan_in * units + units
+        && into.len() == held * units + bias
+        && rows.first + held <= fan_in
+        && (velocity.is_empty() || velocity.len() == into.len())
         && (!update || n <= Nonzeros::BLOCK);
     if !shapes || !mostly_nonzero(&prev[..fan_in]) {
         return false;
     }
     // SAFETY: avx2() checked AVX2; the shapes are checked above.
-    unsafe { gradients_avx2(prev, deltas, into, velocity, units, update, sgd, n, fan_in) };
+    unsafe { gradients_avx2(prev, deltas, into, velocity, units, update, sgd, n, rows) };
     true
 }
 
@@ -244,28 +252,33 @@ unsafe fn gradients_avx2(
     update: bool,
     sgd: Sgd,
     n: usize,
-    fan_in: usize,
+    GradientRows {
+        first: row0,
+        fan_in,
+        biases: bias,
+    }: GradientRows,
 ) {
     let plain = !sgd.needs_state() && sgd.weight_decay == 0.0;
     let ones = [1.0f32; Nonzeros::BLOCK];
     let all: [u8; Nonzeros::BLOCK] = core::array::from_fn(|k| k as u8);
-    let (weights, biases) = into.split_at_mut(fan_in * units);
-    let (velocity_w, velocity_b) = velocity.split_at_mut(velocity.len().min(fan_in * units));
+    let held = (into.len() - if bias { units } else { 0 }) / units;
+    let (weights, biases) = into.split_at_mut(held * units);
+    let (velocity_w, velocity_b) = velocity.split_at_mut(velocity.len().min(held * units));
     for first in (0..n).step_by(Nonzeros::BLOCK) {
         let count = (n - first).min(Nonzeros::BLOCK);
         let chunk = &deltas[first * units..][..count * units];
         let (add, xs) = (first > 0, &prev[first * fan_in..][..count * fan_in]);
         let mut r = 0;
-        while r < fan_in {
-            let rows = if fan_in - r >= 4 { 4 } else { 1 };
+        while r < held {
+            let rows = if held - r >= 4 { 4 } else { 1 };
             let check = xs
                 .chunks_exact(fan_in)
-                .any(|x| x[r..r + rows].contains(&0.0));
+                .any(|x| x[row0 + r..row0 + r + rows].contains(&0.0));
             for column in (0..units).step_by(COLS) {
                 let width = (units - column).min(COLS);
                 let mut sums = [[0.0f32; COLS]; 4];
                 let mut seen = [false; 4];
-                let (x, d) = (xs.as_ptr().add(r), chunk.as_ptr().add(column));
+                let (x, d) = (xs.as_ptr().add(row0 + r), chunk.as_ptr().add(column));
                 let s = sums.as_mut_ptr().cast::<f32>();
                 let args = (x, fan_in, d, units, count, s, &mut seen);
                 tile!(rows, width, check, gradient_tile(args));
@@ -283,9 +296,11 @@ unsafe fn gradients_avx2(
             }
             r += rows;
         }
-        let (values, found) = (&ones[..count], &all[..count]);
-        let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
-        super::dense::row_gradient(biases, v, chunk, units, values, found, add, update, sgd);
+        if bias {
+            let (values, found) = (&ones[..count], &all[..count]);
+            let v = velocity_b.get_mut(..units).unwrap_or(&mut []);
+            super::dense::row_gradient(biases, v, chunk, units, values, found, add, update, sgd);
+        }
     }
 }
 
@@ -639,13 +654,39 @@ mod tests {
                     if fan_in >= 8 {
                         x.chunks_exact_mut(fan_in).for_each(|s| s[fan_in / 2] = 0.0);
                     }
+                    let (mut v3, mut parts) = (v1.clone(), tiled.clone());
+                    let all = GradientRows {
+                        first: 0,
+                        fan_in,
+                        biases: true,
+                    };
                     assert!(
-                        gradients(&x, &d, &mut tiled, &mut v1, units, update, sgd),
+                        gradients(&x, &d, &mut tiled, &mut v1, units, update, sgd, all),
                         "{what}"
                     );
-                    dense_gradients_loops(&x, &d, &mut plain, &mut v2, units, update, sgd);
+                    let args = (0, fan_in, true);
+                    let (p, v) = (&mut plain, &mut v2);
+                    dense_gradients_loops(&x, &d, p, v, units, update, sgd, args.0, args.1, args.2);
                     assert_eq!(bits(&tiled), bits(&plain), "gradients {sgd:?}, {what}");
                     assert_eq!(bits(&v1), bits(&v2), "velocity {sgd:?}, {what}");
+                    // In two parts (as two threads run them): rows ..half, then the rest
+                    // with the biases.
+                    let half = fan_in / 2;
+                    let (p1, p2) = parts.split_at_mut(half * units);
+                    let cut = if v3.is_empty() { 0 } else { half * units };
+                    let (q1, q2) = v3.split_at_mut(cut);
+                    for (first, p, v, biases) in [(0, p1, q1, false), (half, p2, q2, true)] {
+                        let rows = GradientRows {
+                            first,
+                            fan_in,
+                            biases,
+                        };
+                        super::super::dense::dense_gradient_rows(
+                            &x, &d, p, v, units, update, sgd, rows,
+                        );
+                    }
+                    assert_eq!(bits(&parts), bits(&plain), "in parts, {sgd:?}, {what}");
+                    assert_eq!(bits(&v3), bits(&v2), "in parts, velocity {sgd:?}, {what}");
                 }
             }
         }

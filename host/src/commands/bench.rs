@@ -72,6 +72,7 @@ fn config(args: &BenchArgs) -> BenchConfig {
         seed: args.seed,
         steps: args.steps,
         repeats: args.repeats,
+        threads: usize::from(args.threads),
     }
 }
 

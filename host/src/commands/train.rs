@@ -136,6 +136,7 @@ fn config(args: &TrainArgs, tabular: bool, classes: usize) -> Result<TrainConfig
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
+        threads: usize::from(args.threads),
     })
 }
 

@@ -37,6 +37,8 @@ pub struct BenchConfig {
     /// Steps per repeat; `None`: as many as take about two seconds.
     pub steps: Option<u64>,
     pub repeats: u32,
+    /// Threads per step (`--threads`).
+    pub threads: usize,
 }
 
 /// One timed run of `steps` steps.
@@ -107,6 +109,7 @@ struct Session<'d> {
     velocity: Vec<f32>,
     xs: Vec<f32>,
     labels: Vec<u8>,
+    pool: crate::parallel::Pool,
 }
 
 impl<'d> Session<'d> {
@@ -128,6 +131,7 @@ impl<'d> Session<'d> {
             velocity: vec![0.0; velocity_len],
             xs: Vec::with_capacity(cfg.batch * data.width),
             labels: Vec::with_capacity(cfg.batch),
+            pool: crate::parallel::Pool::new(cfg.threads),
         })
     }
 
@@ -141,7 +145,7 @@ impl<'d> Session<'d> {
     fn steps(&mut self, steps: u64) -> Result<(Duration, u64, f32)> {
         let sgd = Sgd::new(self.cfg.lr).with_momentum(self.cfg.momentum);
         let topology = self.model.topology.clone();
-        let mut trainer = Trainer::new(
+        let trainer = Trainer::new(
             &topology,
             self.cfg.batch,
             sgd,
@@ -149,6 +153,11 @@ impl<'d> Session<'d> {
             &mut self.velocity,
         )
         .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?;
+        let mut trainer = if self.cfg.threads > 1 {
+            trainer.with_parallel(&self.pool)
+        } else {
+            trainer
+        };
         let mut net = self.model.network_mut();
         let (mut samples, mut loss) = (0u64, f32::NAN);
         let started = Instant::now();
@@ -244,6 +253,7 @@ mod tests {
             seed: 1,
             steps: Some(20),
             repeats: 3,
+            threads: 1,
         }
     }
 
