@@ -446,6 +446,9 @@ fn forward_parts(
     out: &mut [f32],
     n: usize,
 ) {
+    // Chips (no OS) have no threads: the plain call, and no parallel code in flash.
+    #[cfg(target_os = "none")]
+    let parallel = parallel.filter(|_| false);
     let parts = parallel.map_or(1, |p| p.parts().min(n));
     let (Some(p), true) = (parallel, parts > 1) else {
         return forward_dense(layer, params, input, out, n);
@@ -474,6 +477,9 @@ fn backprop_parts(
     units: usize,
     below: crate::Activation,
 ) {
+    // Chips (no OS) have no threads: the plain call, and no parallel code in flash.
+    #[cfg(target_os = "none")]
+    let parallel = parallel.filter(|_| false);
     let n = d.len() / units;
     let parts = parallel.map_or(1, |p| p.parts().min(n));
     let (Some(p), true) = (parallel, parts > 1) else {
@@ -509,6 +515,9 @@ fn gradients_parts(
     update: bool,
     sgd: Sgd,
 ) {
+    // Chips (no OS) have no threads: the plain call, and no parallel code in flash.
+    #[cfg(target_os = "none")]
+    let parallel = parallel.filter(|_| false);
     let fan_in = into.len() / units - 1;
     let parts = parallel.map_or(1, |p| p.parts().min(fan_in));
     let (Some(p), true) = (parallel, parts > 1) else {
