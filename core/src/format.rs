@@ -22,7 +22,8 @@ pub const FORMAT_VERSION_2: u16 = 2;
 pub const HEADER_LEN: usize = 96;
 
 // Bit by bit, no lookup table: 1 KiB less flash on a chip, and a blob is checked once.
-const CRC: crc::Crc<u32, crc::NoTable> = crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
+pub(crate) const CRC: crc::Crc<u32, crc::NoTable> =
+    crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
 // Byte offsets inside the header.
 const VERSION: usize = 4;
 const ELEMENT: usize = 6;
@@ -32,7 +33,7 @@ const PAYLOAD: usize = 12;
 const LAYERS: usize = 16; // MAX_LAYERS entries of (units u32, activation u8, 3 zero bytes)
 const RESERVED: usize = LAYERS + 8 * MAX_LAYERS; // zero up to CRC_AT
 pub(crate) const SECTION_LEN: usize = RESERVED; // version 2: the input section's length (u32)
-const CRC_AT: usize = HEADER_LEN - 4;
+pub(crate) const CRC_AT: usize = HEADER_LEN - 4;
 
 /// How the payload's numbers are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -129,6 +130,18 @@ pub(crate) fn split_blob<'o>(
         });
     }
     let (header, payload) = out[..total].split_at_mut(HEADER_LEN);
+    write_header(topology, element, payload_len, header);
+    Ok((header, payload))
+}
+
+/// A version-1 header of `element` for `topology`, all but its CRC, into
+/// `header` (`HEADER_LEN` bytes).
+pub(crate) fn write_header(
+    topology: &Topology,
+    element: ElementType,
+    payload_len: usize,
+    header: &mut [u8],
+) {
     header.fill(0);
     header[..4].copy_from_slice(&MAGIC);
     header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -143,7 +156,6 @@ pub(crate) fn split_blob<'o>(
         entry[..4].copy_from_slice(&(layer.units as u32).to_le_bytes());
         entry[4] = layer.activation.code();
     }
-    Ok((header, payload))
 }
 
 /// Stores the CRC of a filled blob; returns the blob's length.
