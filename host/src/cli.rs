@@ -370,6 +370,11 @@ pub struct TrainArgs {
     /// the initializers).
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// Train only the last K layers of the --from model (fine-tuning): the layers below
+    /// keep their weights bit for bit, and the optimizer state and scratch cover the
+    /// trained layers only (as on a chip: docs/fine-tuning.md).
+    #[arg(long, value_name = "K", requires = "from", value_parser = clap::value_parser!(u32).range(1..))]
+    pub train_layers: Option<u32>,
     /// Write the training-set indices of every batch trained, in order, as JSON (an
     /// array of arrays), e.g. to feed the same batches to TF.js.
     #[arg(long, value_name = "FILE.json")]
