@@ -14,6 +14,7 @@
 //! skips loudly.
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::OnceLock;
 
 use microdense::{Activation, Init};
 use microdense_host::chip::{
@@ -100,13 +101,34 @@ fn chip_digest(out: &str) -> (u32, usize, usize) {
     (crc, params, steps)
 }
 
-/// Runs the debug `microdense` (built for the workspace's tests) with `args`.
+/// The `microdense` CLI of this build: beside the test's own folder (target/<profile>/),
+/// where `cargo test --workspace` builds it; built here when missing (a lone `cargo test
+/// -p microdense-tests`), with --workspace so that no crate's features change.
+fn microdense_bin() -> PathBuf {
+    static BIN: OnceLock<PathBuf> = OnceLock::new();
+    BIN.get_or_init(|| {
+        let exe = std::env::current_exe().unwrap();
+        let profile_dir = exe.parent().and_then(Path::parent).unwrap().to_path_buf();
+        let bin = profile_dir.join("microdense");
+        if !bin.is_file() {
+            let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
+            cmd.current_dir(root()).args(["build", "--workspace"]);
+            if profile_dir.ends_with("release") {
+                cmd.arg("--release");
+            }
+            let (code, text) = run_with_timeout(cmd, BUILD_TIMEOUT);
+            assert_eq!(code, Some(0), "building microdense:\n{text}");
+        }
+        bin
+    })
+    .clone()
+}
+
+/// Runs the `microdense` CLI with `args`.
 fn microdense(args: &[&str]) -> String {
-    let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));
-    cmd.current_dir(root())
-        .args(["run", "-q", "-p", "microdense-host", "--"])
-        .args(args);
-    let (code, text) = run_with_timeout(cmd, BUILD_TIMEOUT);
+    let mut cmd = Command::new(microdense_bin());
+    cmd.current_dir(root()).args(args);
+    let (code, text) = run_with_timeout(cmd, QEMU_TIMEOUT);
     assert_eq!(code, Some(0), "microdense {args:?}:\n{text}");
     text
 }
