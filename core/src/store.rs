@@ -327,7 +327,9 @@ mod tests {
             &self.bytes
         }
         fn erase(&mut self, range: Range<usize>) -> Result<(), StoreError> {
-            assert!(range.start % self.sector == 0 && range.end % self.sector == 0);
+            assert!(
+                range.start.is_multiple_of(self.sector) && range.end.is_multiple_of(self.sector)
+            );
             if self.fail_after.is_some_and(|n| self.programmed >= n) {
                 return Err(StoreError::Controller(1));
             }
