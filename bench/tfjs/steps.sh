@@ -32,7 +32,7 @@ case "${OPTIMIZER:-sgd}" in
 esac
 bash bench/tfjs/install.sh
 if [ -z "${MICRODENSE:-}" ]; then
-  cargo build --release -q -p microdense-host
+  cargo build --release -q --workspace
   MICRODENSE=target/release/microdense
 fi
 rm -rf "$DIR" && mkdir -p "$DIR"
