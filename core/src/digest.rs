@@ -3,8 +3,8 @@
 //! of the same steps must match bit for bit; and the trained model itself as a blob
 //! written in pieces (the header, then the parameters a chunk at a time), for a chip with
 //! no room for a second copy of its weights.
-use crate::format::{write_header, ElementType, CRC, CRC_AT, HEADER_LEN};
-use crate::{Buffer, Error, Topology};
+use crate::format::{f32_header, CRC, HEADER_LEN};
+use crate::{Error, Topology};
 
 /// Parameters converted to bytes this many at a time (a 256-byte stack buffer).
 const CHUNK: usize = 64;
@@ -46,32 +46,15 @@ pub enum WriteError<E> {
 }
 
 /// Writes the f32 blob of `topology` whose parameters are `parts` (in order) to `sink`,
-/// the same bytes as [`crate::format::write_blob`], without a buffer for them: the CRC is
-/// computed in a first pass over the parameters, then the header and the parameters are
-/// written. Returns the blob's length.
+/// the same bytes as [`crate::format::write_blob`], without a buffer for them: the header
+/// ([`f32_header`], a first pass over the parameters for the CRC), then the parameters a
+/// chunk at a time. Returns the blob's length.
 pub fn write_blob_parts<E>(
     topology: &Topology,
     parts: &[&[f32]],
     mut sink: impl FnMut(&[u8]) -> Result<(), E>,
 ) -> Result<usize, WriteError<E>> {
-    let count = topology.params_len();
-    let given = parts.iter().map(|p| p.len()).sum();
-    if given != count {
-        return Err(WriteError::Blob(Error::BufferLength {
-            buffer: Buffer::Params,
-            expected: count,
-            actual: given,
-        }));
-    }
-    let mut header = [0u8; HEADER_LEN];
-    write_header(topology, ElementType::F32, 4 * count, &mut header);
-    let mut digest = CRC.digest();
-    digest.update(&header[..CRC_AT]);
-    for_each_chunk(parts, |b| {
-        digest.update(b);
-        true
-    });
-    header[CRC_AT..].copy_from_slice(&digest.finalize().to_le_bytes());
+    let header = f32_header(topology, parts).map_err(WriteError::Blob)?;
     sink(&header).map_err(WriteError::Sink)?;
     let mut failed = None;
     for_each_chunk(parts, |b| match sink(b) {
@@ -83,7 +66,7 @@ pub fn write_blob_parts<E>(
     });
     match failed {
         Some(e) => Err(WriteError::Sink(e)),
-        None => Ok(HEADER_LEN + 4 * count),
+        None => Ok(HEADER_LEN + 4 * topology.params_len()),
     }
 }
 

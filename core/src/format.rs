@@ -33,7 +33,7 @@ const PAYLOAD: usize = 12;
 const LAYERS: usize = 16; // MAX_LAYERS entries of (units u32, activation u8, 3 zero bytes)
 const RESERVED: usize = LAYERS + 8 * MAX_LAYERS; // zero up to CRC_AT
 pub(crate) const SECTION_LEN: usize = RESERVED; // version 2: the input section's length (u32)
-pub(crate) const CRC_AT: usize = HEADER_LEN - 4;
+const CRC_AT: usize = HEADER_LEN - 4;
 
 /// How the payload's numbers are stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -90,10 +90,25 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 }
 
 fn crc_of(header: &[u8], payload: &[u8]) -> u32 {
+    crc32_parts(&[header.get(..CRC_AT).unwrap_or(&[]), payload])
+}
+
+/// CRC-32 of `parts` laid end to end: the one copy of the CRC loop in a chip's flash
+/// (blobs, `crate::store`).
+#[inline(never)]
+pub(crate) fn crc32_parts(parts: &[&[u8]]) -> u32 {
     let mut digest = CRC.digest();
-    digest.update(header.get(..CRC_AT).unwrap_or(&[]));
-    digest.update(payload);
+    for part in parts {
+        digest.update(part);
+    }
     digest.finalize()
+}
+
+/// The CRC field of a blob's header (`bytes` starts with the header): a digest of every
+/// other byte of the blob, so two blobs of one length with equal fields are, short of a
+/// CRC collision, the same bytes. `None` when `bytes` is shorter than a header.
+pub fn header_crc(bytes: &[u8]) -> Option<u32> {
+    bytes.get(CRC_AT..HEADER_LEN).map(|_| u32_at(bytes, CRC_AT))
 }
 
 /// Writes `params` for `topology` as a blob at the start of `out`; returns its length.
@@ -134,14 +149,8 @@ pub(crate) fn split_blob<'o>(
     Ok((header, payload))
 }
 
-/// A version-1 header of `element` for `topology`, all but its CRC, into
-/// `header` (`HEADER_LEN` bytes).
-pub(crate) fn write_header(
-    topology: &Topology,
-    element: ElementType,
-    payload_len: usize,
-    header: &mut [u8],
-) {
+/// Writes a header (all but the CRC) for a payload of `payload_len` bytes.
+fn write_header(topology: &Topology, element: ElementType, payload_len: usize, header: &mut [u8]) {
     header.fill(0);
     header[..4].copy_from_slice(&MAGIC);
     header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -156,6 +165,30 @@ pub(crate) fn write_header(
         entry[..4].copy_from_slice(&(layer.units as u32).to_le_bytes());
         entry[4] = layer.activation.code();
     }
+}
+
+/// The header of the f32 blob of `topology` whose parameters are `parts` laid end to end
+/// (a chip's frozen layers in flash, then its trained ones in RAM), without joining them:
+/// the blob is this header, then each part's values as little-endian bytes.
+pub fn f32_header(topology: &Topology, parts: &[&[f32]]) -> Result<[u8; HEADER_LEN], Error> {
+    let count: usize = parts.iter().map(|p| p.len()).sum();
+    if count != topology.params_len() {
+        return Err(Error::BufferLength {
+            buffer: Buffer::Params,
+            expected: topology.params_len(),
+            actual: count,
+        });
+    }
+    let mut header = [0u8; HEADER_LEN];
+    write_header(topology, ElementType::F32, 4 * count, &mut header);
+    let mut digest = CRC.digest();
+    digest.update(&header[..CRC_AT]);
+    for v in parts.iter().flat_map(|p| p.iter()) {
+        digest.update(&v.to_le_bytes());
+    }
+    let crc = digest.finalize();
+    header[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+    Ok(header)
 }
 
 /// Stores the CRC of a filled blob; returns the blob's length.

@@ -65,16 +65,9 @@ pub struct Trained<'a> {
     pub file: &'a core::ffi::CStr,
 }
 
-/// The end of a run: cost per step, the digest, the written model, RAM, and the verdict
-/// (`ok` when the held-out loss fell and the accuracy rose from `before` to `after`;
-/// `failure` says what went wrong otherwise). Returns the verdict.
-pub fn finish(
-    meter: &Meter,
-    steps: &Steps,
-    (before, after): (Score, Score),
-    model: &Trained,
-    failure: &str,
-) -> bool {
+/// What a run ends with: the cost per step, the digest of the trained parameters, and
+/// the trained model written to the host.
+pub fn results(meter: &Meter, steps: &Steps, model: &Trained) {
     let per_step = steps.cost / steps.timed.max(1);
     hprintln!(
         "cost per training step (batch {}): {per_step} {unit}, {} {unit} per sample",
@@ -89,8 +82,13 @@ pub fn finish(
         steps.count
     );
     write_back(model);
+}
+
+/// RAM use and the verdict: `ok` when the held-out loss fell and the accuracy rose from
+/// `before` to `after` and `also` holds (`failure` says what went wrong otherwise).
+pub fn verdict((before, after): (Score, Score), also: bool, failure: &str) -> bool {
     ram::report();
-    let ok = after.loss < before.loss && after.right > before.right;
+    let ok = after.loss < before.loss && after.right > before.right && also;
     hprintln!("verdict: {}", if ok { "PASS" } else { failure });
     ok
 }

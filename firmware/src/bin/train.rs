@@ -171,11 +171,10 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
         trained: net.params(),
         file: c"train.mdw",
     };
-    Ok(report::finish(
-        meter,
-        &steps,
+    report::results(meter, &steps, &model);
+    Ok(report::verdict(
         (before, after),
-        &model,
+        true,
         "FAIL: it did not learn",
     ))
 }
