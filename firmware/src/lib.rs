@@ -6,10 +6,13 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod board;
+pub mod flash;
 pub mod inference;
+pub mod keep;
 pub mod meter;
 pub mod out;
 pub mod ram;
+pub mod report;
 pub mod weights;
 
 /// The firmware bundle (layout: core's `microdense::bundle`), embedded by build.rs, which
