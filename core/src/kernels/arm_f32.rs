@@ -301,3 +301,66 @@ pub(crate) unsafe fn sgd_row(
     }
     column
 }
+
+/// `sparse::dot` (the input gradient's `W[i] · d`) with the same association: eight lane
+/// sums over whole chunks of eight, the tail summed apart from +0.0, then
+/// `((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)) + tail`; `vldm` loads eight
+/// floats of each side at once.
+#[inline(always)]
+pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    let n = a.len().min(b.len());
+    let (chunks, rest) = (n / 8, n % 8);
+    let sum: u32;
+    // SAFETY: reads the first 8·chunks + rest = n floats of `a` and `b`. Every register
+    // it changes is declared.
+    unsafe {
+        asm!(
+            "vldmia {z}, {{s0-s8}}",
+            "cmp {chunks}, #0",
+            "beq 3f",
+            "2:",
+            "vldmia {a}!, {{s16-s23}}",
+            "vldmia {b}!, {{s24-s31}}",
+            "vmla.f32 s0, s16, s24",
+            "vmla.f32 s1, s17, s25",
+            "vmla.f32 s2, s18, s26",
+            "vmla.f32 s3, s19, s27",
+            "vmla.f32 s4, s20, s28",
+            "vmla.f32 s5, s21, s29",
+            "vmla.f32 s6, s22, s30",
+            "vmla.f32 s7, s23, s31",
+            "subs {chunks}, {chunks}, #1",
+            "bne 2b",
+            "3:",
+            "cmp {rest}, #0",
+            "beq 5f",
+            "4:",
+            "vldmia {a}!, {{s16}}",
+            "vldmia {b}!, {{s24}}",
+            "vmla.f32 s8, s16, s24",
+            "subs {rest}, {rest}, #1",
+            "bne 4b",
+            "5:",
+            "vadd.f32 s0, s0, s4",
+            "vadd.f32 s1, s1, s5",
+            "vadd.f32 s0, s0, s1",
+            "vadd.f32 s2, s2, s6",
+            "vadd.f32 s3, s3, s7",
+            "vadd.f32 s2, s2, s3",
+            "vadd.f32 s0, s0, s2",
+            "vadd.f32 s0, s0, s8",
+            "vmov {sum}, s0",
+            z = in(reg) ZEROS.as_ptr(),
+            a = inout(reg) a.as_ptr() => _,
+            b = inout(reg) b.as_ptr() => _,
+            chunks = inout(reg) chunks => _,
+            rest = inout(reg) rest => _,
+            sum = out(reg) sum,
+            out("d0") _, out("d1") _, out("d2") _, out("d3") _, out("d4") _,
+            out("d8") _, out("d9") _, out("d10") _, out("d11") _,
+            out("d12") _, out("d13") _, out("d14") _, out("d15") _,
+            options(nostack, readonly),
+        );
+    }
+    f32::from_bits(sum)
+}

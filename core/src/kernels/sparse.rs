@@ -5,6 +5,20 @@
 /// Σ a[k]·b[k] over the shorter length.
 #[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // The Cortex-M4F's `vldm` twin sums in the same order.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        super::arm_f32::dot(a, b)
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    {
+        dot_portable(a, b)
+    }
+}
+
+#[cfg_attr(all(target_arch = "arm", target_abi = "eabihf"), allow(dead_code))]
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
