@@ -235,50 +235,33 @@ pub(crate) fn dense(
     }
     // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
     // included): biases, the products of every listed pair, requantization.
-    let biases = Words::new(layer.biases);
-    let multipliers = Words::new(layer.multipliers);
     while j0 < units {
         let n = (units - j0).min(WIDTH);
         let mut acc = [0i32; WIDTH];
-        for (c, a) in acc.iter_mut().enumerate().take(n) {
-            *a = biases.get(j0 + c).unwrap_or(0);
+        let biases = layer.biases.get(4 * j0..).unwrap_or(&[]);
+        for (a, b) in acc.iter_mut().zip(biases.chunks_exact(4)).take(n) {
+            *a = le_i32(b);
         }
         accumulate(&layer, 2 * j0, n + n % 2, &mut acc);
-        for (c, &a) in acc.iter().enumerate().take(n) {
-            let j = j0 + c;
-            if let (Some(m), Some(&sh)) = (multipliers.get(j), layer.shifts.get(j)) {
-                sink.put(j, requantize_by_byte(a, m, sh), zp, low);
-            }
+        let multipliers = layer.multipliers.get(4 * j0..).unwrap_or(&[]);
+        let shifts = layer.shifts.get(j0..).unwrap_or(&[]);
+        let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
+        for (c, ((&a, m), &sh)) in requant.take(n).enumerate() {
+            sink.put(j0 + c, requantize_by_byte(a, le_i32(m), sh), zp, low);
         }
         j0 += n;
     }
 }
 
-/// A little-endian i32 array: one load per value when it is 4-aligned (a Cortex-M0 or a
-/// RISC-V core builds an unaligned one from four byte loads).
-enum Words<'a> {
-    Aligned(&'a [u32]),
-    Bytes(&'a [u8]),
-}
-
-impl<'a> Words<'a> {
-    fn new(bytes: &'a [u8]) -> Self {
-        match bytemuck::try_cast_slice::<u8, u32>(bytes) {
-            Ok(words) => Words::Aligned(words),
-            Err(_) => Words::Bytes(bytes),
-        }
+/// The little-endian i32 in four bytes: one load on cores that read unaligned words, and
+/// on Thumb-1 ones (which fault on them) when the bytes happen to be aligned.
+#[inline(always)]
+fn le_i32(b: &[u8]) -> i32 {
+    #[cfg(microdense_thumb1)]
+    if let Ok(&w) = bytemuck::try_from_bytes::<u32>(b) {
+        return u32::from_le(w) as i32;
     }
-
-    #[inline(always)]
-    fn get(&self, k: usize) -> Option<i32> {
-        match self {
-            Words::Aligned(w) => w.get(k).map(|&v| u32::from_le(v) as i32),
-            Words::Bytes(b) => {
-                let b = b.get(4 * k..4 * k + 4)?;
-                Some(i32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            }
-        }
-    }
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// What the chunks of one layer share (some of it only the Cortex-M4 code reads).
