@@ -6,7 +6,9 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod board;
+pub mod flash;
 pub mod inference;
+pub mod keep;
 pub mod meter;
 pub mod out;
 pub mod ram;
