@@ -16,14 +16,12 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use microdense::{Activation, Init};
 use microdense_host::chip::{
     first_difference, held_out_digits, replay, BoardSetup, Digits, Program,
 };
 use microdense_host::data::idx::{load_split, write_images, write_labels, Images, Split};
 use microdense_host::model::bundle::read_bundle;
 use microdense_host::model::Model;
-use microdense_host::train::{train, Length, TrainConfig};
 use microdense_tests::{
     mnist_dir, number_after, root, run_with_timeout, target_installed, work, Board, BUILD_TIMEOUT,
     QEMU_TIMEOUT,
@@ -220,17 +218,7 @@ fn check(
 /// A 784-16-10 relu model for the LM3S6965's WEIGHTS region (its finetune's model).
 fn small_model(data: &Path, dir: &Path) -> PathBuf {
     let train_set = load_split(data, Split::Train).expect("MNIST train set");
-    let cfg = TrainConfig {
-        hidden: vec![16],
-        activation: Activation::Relu,
-        init: Init::He,
-        batch: 32,
-        length: Length::Batches(400),
-        lr: 0.1,
-        val_every: 0,
-        ..TrainConfig::tutorial()
-    };
-    let model = train(&cfg, &train_set, None, &mut |_| {}).unwrap().model;
+    let model = microdense_tests::small_relu_model(&train_set);
     let path = dir.join("model-small.mdw");
     model.save(&path).unwrap();
     path
