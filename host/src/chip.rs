@@ -220,6 +220,17 @@ pub fn training_digits(bundle: &BundleView, board: &BoardSetup) -> Digits {
     )
 }
 
+/// The digits `program` trains on, as it feeds them to its network: the bundle's training
+/// digits pooled per board.toml, and for `finetune` shifted (which also calibrates its
+/// on-chip int8 model on them, in order).
+pub fn trained_digits(program: Program, bundle: &BundleView, board: &BoardSetup) -> Digits {
+    let digits = training_digits(bundle, board);
+    match program {
+        Program::Train => digits,
+        Program::Finetune => digits.shifted(),
+    }
+}
+
 /// The held-out digits a program scores, as it feeds them to its network: `train`'s are
 /// the test digits pooled like its training digits; `finetune`'s are the test digits
 /// (pooled on a board that pools, then read back at 28×28) shifted.
@@ -254,7 +265,7 @@ pub fn replay(
     board: &BoardSetup,
     weights: Option<&Model>,
 ) -> Result<Replay> {
-    let digits = training_digits(bundle, board);
+    let digits = trained_digits(program, bundle, board);
     if digits.labels.is_empty() {
         bail!("the bundle has no training digits (export with --train-digits K)");
     }
@@ -269,7 +280,7 @@ pub fn replay(
                     board.name
                 ),
             };
-            replay_finetune(&digits.shifted(), model, board.pool == 1)
+            replay_finetune(&digits, model, board.pool == 1)
         }
     }
 }

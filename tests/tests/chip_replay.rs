@@ -5,7 +5,9 @@
 //! and the same bits, parameter for parameter (a difference names the first layer and
 //! index). The written model is then scored by `microdense eval` on the digits the chip
 //! scored (same count of right answers as the chip printed) and exported by
-//! `microdense export-tfjs` (its weights file holds the model's bytes).
+//! `microdense export-tfjs` (its weights file holds the model's bytes). `finetune` also
+//! quantizes its model to int8 on the chip: the blob's length and CRC must be those of
+//! `microdense quantize`'s bytes for the replayed model and the same calibration digits.
 //!
 //! The firmware is built as CI builds it (`cargo <board> build --release` in firmware/,
 //! with each board's default bundle), so after .ci/run's firmware steps nothing is
@@ -16,14 +18,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-use microdense::{Activation, Init};
+use microdense::format::header_crc;
 use microdense_host::chip::{
-    first_difference, held_out_digits, replay, BoardSetup, Digits, Program,
+    first_difference, held_out_digits, replay, trained_digits, BoardSetup, Digits, Program,
 };
-use microdense_host::data::idx::{load_split, write_images, write_labels, Images, Split};
+use microdense_host::data::idx::{load_split, write_images, write_labels, Dataset, Images, Split};
 use microdense_host::model::bundle::read_bundle;
+use microdense_host::model::quantize::{calibrate, quantize};
 use microdense_host::model::Model;
-use microdense_host::train::{train, Length, TrainConfig};
 use microdense_tests::{
     mnist_dir, number_after, root, run_with_timeout, target_installed, work, Board, BUILD_TIMEOUT,
     QEMU_TIMEOUT,
@@ -133,17 +135,54 @@ fn microdense(args: &[&str]) -> String {
     text
 }
 
+/// `digits` as a dataset (inputs pixel / 255, as the programs feed them).
+fn dataset(digits: &Digits) -> Dataset {
+    Dataset {
+        images: Images {
+            count: digits.labels.len(),
+            rows: digits.rows,
+            cols: digits.cols,
+            pixels: digits.pixels.clone(),
+        },
+        labels: digits.labels.clone(),
+    }
+}
+
 /// Writes `digits` as an IDX test set in `dir` (for `microdense eval --data dir`).
 fn write_test_set(dir: &Path, digits: &Digits) {
     std::fs::create_dir_all(dir).unwrap();
-    let images = Images {
-        count: digits.labels.len(),
-        rows: digits.rows,
-        cols: digits.cols,
-        pixels: digits.pixels.clone(),
-    };
-    write_images(&dir.join("t10k-images-idx3-ubyte"), &images).unwrap();
-    write_labels(&dir.join("t10k-labels-idx1-ubyte"), &digits.labels).unwrap();
+    let set = dataset(digits);
+    write_images(&dir.join("t10k-images-idx3-ubyte"), &set.images).unwrap();
+    write_labels(&dir.join("t10k-labels-idx1-ubyte"), &set.labels).unwrap();
+}
+
+/// (length, header CRC-32) of the int8 blob `microdense quantize`'s library makes of
+/// `model` calibrated on all of `digits`, in order.
+fn host_int8(model: &Model, digits: &Digits) -> (usize, u32) {
+    let set = dataset(digits);
+    let indices: Vec<usize> = (0..set.len()).collect();
+    let ranges = calibrate(model, &set, &indices).unwrap();
+    let bytes = quantize(model, &ranges).unwrap().model.bytes().to_vec();
+    (bytes.len(), header_crc(&bytes).unwrap())
+}
+
+/// The chip's `int8 on the chip: calibrated on K …; blob N bytes, header CRC-32 0x…` line.
+fn chip_int8(out: &str) -> (usize, usize, u32) {
+    let line = out
+        .lines()
+        .find_map(|l| l.strip_prefix("int8 on the chip: calibrated on "))
+        .unwrap_or_else(|| panic!("no on-chip int8 line:\n{out}"));
+    let count = line.split(' ').next().unwrap().parse().unwrap();
+    let len = line
+        .split("blob ")
+        .nth(1)
+        .unwrap()
+        .split(' ')
+        .next()
+        .unwrap();
+    let crc = line.rsplit("0x").next().unwrap().trim();
+    let crc = u32::from_str_radix(crc, 16).unwrap();
+    (count, len.parse().unwrap(), crc)
 }
 
 /// Checks one program's run on `board`: digest, bits, eval and export of the written model.
@@ -176,6 +215,32 @@ fn check(
         panic!("{what}: the chip's weights differ from the replay's, first at {d}");
     }
     assert_eq!(crc, r.digest(), "{what}: digest");
+
+    // finetune quantizes what it learned to int8 on the chip: the bytes `microdense
+    // quantize` makes of the replayed model with the same calibration digits, and not
+    // those of the model it started from.
+    let mut int8 = String::new();
+    if program == Program::Finetune {
+        let digits = trained_digits(program, &bundle, &setup);
+        let (count, len, chip_crc) = chip_int8(&out);
+        assert_eq!(count, digits.labels.len(), "{what}: calibration digits");
+        let host = host_int8(&r.model, &digits);
+        assert_eq!(
+            (len, chip_crc),
+            host,
+            "{what}: int8 bytes differ from the host's"
+        );
+        let start = match weights_model {
+            Some(ref m) => m.clone(),
+            None => Model::from_bytes(Path::new("bundle"), bundle.blob).unwrap(),
+        };
+        assert_ne!(
+            host_int8(&start, &digits),
+            host,
+            "{what}: int8 of the untrained model"
+        );
+        int8 = format!(", int8 blob {len} bytes CRC {chip_crc:#010x} equal to the host's");
+    }
 
     // `microdense eval` on the digits the chip scored gets the chip's count.
     let held_out = held_out_digits(program, &bundle, &setup);
@@ -211,7 +276,7 @@ fn check(
     assert!(tfjs.join("model.json").is_file());
     format!(
         "{what}: {} trained parameters, {steps} steps, digest {crc:#010x} equal, \
-         written model bit-identical, eval {right}/{} as on the chip",
+         written model bit-identical, eval {right}/{} as on the chip{int8}",
         params,
         held_out.labels.len()
     )
@@ -220,17 +285,7 @@ fn check(
 /// A 784-16-10 relu model for the LM3S6965's WEIGHTS region (its finetune's model).
 fn small_model(data: &Path, dir: &Path) -> PathBuf {
     let train_set = load_split(data, Split::Train).expect("MNIST train set");
-    let cfg = TrainConfig {
-        hidden: vec![16],
-        activation: Activation::Relu,
-        init: Init::He,
-        batch: 32,
-        length: Length::Batches(400),
-        lr: 0.1,
-        val_every: 0,
-        ..TrainConfig::tutorial()
-    };
-    let model = train(&cfg, &train_set, None, &mut |_| {}).unwrap().model;
+    let model = microdense_tests::small_relu_model(&train_set);
     let path = dir.join("model-small.mdw");
     model.save(&path).unwrap();
     path

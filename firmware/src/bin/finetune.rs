@@ -259,7 +259,7 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
 /// What the chip learned, kept: the f32 blob's digest, the int8 blob quantized on the chip
 /// (calibrated on the training digits in the new style, in order), and, on the STM32F405
 /// with a flash controller, the f32 blob written into WEIGHTS (src/keep.rs, src/flash.rs).
-/// tests/tests/finetune_int8.rs replays this on the PC. False when quantization failed.
+/// tests/tests/chip_replay.rs replays this on the PC. False when quantization failed.
 fn keep(
     t: &microdense::Topology,
     (frozen, trained): (&[f32], &[f32]),
