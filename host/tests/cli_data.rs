@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assert_one_line_error, assert_success, microdense};
+use common::{assert_one_line_error, assert_success, microdense, write_npy};
 use npyz::WriterBuilder;
 
 /// The shared tabular data: $MICRODENSE_TABULAR, else `tabular` beside $MICRODENSE_DATA
@@ -209,17 +209,6 @@ fn table(n: usize) -> (Vec<f32>, Vec<u8>) {
         y.push(c);
     }
     (x, y)
-}
-
-fn write_npy<T: npyz::AutoSerialize + Copy>(p: &Path, shape: &[u64], v: &[T]) {
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(std::io::BufWriter::new(fs::File::create(p).unwrap()))
-        .begin_nd()
-        .unwrap();
-    w.extend(v.iter().copied()).unwrap();
-    w.finish().unwrap();
 }
 
 #[test]

@@ -524,6 +524,59 @@ mod tests {
     }
 
     #[test]
+    fn feature_bundles_carry_raw_rows_and_the_logits_of_the_scaled_rows() {
+        use crate::data::table::{ModelInput, ScaleKind, Scaling};
+        use crate::model::Model;
+        let t = Topology::new(
+            3,
+            &[
+                Layer::new(4, Activation::Relu),
+                Layer::new(2, Activation::Softmax),
+            ],
+        )
+        .unwrap();
+        let mut m = Model::init(t.clone(), Init::He, 2);
+        let rows: [&[f32]; 2] = [&[1000.0, 0.5, -3.0], &[1500.0, 0.25, 7.0]];
+        let labels = [1u8, 0];
+        // Without a stored scaling there is nothing for the chip to apply.
+        let e = feature_bundle_bytes(&AnyModel::F32(m.clone()), &rows, &labels).unwrap_err();
+        assert!(e.to_string().contains("no input scaling"), "{e}");
+        m.input = Some(ModelInput {
+            scaling: Scaling {
+                kind: ScaleKind::Standard,
+                offset: vec![1200.0, 0.4, 1.0],
+                divisor: vec![250.0, 0.1, 4.0],
+            },
+            classes: vec!["a".into(), "b".into()],
+        });
+        let bytes = feature_bundle_bytes(&AnyModel::F32(m.clone()), &rows, &labels).unwrap();
+        let b = read_bundle(&bytes).unwrap();
+        assert_eq!((b.rows, b.cols, b.classes), (1, 3, 2));
+        assert_eq!(b.test_values, rows.concat());
+        assert_eq!(b.train_images.len(), 0);
+        let net = m.network();
+        let mut scratch = vec![0.0; t.infer_scratch_len(1)];
+        for (i, row) in rows.iter().enumerate() {
+            let x: Vec<f32> = row
+                .iter()
+                .zip([(1200.0, 250.0), (0.4, 0.1), (1.0, 4.0)])
+                .map(|(&v, (o, d))| (v - o) / d)
+                .collect();
+            let want = net.logits(&x, &mut scratch).unwrap();
+            let got = &b.logits[2 * i..2 * i + 2];
+            assert_eq!(
+                got.iter().map(|z| z.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|z| z.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        // Rows of the wrong width, labels past the classes.
+        let short: [&[f32]; 1] = [&[1.0, 2.0]];
+        let f = AnyModel::F32(m);
+        assert!(feature_bundle_bytes(&f, &short, &[0]).is_err());
+        assert!(feature_bundle_bytes(&f, &rows[..1], &[2]).is_err());
+    }
+
+    #[test]
     fn bad_inputs_are_errors() {
         let (t, params) = model();
         let img = [0u8; 16];
