@@ -28,7 +28,7 @@ if ! "$PY" -c 'import torch, numpy' 2>/dev/null; then
   "$VENV/bin/pip" install --quiet torch numpy
 fi
 if [ -z "${MICRODENSE:-}" ]; then
-  cargo build --release -q -p microdense-host
+  cargo build --release -q --workspace
   MICRODENSE=target/release/microdense
 fi
 rm -rf "$OUT"

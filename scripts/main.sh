@@ -13,7 +13,7 @@ if [ -z "${MICRODENSE_DATA:-}" ]; then
     fi
 fi
 export MICRODENSE_DATA
-cargo build --release -p microdense-host
+cargo build --release --workspace # --workspace: the same build test.sh reuses
 md=target/release/microdense
 "$md" fetch --dir "$MICRODENSE_DATA" # verifies the files; downloads only what is missing
 

@@ -8,4 +8,7 @@ if [ -z "${MICRODENSE_DATA:-}" ] && [ -d ../shared/data/mnist ]; then
     MICRODENSE_DATA="$(cd ../shared/data/mnist && pwd)"
 fi
 export MICRODENSE_DATA
-cargo test --workspace
+# --release: the tests share every compiled crate with main.sh's and CI's `cargo build
+# --release --workspace` (the same profile and features), instead of compiling all of them a
+# second time in the test profile. Overflow checks are left to miri and the fuzz targets.
+cargo test --workspace --release

@@ -18,7 +18,7 @@ OUT=$WORK/out
 mkdir -p "$OUT"
 bash bench/tfjs/install.sh
 if [ -z "${MICRODENSE:-}" ]; then
-  cargo build --release -q -p microdense-host
+  cargo build --release -q --workspace
   MICRODENSE=target/release/microdense
 fi
 JS="node bench/tfjs/tutorial.js"

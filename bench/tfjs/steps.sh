@@ -21,7 +21,7 @@ DATA=${MICRODENSE_DATA:-data/mnist}
 DIR=target/tfjs-steps
 bash bench/tfjs/install.sh
 if [ -z "${MICRODENSE:-}" ]; then
-  cargo build --release -q -p microdense-host
+  cargo build --release -q --workspace
   MICRODENSE=target/release/microdense
 fi
 rm -rf "$DIR" && mkdir -p "$DIR"

@@ -381,9 +381,10 @@ mod tests {
         // Misaligned bytes still parse; in-place use declines, copying works.
         let blob = Blob::parse(&buf.0[..LEN]).unwrap();
         assert!(blob.params().is_some());
-        let mut shifted = [0u8; LEN + 1];
-        shifted[1..].copy_from_slice(&buf.0[..LEN]);
-        let blob = Blob::parse(&shifted[1..]).unwrap();
+        // An aligned buffer, so that one byte in is misaligned on every platform (miri too).
+        let mut shifted = Aligned([0; LEN + 32]);
+        shifted.0[1..=LEN].copy_from_slice(&buf.0[..LEN]);
+        let blob = Blob::parse(&shifted.0[1..=LEN]).unwrap();
         assert!(blob.params().is_none());
         blob.copy_params(&mut copy).unwrap();
         assert_eq!(copy, params);

@@ -15,19 +15,16 @@ pub fn export(manifest: &Path, model: &str, digits: &str, out: &Path) -> Result<
     let bundle = out.join("shipped-bundle.bin");
     println!("cargo:rerun-if-changed={}", manifest.join(model).display());
     println!("cargo:rerun-if-env-changed=MICRODENSE_DATA");
+    // Built with --workspace, as scripts/main.sh and CI build it, so this reuses their
+    // build (a `-p` build resolves other features and would compile everything again).
     let cargo = env::var_os("CARGO").unwrap_or("cargo".into());
-    let mut cmd = Command::new(cargo);
+    let mut build = Command::new(cargo);
+    build
+        .current_dir(&repo)
+        .args(["build", "--release", "-q", "--workspace"]);
+    let mut cmd = Command::new(repo.join("target/release/microdense"));
     cmd.current_dir(&repo)
-        .args([
-            "run",
-            "--release",
-            "-q",
-            "-p",
-            "microdense-host",
-            "--",
-            "export",
-            "--firmware",
-        ])
+        .args(["export", "--firmware"])
         .arg("--model")
         .arg(manifest.join(model))
         .args(digits.split_whitespace())
@@ -43,7 +40,13 @@ pub fn export(manifest: &Path, model: &str, digits: &str, out: &Path) -> Result<
         "CARGO_TARGET_DIR",
         "CARGO_BUILD_TARGET",
     ] {
-        cmd.env_remove(var);
+        build.env_remove(var);
+    }
+    let built = build
+        .status()
+        .map_err(|e| format!("building the host tool: {e}"))?;
+    if !built.success() {
+        return Err("building the host tool failed (see above)".into());
     }
     println!("cargo:warning=no exported bundle: embedding the shipped model {model}");
     let status = cmd

@@ -121,14 +121,38 @@ pub fn bundle(data: &[u8]) {
 
 /// An ONNX model (`import_onnx`: protobuf decoding, graph walk, initializers).
 pub fn onnx_import(data: &[u8]) {
-    if let Ok((m, _notes)) = microdense_host::model::onnx::import_onnx(Path::new(NAME), data) {
-        assert_eq!(m.params.len(), m.topology.params_len());
+    match microdense_host::model::onnx::import_onnx(Path::new(NAME), data) {
+        Ok((m, _notes)) => {
+            // What was read is consistent: it exports and reads back to the same model.
+            let bytes = microdense_host::model::onnx::export_onnx(&m);
+            let again = microdense_host::model::onnx::import_onnx(Path::new(NAME), &bytes);
+            assert!(
+                matches!(again, Ok((ref a, _)) if *a == m),
+                "re-import differs"
+            );
+        }
+        Err(e) => names_input(&e),
     }
 }
 
-/// A TFLite flatbuffer (`import_tflite`: float and int8 chains).
+/// A TFLite flatbuffer (`import_tflite`: float and int8 chains); what is read runs.
 pub fn tflite_import(data: &[u8]) {
-    let _ = microdense_host::model::tflite::import_tflite(Path::new(NAME), data);
+    use microdense_host::model::tflite::{import_tflite, Imported};
+    match import_tflite(Path::new(NAME), data) {
+        Ok(Imported::F32(m)) => assert_eq!(m.params.len(), m.topology.params_len()),
+        Ok(Imported::Int8(q)) => {
+            let image = vec![7u8; q.topology.input()];
+            let logits = q.logits(&image).expect("a read int8 model runs");
+            assert_eq!(logits.len(), q.topology.outputs());
+        }
+        Err(e) => names_input(&e),
+    }
+}
+
+/// A refusal names the file it refuses (the tool's one-line error promise).
+fn names_input(e: &anyhow::Error) {
+    let text = format!("{e:#}");
+    assert!(text.contains(NAME), "error does not name the file: {text}");
 }
 
 /// The committed import fixtures (scripts/import-fixtures/make.py): real exporters' files.

@@ -2,7 +2,7 @@
 //! softmax cross-entropy, SGD) at batch 16 and 64, and a single-sample inference, on real
 //! MNIST digits from `MICRODENSE_DATA`. Throughput is in samples per second.
 //!
-//! Run: `MICRODENSE_DATA=../shared/data/mnist cargo bench -p microdense-host --bench train_step`
+//! Run: `MICRODENSE_DATA=../shared/data/mnist cargo bench -p microdense-bench --bench train_step`
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use microdense::{Activation::*, Init, Layer, Network, Sgd, Topology, Trainer};
 use microdense_host::data::idx::{data_dir, load_split, Split};
