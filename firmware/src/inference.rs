@@ -162,16 +162,15 @@ pub fn run_int8(
     let mut tally = Tally::default();
     let mut raw = [0.0f32; crate::features::WIDTH];
     for i in 0..bundle::TEST_COUNT {
-        match &scaling {
+        if bundle::RAW_FEATURES {
             // The stored scaling folded into the input quantization (core's quantize_raw).
-            Some(s) => {
-                crate::features::test_row(i, &mut raw);
-                if let Err(e) = net.quantize_raw(&s.view(), &raw, b.input) {
-                    hprintln!("error: row {i}: {e}");
-                    return None;
-                }
+            crate::features::test_row(i, &mut raw);
+            if let Err(e) = net.quantize_raw(&scaling.as_ref()?.view(), &raw, b.input) {
+                hprintln!("error: row {i}: {e}");
+                return None;
             }
-            None => microdense::int8::pixels_to_int8(bundle::test_image(i), b.input),
+        } else {
+            microdense::int8::pixels_to_int8(bundle::test_image(i), b.input);
         }
         let start = meter.now();
         if let Err(e) = net.logits(b.input, b.scratch, b.out) {

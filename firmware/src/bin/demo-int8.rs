@@ -155,14 +155,17 @@ fn run(meter: &Meter, b: Buffers) -> bool {
     let (mut total, mut least, mut most) = (0u32, u32::MAX, 0u32);
     let mut raw = [0.0f32; features::WIDTH];
     for i in 0..n {
-        match &scaling {
-            Some(s) => {
-                features::test_row(i, &mut raw);
-                if net.quantize_raw(&s.view(), &raw, b.input).is_err() {
-                    return error("row scaling");
-                }
+        // On the constant, so that a build links only its own kind of test input.
+        if bundle::RAW_FEATURES {
+            let Some(s) = &scaling else {
+                return error("no input scaling");
+            };
+            features::test_row(i, &mut raw);
+            if net.quantize_raw(&s.view(), &raw, b.input).is_err() {
+                return error("row scaling");
             }
-            None => bundle::test_image_int8(i, b.input),
+        } else {
+            bundle::test_image_int8(i, b.input);
         }
         let start = meter.now();
         if net.logits(b.input, b.scratch, b.out).is_err() {

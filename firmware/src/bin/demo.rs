@@ -91,17 +91,16 @@ fn run_f32(
     let mut tally = Tally::default();
     for i in 0..bundle::TEST_COUNT {
         let start;
-        let logits = match &scaling {
-            Some(s) => {
-                features::test_row(i, &mut raw);
-                start = meter.now();
-                net.logits_raw(&s.view(), &raw, input, scratch)
-            }
-            None => {
-                to_input(bundle::test_image(i), input);
-                start = meter.now();
-                net.logits(input, scratch)
-            }
+        // On the constant, so that a build links only its own kind of test input.
+        let logits = if bundle::RAW_FEATURES {
+            let s = scaling.as_ref()?;
+            features::test_row(i, &mut raw);
+            start = meter.now();
+            net.logits_raw(&s.view(), &raw, input, scratch)
+        } else {
+            to_input(bundle::test_image(i), input);
+            start = meter.now();
+            net.logits(input, scratch)
         }
         .map_err(|e| hprintln!("error: digit {i}: {e}"))
         .ok()?;
