@@ -3,13 +3,14 @@
 //   node steps.js init DIR SEED [HIDDEN]  the tutorial's model (hidden layers 32,256 unless
 //                                      given), built by TF.js (seeded), saved to
 //                                      DIR/initial (model.json + model.weights.bin)
-//   node steps.js compare DIR DATA STEPS TOLERANCE
+//   node steps.js compare DIR DATA STEPS TOLERANCE [OPTIMIZER]
 //                                      trains TF.js from DIR/initial on the batches
 //                                      microdense used (DIR/batches.json), and after each
 //                                      of STEPS (e.g. 1,10,100) compares its weights with
 //                                      microdense's (DIR/md-N/, exported) layer by layer,
 //                                      and the loss curve with DIR/md.json; exit 1 past
-//                                      TOLERANCE
+//                                      TOLERANCE. OPTIMIZER: sgd:LR (default sgd:0.15)
+//                                      or adam:LR:BETA1:BETA2:EPSILON (tf.train.adam)
 //
 // Deviations are relative to the largest magnitude of the reference vector (TF.js's), so
 // near-zero entries do not inflate them.
@@ -65,14 +66,24 @@ function deviation(ours, theirs) {
   return diff / scale;
 }
 
-async function compare(dir, dataDir, stepsArg, tolArg) {
+// The optimizer named on the command line: sgd:LR or adam:LR:BETA1:BETA2:EPSILON.
+function optimizer(spec) {
+  const [name, ...args] = (spec || 'sgd:0.15').split(':');
+  const n = args.map(Number);
+  if (name === 'sgd' && n.length === 1) return { name: `SGD ${n[0]}`, make: () => tf.train.sgd(n[0]) };
+  if (name === 'adam' && n.length === 4) return { name: `Adam ${args.join(', ')}`, make: () => tf.train.adam(...n) };
+  throw new Error(`optimizer ${spec}: expected sgd:LR or adam:LR:BETA1:BETA2:EPSILON`);
+}
+
+async function compare(dir, dataDir, stepsArg, tolArg, optArg) {
+  const opt = optimizer(optArg);
   const steps = stepsArg.split(',').map(Number);
   const tolerance = Number(tolArg);
   const train = loadSplit(dataDir, 'train');
   const batches = JSON.parse(fs.readFileSync(path.join(dir, 'batches.json'), 'utf8'));
   const initial = readWeights(path.join(dir, 'initial'));
   const hidden = initial.filter((w) => w.shape.length === 2).slice(0, -1).map((w) => w.shape[1]);
-  const model = tutorialModel(hidden);
+  const model = tutorialModel(hidden, opt.make());
   model.setWeights(initial.map((w) => tf.tensor(w.values, w.shape)));
   const ourLoss = JSON.parse(fs.readFileSync(path.join(dir, 'md.json'), 'utf8')).history.loss;
   const losses = [];
@@ -101,7 +112,7 @@ async function compare(dir, dataDir, stepsArg, tolArg) {
   losses.forEach((l, k) => { lossDev = Math.max(lossDev, Math.abs(ourLoss[k] - l) / Math.abs(l)); });
   worst = Math.max(worst, lossDev);
   const names = rows[0].layers.map((_, l) => `layer ${l + 1}`);
-  console.log(`TF.js ${tf.version.tfjs} and microdense (--loss tfjs) from the same weights, on the same ${batches[0].length}-sample batches;`);
+  console.log(`TF.js ${tf.version.tfjs} and microdense (--loss tfjs), ${opt.name}, from the same weights, on the same ${batches[0].length}-sample batches;`);
   console.log(`largest relative deviation of the weights (kernel and bias), per layer:\n`);
   console.log(['steps'.padEnd(6), ...names.map((n) => n.padStart(10))].join(' '));
   for (const r of rows) console.log([String(r.step).padEnd(6), ...r.layers.map((d) => d.toExponential(2).padStart(10))].join(' '));
@@ -116,7 +127,7 @@ async function compare(dir, dataDir, stepsArg, tolArg) {
 async function main() {
   const [cmd, ...args] = process.argv.slice(2);
   if (cmd === 'init') await init(args[0], args[1], args[2]);
-  else if (cmd === 'compare') await compare(args[0], args[1], args[2], args[3]);
+  else if (cmd === 'compare') await compare(args[0], args[1], args[2], args[3], args[4]);
   else throw new Error(`unknown command ${cmd}`);
 }
 

@@ -85,11 +85,12 @@ function saveHandler(dir, shardBytes) {
 // The tutorial's network: 784 → hidden (linear, each layer the Dense default
 // initializer, glorotNormal) → 10 softmax with `kernelInitializer: 'varianceScaling'`,
 // categoricalCrossentropy, SGD at 0.15.
-function tutorialModel(hidden = [32, 256]) {
+// `optimizer`: the tutorial's SGD 0.15 unless given (steps.js passes Adam).
+function tutorialModel(hidden = [32, 256], optimizer = tf.train.sgd(0.15)) {
   const model = tf.sequential();
   hidden.forEach((units, i) => model.add(tf.layers.dense(i === 0 ? { units, inputShape: [784] } : { units })));
   model.add(tf.layers.dense({ units: 10, kernelInitializer: 'varianceScaling', activation: 'softmax' }));
-  model.compile({ optimizer: tf.train.sgd(0.15), loss: 'categoricalCrossentropy' });
+  model.compile({ optimizer, loss: 'categoricalCrossentropy' });
   return model;
 }
 

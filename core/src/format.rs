@@ -22,7 +22,8 @@ pub const FORMAT_VERSION_2: u16 = 2;
 pub const HEADER_LEN: usize = 96;
 
 // Bit by bit, no lookup table: 1 KiB less flash on a chip, and a blob is checked once.
-const CRC: crc::Crc<u32, crc::NoTable> = crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
+pub(crate) const CRC: crc::Crc<u32, crc::NoTable> =
+    crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
 // Byte offsets inside the header.
 const VERSION: usize = 4;
 const ELEMENT: usize = 6;
@@ -89,10 +90,25 @@ fn u32_at(bytes: &[u8], at: usize) -> u32 {
 }
 
 fn crc_of(header: &[u8], payload: &[u8]) -> u32 {
+    crc32_parts(&[header.get(..CRC_AT).unwrap_or(&[]), payload])
+}
+
+/// CRC-32 of `parts` laid end to end: the one copy of the CRC loop in a chip's flash
+/// (blobs, `crate::store`).
+#[inline(never)]
+pub(crate) fn crc32_parts(parts: &[&[u8]]) -> u32 {
     let mut digest = CRC.digest();
-    digest.update(header.get(..CRC_AT).unwrap_or(&[]));
-    digest.update(payload);
+    for part in parts {
+        digest.update(part);
+    }
     digest.finalize()
+}
+
+/// The CRC field of a blob's header (`bytes` starts with the header): a digest of every
+/// other byte of the blob, so two blobs of one length with equal fields are, short of a
+/// CRC collision, the same bytes. `None` when `bytes` is shorter than a header.
+pub fn header_crc(bytes: &[u8]) -> Option<u32> {
+    bytes.get(CRC_AT..HEADER_LEN).map(|_| u32_at(bytes, CRC_AT))
 }
 
 /// Writes `params` for `topology` as a blob at the start of `out`; returns its length.
@@ -129,6 +145,12 @@ pub(crate) fn split_blob<'o>(
         });
     }
     let (header, payload) = out[..total].split_at_mut(HEADER_LEN);
+    write_header(topology, element, payload_len, header);
+    Ok((header, payload))
+}
+
+/// Writes a header (all but the CRC) for a payload of `payload_len` bytes.
+fn write_header(topology: &Topology, element: ElementType, payload_len: usize, header: &mut [u8]) {
     header.fill(0);
     header[..4].copy_from_slice(&MAGIC);
     header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
@@ -143,7 +165,30 @@ pub(crate) fn split_blob<'o>(
         entry[..4].copy_from_slice(&(layer.units as u32).to_le_bytes());
         entry[4] = layer.activation.code();
     }
-    Ok((header, payload))
+}
+
+/// The header of the f32 blob of `topology` whose parameters are `parts` laid end to end
+/// (a chip's frozen layers in flash, then its trained ones in RAM), without joining them:
+/// the blob is this header, then each part's values as little-endian bytes.
+pub fn f32_header(topology: &Topology, parts: &[&[f32]]) -> Result<[u8; HEADER_LEN], Error> {
+    let count: usize = parts.iter().map(|p| p.len()).sum();
+    if count != topology.params_len() {
+        return Err(Error::BufferLength {
+            buffer: Buffer::Params,
+            expected: topology.params_len(),
+            actual: count,
+        });
+    }
+    let mut header = [0u8; HEADER_LEN];
+    write_header(topology, ElementType::F32, 4 * count, &mut header);
+    let mut digest = CRC.digest();
+    digest.update(&header[..CRC_AT]);
+    for v in parts.iter().flat_map(|p| p.iter()) {
+        digest.update(&v.to_le_bytes());
+    }
+    let crc = digest.finalize();
+    header[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
+    Ok(header)
 }
 
 /// Stores the CRC of a filled blob; returns the blob's length.

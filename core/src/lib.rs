@@ -18,6 +18,8 @@
 //! - [`loss`], [`rng`]: the losses (fused softmax cross-entropy, TF.js's clipped one,
 //!   chosen by [`Trainer::with_loss`]) and the deterministic generator the
 //!   host's tools share with the core;
+//! - [`store`]: a model kept in flash, two slots so the old one stays until the new
+//!   one is complete (the scheme; a chip supplies erase and program);
 //! - [`kernels`]: the hot loops (only [`kernels::wide_loops`] is public, for reports).
 //!
 //! ```
@@ -53,6 +55,7 @@ pub mod rng;
 pub mod scaling;
 mod sgd;
 pub mod sizes;
+pub mod store;
 mod topology;
 mod train;
 

@@ -7,7 +7,9 @@
 
 pub mod board;
 pub mod features;
+pub mod flash;
 pub mod inference;
+pub mod keep;
 pub mod meter;
 pub mod out;
 pub mod ram;

@@ -25,7 +25,7 @@ mod tflite;
 pub(crate) mod validation;
 mod writer;
 
-pub use quantizer::{quantize, Calibration, LayerChoice, Range};
+pub use quantizer::{quantize, quantize_parts, Calibration, LayerChoice, Parts, Range};
 pub use requant::{
     multiplier_value, pixels_to_int8, quantize_multiplier, requantize, QuantParams, PIXEL_INPUT,
 };

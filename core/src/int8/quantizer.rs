@@ -20,12 +20,56 @@
 //! allocated: the weights are quantized a unit (column) at a time straight into the blob.
 use super::requant::{quantize_multiplier, QuantParams};
 use super::writer::write_with;
-use crate::network::forward_layer;
+use crate::network::forward_dense;
 use crate::sizes::MAX_LAYERS;
 use crate::{Activation, Buffer, Error, Network, Topology};
 
 /// Largest requantization multiplier the quantizer produces (the format takes up to 1/2).
 const MAX_MULTIPLIER: f64 = 0.49;
+
+/// A network's parameters in two parts split at a layer boundary, as a chip that trained
+/// its last layers holds them: `frozen` (the first layers, e.g. read in place from
+/// flash), then `trained` (the rest, in RAM). Together they are the flat parameters.
+#[derive(Clone, Copy, Debug)]
+pub struct Parts<'a> {
+    /// The first layers' parameters.
+    pub frozen: &'a [f32],
+    /// The parameters of the layers after them.
+    pub trained: &'a [f32],
+}
+
+impl<'a> Parts<'a> {
+    /// Checks the parts against `t`: together `t.params_len()` values, split where a
+    /// layer starts (or at either end).
+    fn check(self, t: &Topology) -> Result<Self, Error> {
+        let split = self.frozen.len();
+        let at_layer = (0..t.layers().len()).any(|i| t.offsets(i).0 == split);
+        let total = split + self.trained.len();
+        if total != t.params_len() {
+            return Err(Error::BufferLength {
+                buffer: Buffer::Params,
+                expected: t.params_len(),
+                actual: total,
+            });
+        }
+        if !(at_layer || self.trained.is_empty()) {
+            return Err(Error::TopologyMismatch);
+        }
+        Ok(self)
+    }
+
+    /// Layer `i`'s weights and biases (lengths checked by [`Parts::check`]).
+    fn layer(self, t: &Topology, i: usize) -> (&'a [f32], &'a [f32]) {
+        let (w, b) = t.offsets(i);
+        let units = t.layers()[i].units;
+        let split = self.frozen.len();
+        let (part, at) = match w < split {
+            true => (self.frozen, 0),
+            false => (self.trained, split),
+        };
+        (&part[w - at..b - at], &part[b - at..b - at + units])
+    }
+}
 
 /// Range of a hidden layer's outputs (after its activation) over the calibration inputs.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -67,7 +111,22 @@ impl Calibration {
         inputs: &[f32],
         scratch: &mut [f32],
     ) -> Result<(), Error> {
-        let t = net.topology();
+        let all = Parts {
+            frozen: net.params(),
+            trained: &[],
+        };
+        self.observe_parts(net.topology(), all, inputs, scratch)
+    }
+
+    /// [`Calibration::observe`] for a network whose parameters are in two [`Parts`].
+    pub fn observe_parts(
+        &mut self,
+        t: &Topology,
+        parts: Parts<'_>,
+        inputs: &[f32],
+        scratch: &mut [f32],
+    ) -> Result<(), Error> {
+        let parts = parts.check(t)?;
         if t.layers().len().saturating_sub(1) != self.hidden {
             return Err(Error::TopologyMismatch);
         }
@@ -83,7 +142,8 @@ impl Calibration {
         let (mut from, mut to) = scratch[..needed].split_at_mut(needed / 2);
         for i in 0..self.hidden {
             let input: &[f32] = if i == 0 { inputs } else { from };
-            forward_layer(t, net.params(), i, input, to, n);
+            let input = &input[..n * t.fan_in(i)];
+            forward_dense(t.layers()[i], parts.layer(t, i), input, to, n);
             let r = &mut self.ranges[i];
             for &v in &to[..n * t.layers()[i].units] {
                 if !v.is_finite() {
@@ -163,7 +223,24 @@ pub fn quantize<P: AsRef<[f32]>>(
     out: &mut [u8],
     choices: &mut [LayerChoice],
 ) -> Result<usize, Error> {
-    let t = net.topology();
+    let all = Parts {
+        frozen: net.params(),
+        trained: &[],
+    };
+    quantize_parts(net.topology(), all, input, calibration, out, choices)
+}
+
+/// [`quantize`] for a network whose parameters are in two [`Parts`] (the same bytes as
+/// [`quantize`] of the joined parameters).
+pub fn quantize_parts(
+    t: &Topology,
+    parts: Parts<'_>,
+    input: QuantParams,
+    calibration: &Calibration,
+    out: &mut [u8],
+    choices: &mut [LayerChoice],
+) -> Result<usize, Error> {
+    let parts = parts.check(t)?;
     let layers = t.layers();
     if calibration.hidden + 1 != layers.len() {
         return Err(Error::TopologyMismatch);
@@ -176,13 +253,11 @@ pub fn quantize<P: AsRef<[f32]>>(
     }) {
         return Err(Error::Int8Activation(l.activation.code()));
     }
-    let params = net.params();
     let ranges = calibration.ranges();
     let mut s_in = f64::from(input.scale);
     write_with(t, input, out, |i, s, writer| {
         let (fan_in, units) = (s.fan_in, s.units);
-        let (start, _) = t.offsets(i);
-        let (w, b) = params[start..start + units * (fan_in + 1)].split_at(fan_in * units);
+        let (w, b) = parts.layer(t, i);
         // Unit j's symmetric weight scale.
         let scale = |j: usize| {
             let max = (0..fan_in)
@@ -331,5 +406,48 @@ mod tests {
             Calibration::new(&t).observe(&bad, &xs, &mut scratch),
             Err(Error::NonFiniteActivation { layer: 1 })
         );
+    }
+
+    #[test]
+    fn parameters_in_two_parts_give_the_same_ranges_and_bytes() {
+        let t = Topology::new(20, &L).unwrap();
+        let mut net = Network::new(t.clone(), vec![0.0f32; t.params_len()]).unwrap();
+        net.init(Init::He, 9);
+        let mut rng = Rng::new(2);
+        let xs: vec::Vec<f32> = (0..10 * 20)
+            .map(|_| rng.below(256) as f32 / 255.0)
+            .collect();
+        let mut scratch = vec![0.0f32; t.infer_scratch_len(10)];
+        let mut whole = Calibration::new(&t);
+        whole.observe(&net, &xs, &mut scratch).unwrap();
+        let mut want = vec![0u8; int8_blob_len(20, &L)];
+        quantize(&net, PIXEL_INPUT, &whole, &mut want, &mut []).unwrap();
+        // Split before each layer (and at the end): the same calibration, the same bytes.
+        for split in [0, 20 * 12 + 12, 20 * 12 + 12 + 12 * 9 + 9, t.params_len()] {
+            let (frozen, trained) = net.params().split_at(split);
+            let parts = Parts { frozen, trained };
+            let mut c = Calibration::new(&t);
+            for x in xs.chunks(40) {
+                c.observe_parts(&t, parts, x, &mut scratch).unwrap();
+            }
+            assert_eq!(c, whole, "split at {split}");
+            let mut got = vec![0u8; want.len()];
+            let n = quantize_parts(&t, parts, PIXEL_INPUT, &c, &mut got, &mut []).unwrap();
+            assert_eq!((n, &got), (want.len(), &want), "split at {split}");
+        }
+        // A split inside a layer, or parts of the wrong total length, are errors.
+        let (frozen, trained) = net.params().split_at(7);
+        let inside = Parts { frozen, trained };
+        assert_eq!(
+            quantize_parts(&t, inside, PIXEL_INPUT, &whole, &mut want, &mut []),
+            Err(Error::TopologyMismatch)
+        );
+        let short = Parts {
+            frozen,
+            trained: &trained[1..],
+        };
+        assert!(Calibration::new(&t)
+            .observe_parts(&t, short, &xs, &mut scratch)
+            .is_err());
     }
 }

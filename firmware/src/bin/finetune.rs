@@ -38,7 +38,11 @@ const ADAM: Adam = Adam::new(if FULL { 0.002 } else { 0.02 });
 /// Room for the trained layer (256 → 10 takes 2570 parameters), its Adam state and the
 /// tail's training scratch; the program checks the model fits.
 const MAX_TRAINED: usize = if FULL { 3072 } else { 512 };
-const MAX_SCRATCH: usize = if FULL { 6 * 1024 } else { 1024 };
+const MAX_SCRATCH: usize = if FULL { 6 * 1024 } else { 2560 };
+/// The Adam state and the training scratch share one buffer, which holds the int8 blob
+/// once training is over (the tutorial's network takes 37 KiB in int8, 784-16-10 13 KiB).
+const STATE: usize = 2 * MAX_TRAINED + 2;
+const WORK: usize = STATE + MAX_SCRATCH;
 
 /// The model and the held-out digits: with full-resolution digits the usual model
 /// (WEIGHTS, else compiled in) and the 28x28 test digits; otherwise (see [`FULL`]) the
@@ -73,8 +77,7 @@ fn main() -> ! {
     microdense_firmware::start();
     let buffers = Buffers {
         trained: buffer!([f32; MAX_TRAINED] = [0.0; MAX_TRAINED]),
-        state: buffer!([f32; 2 * MAX_TRAINED + 2] = [0.0; 2 * MAX_TRAINED + 2]),
-        scratch: buffer!([f32; MAX_SCRATCH] = [0.0; MAX_SCRATCH]),
+        work: buffer!([f32; WORK] = [0.0; WORK]),
         batch: buffer!([f32; BATCH * PIXELS] = [0.0; BATCH * PIXELS]),
         order: buffer!([u32; TRAIN_COUNT] = [0; TRAIN_COUNT]),
     };
@@ -93,8 +96,8 @@ fn main() -> ! {
 
 struct Buffers {
     trained: &'static mut [f32],
-    state: &'static mut [f32],
-    scratch: &'static mut [f32],
+    /// The Adam state ([`STATE`] values), then the training scratch.
+    work: &'static mut [f32],
     batch: &'static mut [f32],
     order: &'static mut [u32],
 }
@@ -167,7 +170,7 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
     let trained_len = sizes::tail_params_len(input, layers, first);
     let scratch_len = sizes::tail_train_scratch_len(input, layers, BATCH, first);
     let state_len = sizes::tail_optimizer_len(input, layers, first, true);
-    if trained_len > b.trained.len() || scratch_len > b.scratch.len() {
+    if trained_len > b.trained.len() || scratch_len > MAX_SCRATCH {
         hprintln!(
             "error: the output layer needs {trained_len} parameters and {scratch_len} scratch \
              values; this program has room for {MAX_TRAINED} and {MAX_SCRATCH}"
@@ -196,8 +199,8 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
         f32s(trained_len + state_len + scratch_len),
         f32s(full),
     );
-    let scratch = &mut b.scratch[..scratch_len];
-    let state = &mut b.state[..state_len];
+    let (state, scratch) = b.work.split_at_mut(STATE);
+    let (state, scratch) = (&mut state[..state_len], &mut scratch[..scratch_len]);
     let mut trainer = Trainer::tail(&t, BATCH, first, ADAM, scratch, state)?;
     let (right_before, loss_before) =
         evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
@@ -249,11 +252,79 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
         Ratio(per_step, BATCH as u64),
         unit = meter.unit()
     );
+    let kept = keep(&t, (frozen, trained), b.work, b.batch)?;
     ram::report();
-    let ok = loss_after < loss_before && right_after > right_before;
+    let ok = loss_after < loss_before && right_after > right_before && kept;
     hprintln!(
         "verdict: {}",
         if ok { "PASS" } else { "FAIL: it did not adapt" }
     );
     Ok(ok)
+}
+
+/// What the chip learned, kept: the f32 blob's digest, the int8 blob quantized on the chip
+/// (calibrated on the training digits in the new style, in order), and, on the STM32F405
+/// with a flash controller, the f32 blob written into WEIGHTS (src/keep.rs, src/flash.rs).
+/// tests/tests/finetune_int8.rs replays this on the PC. False when quantization failed.
+fn keep(
+    t: &microdense::Topology,
+    (frozen, trained): (&[f32], &[f32]),
+    work: &mut [f32],
+    floats: &mut [f32],
+) -> Result<bool, microdense::Error> {
+    use microdense::int8::Parts;
+    use microdense_firmware::keep;
+    let parts = Parts { frozen, trained };
+    let (len, crc) = keep::f32_blob_digest(t, parts)?;
+    hprintln!("trained f32 blob: {len} bytes, header CRC-32 {crc:#010x}");
+    let digit = |k: usize, x: &mut [f32]| {
+        shifted(&TRAIN_IMAGES[k * TRAIN_PIXELS..(k + 1) * TRAIN_PIXELS], x)
+    };
+    match keep::quantize(t, parts, TRAIN_COUNT, digit, floats, keep::as_bytes(work)) {
+        Ok(int8) => hprintln!(
+            "int8 on the chip: calibrated on {TRAIN_COUNT} shifted training digits; \
+             blob {} bytes, header CRC-32 {:#010x}",
+            int8.len(),
+            keep::digest(int8)
+        ),
+        Err(e) => {
+            hprintln!("int8 on the chip: failed: {e}");
+            return Ok(false);
+        }
+    }
+    if microdense_firmware::bundle::BOARD.as_bytes() == b"stm32f405" {
+        keep_in_flash(t, parts, len)?;
+    }
+    Ok(true)
+}
+
+/// The STM32F405: the trained f32 blob into the WEIGHTS slot not in use (src/flash.rs).
+fn keep_in_flash(
+    t: &microdense::Topology,
+    parts: microdense::int8::Parts,
+    len: usize,
+) -> Result<(), microdense::Error> {
+    use microdense::store;
+    use microdense_firmware::{flash, weights};
+    if !flash::present() {
+        hprintln!("flash: not written: no flash controller answers (qemu emulates none)");
+        return Ok(());
+    }
+    if let Err(e) = store::check_fits(&weights::slots(), len) {
+        hprintln!("flash: not written: a WEIGHTS slot is too small: {e}");
+        return Ok(());
+    }
+    let all = [parts.frozen, parts.trained];
+    let header = microdense::format::f32_header(t, &all)?;
+    match flash::keep(len, |o, buf| store::f32_blob_bytes(&header, &all, o, buf)) {
+        Ok(w) => hprintln!(
+            "flash: kept in WEIGHTS slot {} (generation {}): {} bytes, CRC-32 {:#010x} read back",
+            w.slot,
+            w.generation,
+            w.len,
+            w.crc
+        ),
+        Err(e) => hprintln!("flash: not written: {e}; the old model stays"),
+    }
+    Ok(())
 }
