@@ -8,6 +8,7 @@
 fn main() {
     println!("cargo::rustc-check-cfg=cfg(microdense_dsp)");
     println!("cargo::rustc-check-cfg=cfg(microdense_thumb2)");
+    println!("cargo::rustc-check-cfg=cfg(microdense_thumb1)");
     println!("cargo:rerun-if-changed=build.rs");
     let target = std::env::var("TARGET").unwrap_or_default();
     // The flags as passed (Arm's `dsp` is not in CARGO_CFG_TARGET_FEATURE on stable).
@@ -22,6 +23,11 @@ fn main() {
     // Thumb-2 without DSP (Cortex-M3, Armv8-M Mainline without it): the MLA loop.
     if target.starts_with("thumbv7") || target.starts_with("thumbv8m.main") {
         println!("cargo:rustc-cfg=microdense_thumb2");
+    }
+    // Thumb-1 only (Cortex-M0/M0+/M1): the MULS loop. (Armv8-M Baseline would run it too,
+    // but no board here tests it.)
+    if target.starts_with("thumbv6m") {
+        println!("cargo:rustc-cfg=microdense_thumb1");
     }
     if target.starts_with("thumbv7em") || (target.starts_with("thumbv8m.main") && dsp) {
         println!("cargo:rustc-cfg=microdense_dsp");

@@ -5,7 +5,9 @@
 # Output comes over semihosting; qemu's exit code is the program's verdict.
 # -icount shift=0 makes qemu count one nanosecond per instruction, which the firmware's
 # meter turns into instruction counts. MICRODENSE_WEIGHTS=FILE loads FILE (a weights
-# blob) into the WEIGHTS region named in the board's memory.x.
+# blob) into the WEIGHTS region named in the board's memory.x. qemu runs in the folder
+# MICRODENSE_OUT (default ../target/chip/BOARD), where the training programs write their
+# trained model over semihosting (train.mdw, finetune.mdw).
 set -eu
 here=$(dirname "$0")
 board=${MICRODENSE_BOARD:-stm32f405}
@@ -17,11 +19,16 @@ key() { sed -n "s/^$1 *= *\"\(.*\)\".*/\1/p" "$dir/board.toml" | head -n 1; }
 machine=$(key machine)
 [ -n "$machine" ] || { echo "qemu-run.sh: board $board is build-only (no qemu machine in its board.toml); flash it: docs/flashing.md" >&2; exit 2; }
 qemu=$(key qemu)
+absolute() { case $1 in /*) echo "$1" ;; *) echo "$PWD/$1" ;; esac; }
 # shellcheck disable=SC2046 # qemu_args is a list of words
 set -- -machine "$machine" -nographic -monitor none -serial null \
   -semihosting-config enable=on,target=native -icount shift=0 $(key qemu_args)
 if [ -n "${MICRODENSE_WEIGHTS:-}" ]; then
   addr=$(sed -n 's/^ *WEIGHTS *: *ORIGIN *= *\(0x[0-9A-Fa-f]*\).*/\1/p' "$dir/memory.x")
-  set -- "$@" -device "loader,file=$MICRODENSE_WEIGHTS,addr=$addr"
+  set -- "$@" -device "loader,file=$(absolute "$MICRODENSE_WEIGHTS"),addr=$addr"
 fi
+out=${MICRODENSE_OUT:-$here/../target/chip/$board}
+mkdir -p "$out"
+elf=$(absolute "$elf")
+cd "$out"
 exec "${qemu:-qemu-system-arm}" "$@" -kernel "$elf"

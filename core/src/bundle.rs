@@ -543,6 +543,25 @@ impl Sections<'_> {
     }
 }
 
+/// Pools a `rows`×`cols` digit by the mean of each `p`×`p` block, rounded to nearest,
+/// into `out` (`rows/p · cols/p` pixels): the training digits of a board whose training
+/// net takes smaller digits (the firmware's build does it, a host replay of the chip's
+/// training does it again). Leaves `out` as it is when the sizes do not fit.
+pub fn pool(digit: &[u8], rows: usize, cols: usize, p: usize, out: &mut [u8]) {
+    let (r_out, c_out) = (rows / p.max(1), cols / p.max(1));
+    if p == 0 || digit.len() != rows * cols || out.len() != r_out * c_out {
+        return;
+    }
+    for (k, o) in out.iter_mut().enumerate() {
+        let (r, c) = (k / c_out * p, k % c_out * p);
+        let sum: usize = (0..p)
+            .flat_map(|i| (0..p).map(move |j| (i, j)))
+            .map(|(i, j)| usize::from(digit[(r + i) * cols + c + j]))
+            .sum();
+        *o = ((sum + p * p / 2) / (p * p)) as u8;
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -651,6 +670,21 @@ mod tests {
             Bundle::parse(b"MDBUNDLE").err(),
             Some(BundleError::Truncated(Section::Header))
         );
+    }
+
+    #[test]
+    fn pool_takes_rounded_block_means() {
+        let digit = [0u8, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+        let mut out = [0u8; 3];
+        super::pool(&digit, 2, 6, 2, &mut out);
+        // (0+1+6+7)/4 = 3.5 → 4; (2+3+8+9)/4 = 5.5 → 6; (4+5+10+11)/4 = 7.5 → 8.
+        assert_eq!(out, [4, 6, 8]);
+        let mut same = [0u8; 12];
+        super::pool(&digit, 2, 6, 1, &mut same);
+        assert_eq!(same, digit);
+        let mut wrong = [7u8; 2];
+        super::pool(&digit, 2, 6, 2, &mut wrong);
+        assert_eq!(wrong, [7, 7]);
     }
 }
 

@@ -42,6 +42,7 @@
 mod activation;
 mod adam;
 pub mod bundle;
+pub mod digest;
 mod error;
 pub mod format;
 mod init;

@@ -2,18 +2,11 @@
 //! of boards whose training net takes downsampled digits) and run-length coding (the test
 //! digits demo-int8 decodes).
 
-/// Mean of each `p`×`p` block, rounded to nearest.
+/// Mean of each `p`×`p` block, rounded to nearest (core's `bundle::pool`, which a host
+/// replay of the chip's training uses too).
 pub fn pool(digit: &[u8], rows: usize, cols: usize, p: usize) -> Vec<u8> {
-    let mut out = Vec::with_capacity(rows / p * cols / p);
-    for r in (0..rows).step_by(p) {
-        for c in (0..cols).step_by(p) {
-            let sum: usize = (0..p)
-                .flat_map(|i| (0..p).map(move |j| (i, j)))
-                .map(|(i, j)| usize::from(digit[(r + i) * cols + c + j]))
-                .sum();
-            out.push(((sum + p * p / 2) / (p * p)) as u8);
-        }
-    }
+    let mut out = vec![0; rows / p * (cols / p)];
+    microdense::bundle::pool(digit, rows, cols, p, &mut out);
     out
 }
 

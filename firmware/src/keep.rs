@@ -1,6 +1,6 @@
 //! After fine-tuning: the trained model's digest, its int8 version made on the chip, and
 //! (STM32F405) the model kept in the WEIGHTS flash region ([`crate::flash`]). Used by
-//! the `finetune` program; the workspace test tests/tests/finetune_int8.rs replays the
+//! the `finetune` program; the workspace test tests/tests/chip_replay.rs replays the
 //! same steps on the PC and compares the printed lengths and CRCs.
 //!
 //! A blob's digest here is its header's CRC-32 field (`microdense::format::header_crc`),

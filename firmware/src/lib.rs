@@ -13,6 +13,7 @@ pub mod keep;
 pub mod meter;
 pub mod out;
 pub mod ram;
+pub mod report;
 pub mod weights;
 
 /// The firmware bundle (layout: core's `microdense::bundle`), embedded by build.rs, which

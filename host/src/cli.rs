@@ -83,6 +83,48 @@ pub enum Command {
     /// or an IDX images file. Prints the class (its name when the model has names) and
     /// the top-k probabilities. f32 and int8 models.
     Predict(PredictArgs),
+    /// Replay a firmware training program's steps (`train`, `finetune`) on the PC and
+    /// compare the weights with the chip's bit for bit.
+    ///
+    /// Same initial weights, batches, order, rates and optimizer as the program on the
+    /// board (its board.toml) built with the bundle. Prints the replay's digest (CRC-32 of
+    /// the trained parameters' f32 bytes) as the chip prints its own; with --digest or
+    /// --chip (the blob the chip wrote back) any difference exits 1, naming the first
+    /// differing layer and parameter.
+    ReplayChip(ReplayChipArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayChipArgs {
+    /// The firmware bundle the program was built with.
+    #[arg(long, value_name = "FILE")]
+    pub bundle: PathBuf,
+    /// The board: a name under firmware/boards, a board folder or its board.toml.
+    #[arg(long, value_name = "BOARD")]
+    pub board: String,
+    /// The program replayed.
+    #[arg(long, value_enum, default_value_t = ChipProgram::Train)]
+    pub program: ChipProgram,
+    /// The model loaded into the WEIGHTS region, if any (finetune takes it first).
+    #[arg(long, value_name = "FILE")]
+    pub weights: Option<PathBuf>,
+    /// The digest the chip printed (`digest: CRC-32 0x…`).
+    #[arg(long, value_name = "HEX", value_parser = parse_digest)]
+    pub digest: Option<u32>,
+    /// The trained model the chip wrote back (train.mdw, finetune.mdw).
+    #[arg(long, value_name = "FILE")]
+    pub chip: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ChipProgram {
+    Train,
+    Finetune,
+}
+
+fn parse_digest(s: &str) -> Result<u32, String> {
+    let hex = s.trim_start_matches("0x").trim_start_matches("0X");
+    u32::from_str_radix(hex, 16).map_err(|e| format!("not a 32-bit hex number: {e}"))
 }
 
 #[derive(Debug, Args)]
@@ -328,6 +370,11 @@ pub struct TrainArgs {
     /// the initializers).
     #[arg(long, value_name = "FILE")]
     pub from: Option<PathBuf>,
+    /// Train only the last K layers of the --from model (fine-tuning): the layers below
+    /// keep their weights bit for bit, and the optimizer state and scratch cover the
+    /// trained layers only (as on a chip: docs/fine-tuning.md).
+    #[arg(long, value_name = "K", requires = "from", value_parser = clap::value_parser!(u32).range(1..))]
+    pub train_layers: Option<u32>,
     /// Write the training-set indices of every batch trained, in order, as JSON (an
     /// array of arrays), e.g. to feed the same batches to TF.js.
     #[arg(long, value_name = "FILE.json")]

@@ -19,6 +19,7 @@
 //! - [`cli`] (clap argument types) and [`commands`] (one module per subcommand: load →
 //!   work → report). Library modules never import [`cli`]; commands translate its types.
 pub mod atomic;
+pub mod chip;
 pub mod cli;
 pub mod commands;
 pub mod data;

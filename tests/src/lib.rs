@@ -218,3 +218,25 @@ pub fn number_after(output: &str, prefix: &str) -> Option<f64> {
         .unwrap_or(rest.len());
     rest[..end].parse().ok()
 }
+
+/// A small relu network (784-16-10, 400 batches of 32) on MNIST's training set: the
+/// LM3S6965's model, small enough for its WEIGHTS region and for the int8 slim build.
+pub fn small_relu_model(
+    train_set: &microdense_host::data::idx::Dataset,
+) -> microdense_host::model::Model {
+    use microdense::{Activation, Init};
+    use microdense_host::train::{train, Length, TrainConfig};
+    let cfg = TrainConfig {
+        hidden: vec![16],
+        activation: Activation::Relu,
+        init: Init::He,
+        batch: 32,
+        length: Length::Batches(400),
+        lr: 0.1,
+        val_every: 0,
+        ..TrainConfig::tutorial()
+    };
+    train(&cfg, train_set, None, &mut |_| {})
+        .expect("training the small model")
+        .model
+}

@@ -11,12 +11,12 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use microdense::{int8::argmax_i32, Activation, Init};
+use microdense::int8::argmax_i32;
 use microdense_host::data::idx::{load_split, Dataset, Split};
 use microdense_host::model::bundle::{read_bundle, write_bundle_for};
 use microdense_host::model::quantize::{calibrate, calibration_indices, quantize};
 use microdense_host::model::{AnyModel, Model, QuantModel};
-use microdense_host::train::{train, Length, TrainConfig};
+use microdense_host::train::{train, TrainConfig};
 use microdense_tests::{
     assert_predictions_match, build_firmware, firmware_prerequisites, number_after, predictions,
     qemu, work, Board, LM3S6965, STM32F405,
@@ -76,17 +76,7 @@ fn fixture(data: &Path) -> &'static Fixture {
         )
         .unwrap();
 
-        let cfg = TrainConfig {
-            hidden: vec![16],
-            activation: Activation::Relu,
-            init: Init::He,
-            batch: 32,
-            length: Length::Batches(400),
-            lr: 0.1,
-            val_every: 0,
-            ..TrainConfig::tutorial()
-        };
-        let small = train(&cfg, &train_set, None, &mut |_| {}).unwrap().model;
+        let small = microdense_tests::small_relu_model(&train_set);
         let relu = quantized(&small, &train_set);
         let relu_predictions = images
             .iter()

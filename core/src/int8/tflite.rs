@@ -75,16 +75,62 @@ pub fn tflite_multiplier(real: f64) -> Option<(i32, i32)> {
 #[inline(always)]
 pub fn requantize_by_byte(acc: i32, m: i32, byte: u8) -> i32 {
     // TFLite with s ≥ 1 truncates the high word; everything else rounds it.
-    let round = if byte > TFLITE_RULE { 0 } else { 1i64 << 31 };
-    let t = ((i64::from(acc) * i64::from(m) + round) >> 32) as i32;
+    let round = if byte > TFLITE_RULE { 0 } else { 1u32 << 31 };
+    let t = if cfg!(microdense_thumb1) {
+        mul_high(acc, m, round)
+    } else {
+        ((i64::from(acc) * i64::from(m) + i64::from(round)) >> 32) as i32
+    };
     let s = u32::from(byte) & 31;
     t.wrapping_add(((1u32 << s) >> 1) as i32) >> s
+}
+
+/// `(a·m + round) >> 32` (`m ≥ 0`) from four 16×16-bit products, for Thumb-1 cores: they
+/// have no 32×32→64 multiply, and the i64 product is a library call there.
+#[inline(always)]
+fn mul_high(a: i32, m: i32, round: u32) -> i32 {
+    let (ua, um) = (a as u32, m as u32);
+    let (al, ah, ml, mh) = (ua & 0xFFFF, ua >> 16, um & 0xFFFF, um >> 16);
+    // The middle terms' sum can carry past 32 bits (into bit 48 of the product).
+    let (mid, carry) = (al * mh).overflowing_add(ah * ml);
+    let (low, c1) = (al * ml).overflowing_add(mid << 16);
+    let c2 = low.checked_add(round).is_none();
+    let high = (ah * mh)
+        .wrapping_add(mid >> 16)
+        .wrapping_add(u32::from(carry) << 16)
+        .wrapping_add(u32::from(c1))
+        .wrapping_add(u32::from(c2));
+    // a = ua − 2^32 when negative, so a·m = ua·m − 2^32·m.
+    high.wrapping_sub(if a < 0 { um } else { 0 }) as i32
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::rng::Rng;
+
+    /// The Thumb-1 product against the i64 one, with and without rounding.
+    #[test]
+    fn mul_high_matches_the_i64_product() {
+        let mut rng = Rng::new(23);
+        let edges = [0, 1, -1, i32::MIN, i32::MAX, 0xFFFF, -0x10000, 0x7FFF_0000];
+        for round in 0..200_000 {
+            let a = match round % 4 {
+                0 => edges[rng.below(edges.len())],
+                1 => (rng.next_u64() as i32) >> (rng.below(31) as u32),
+                _ => rng.next_u64() as i32,
+            };
+            let m = if round % 5 == 0 {
+                i32::MAX
+            } else {
+                (rng.next_u64() >> 33) as i32
+            };
+            for r in [0u32, 1 << 31] {
+                let want = ((i64::from(a) * i64::from(m) + i64::from(r)) >> 32) as i32;
+                assert_eq!(mul_high(a, m, r), want, "{a} · {m} + {r}");
+            }
+        }
+    }
 
     /// Against the definition on exact integers (i128): `acc · m / 2^(31 − e)` rounded
     /// half up, once.

@@ -2,24 +2,25 @@
 //! iteration, and whole chunks of a hidden layer in one piece of assembly.
 use core::arch::asm;
 
+/// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
+/// always true (every width has its loop).
+///
 /// # Safety
-/// `base` (the weights plus the chunk's column offset) plus every listed offset is
-/// readable for `2 · width` bytes; `list` is 4-aligned and holds an even number of
-/// entries (two words each, the first non-zero) followed by an entry whose first word
-/// is 0.
+/// The list contract of `kernels::int8::accumulate`.
 #[inline(always)]
 pub(crate) unsafe fn accumulate(
     base: *const u8,
     list: *const u32,
     width: usize,
     acc: &mut [i32; 6],
-) {
+) -> bool {
     let [a0, a1, a2, a3, a4, a5] = acc;
     match width {
         6 => six(base, list, [a0, a1, a2, a3, a4, a5]),
         4 => four(base, list, [a0, a1, a2, a3]),
         _ => two(base, list, [a0, a1]),
     }
+    true
 }
 
 /// What [`chunks6_hidden`] works on; it advances the pointers as it goes.
@@ -48,7 +49,7 @@ pub(crate) struct ChunkIo {
 /// clamp's lower bound is the zero point, else −128), with nothing spilled between.
 ///
 /// # Safety
-/// For every chunk, as [`accumulate`] for `io.base` (advanced by 12 bytes a chunk)
+/// For every chunk, the list contract of `kernels::int8::accumulate` for `io.base` (advanced by 12 bytes a chunk)
 /// and `io.list`; `io`'s arrays hold six values per chunk, the biases 4-aligned, the
 /// shifts at most 31.
 #[inline(always)]

@@ -3,14 +3,26 @@
 //! over the whole list, where the compiler's loop spilled them.
 use core::arch::asm;
 
-/// Adds every listed pair's products into six accumulators.
+/// Adds every listed pair's products into the first `width` accumulators: six here
+/// (the 4- and 2-wide rest of a layer takes the portable loop); false for other widths.
 ///
 /// # Safety
-/// `base` (the weights plus the chunk's column offset) plus every listed offset is
-/// readable for 12 bytes; `list` is 4-aligned and its entries (two words each, the first
-/// non-zero) end with an entry whose first word is 0.
+/// The list contract of `kernels::int8::accumulate`.
 #[inline(always)]
-pub(crate) unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
+pub(crate) unsafe fn accumulate(
+    base: *const u8,
+    list: *const u32,
+    width: usize,
+    acc: &mut [i32; 6],
+) -> bool {
+    if width == 6 {
+        six(base, list, acc);
+    }
+    width == 6
+}
+
+#[inline(always)]
+unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
     let [mut a0, mut a1, mut a2, mut a3, mut a4, mut a5] = *acc;
     asm!(
         "2:",

@@ -111,11 +111,16 @@ multiversion! {
                 let samples = sparse::nonzero_samples(xs, fan_in, first_row);
                 for (k, row) in rows.chunks_exact_mut(units).enumerate() {
                     let r = first_row + k;
-                    let (values, found) = nonzeros.gather_bits(samples[k], xs, fan_in, r);
-                    if values.is_empty() && update && plain {
+                    if samples[k] == 0 && update && plain {
                         continue;
                     }
-                    let v = velocity_w.get_mut(r * units..(r + 1) * units).unwrap_or(&mut []);
+                    let (values, found) = nonzeros.gather_bits(samples[k], xs, fan_in, r);
+                    // Only momentum reads a velocity row.
+                    let v = match sgd.needs_state() {
+                        true => velocity_w.get_mut(r * units..(r + 1) * units),
+                        false => None,
+                    };
+                    let v = v.unwrap_or(&mut []);
                     row_gradient(row, v, chunk, units, values, found, add, update, sgd);
                 }
             }
@@ -142,6 +147,14 @@ fn row_gradient(
     sgd: Sgd,
 ) {
     let mut column = 0;
+    // The Cortex-M4F sums and updates its blocks of 16 and 8 columns in registers.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    if update && !sgd.needs_state() {
+        let (lr, wd) = (sgd.lr, sgd.weight_decay);
+        // SAFETY: `found` lists samples of this block of deltas (`dense_gradients` gathers
+        // them from the bits of its `count` samples), each `units` long.
+        column = unsafe { super::arm_f32::sgd_row(row, deltas, units, values, found, lr, wd) };
+    }
     while column < units {
         let width = block_width(units - column);
         let mut acc = [0.0f32; WIDEST];
@@ -172,6 +185,18 @@ fn sum_block<const W: usize>(
     values: &[f32],
     found: &[u8],
 ) {
+    // The same sums from +0.0 as the loop below: the Cortex-M4F's `accumulate` kernels.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    if W == 16 || W == 8 {
+        acc[..W].fill(0.0);
+        let rows = &deltas[column..];
+        if W == 16 {
+            super::arm_f32::accumulate16(&mut acc[..16], rows, units, values, found);
+        } else {
+            super::arm_f32::accumulate8(&mut acc[..8], rows, units, values, found);
+        }
+        return;
+    }
     let mut sum = [0.0f32; W];
     for (&x, &s) in values.iter().zip(found) {
         let d = &deltas[usize::from(s) * units + column..][..W];

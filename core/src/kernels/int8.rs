@@ -15,6 +15,13 @@
 //! else [`portable`] computes the same integers.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
+/// This core's assembly loop over the list (one contract: [`accumulate`]'s).
+#[cfg(microdense_dsp)]
+use super::arm_dsp as arch;
+#[cfg(microdense_thumb1)]
+use super::arm_v6m as arch;
+#[cfg(all(microdense_thumb2, not(microdense_dsp)))]
+use super::arm_v7m as arch;
 use crate::int8::layout::Section;
 use crate::int8::requantize_by_byte;
 
@@ -211,7 +218,7 @@ pub(crate) fn dense(
         biases: array(s.biases, 4 * units),
         multipliers: array(s.multipliers, 4 * units),
         shifts: array(s.shifts, units),
-        dsp: dsp_fits(weights, s, entries),
+        dsp: asm_fits(weights, s, entries),
         zp,
         low,
     };
@@ -233,18 +240,28 @@ pub(crate) fn dense(
         let mut acc = [0i32; WIDTH];
         let biases = layer.biases.get(4 * j0..).unwrap_or(&[]);
         for (a, b) in acc.iter_mut().zip(biases.chunks_exact(4)).take(n) {
-            *a = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+            *a = le_i32(b);
         }
         accumulate(&layer, 2 * j0, n + n % 2, &mut acc);
         let multipliers = layer.multipliers.get(4 * j0..).unwrap_or(&[]);
         let shifts = layer.shifts.get(j0..).unwrap_or(&[]);
         let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
         for (c, ((&a, m), &sh)) in requant.take(n).enumerate() {
-            let m = i32::from_le_bytes([m[0], m[1], m[2], m[3]]);
-            sink.put(j0 + c, requantize_by_byte(a, m, sh), zp, low);
+            sink.put(j0 + c, requantize_by_byte(a, le_i32(m), sh), zp, low);
         }
         j0 += n;
     }
+}
+
+/// The little-endian i32 in four bytes: one load on cores that read unaligned words, and
+/// on Thumb-1 ones (which fault on them) when the bytes happen to be aligned.
+#[inline(always)]
+fn le_i32(b: &[u8]) -> i32 {
+    #[cfg(microdense_thumb1)]
+    if let Ok(&w) = bytemuck::try_from_bytes::<u32>(b) {
+        return u32::from_le(w) as i32;
+    }
+    i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
 /// What the chunks of one layer share (some of it only the Cortex-M4 code reads).
@@ -256,17 +273,18 @@ struct Layer<'a> {
     biases: &'a [u8],
     multipliers: &'a [u8],
     shifts: &'a [u8],
-    /// [`dsp_fits`] for these weights and entries.
+    /// [`asm_fits`] for these weights and entries.
     dsp: bool,
     zp: i32,
     low: i32,
 }
 
-/// Whether the assembly loops (Cortex-M4, M3) may run on this layer: the weights are the whole, 4-aligned
-/// array of the section and the list is as the gathers leave it. (Never on other targets.)
+/// Whether the assembly loops (Cortex-M4, M3, M0) may run on this layer: the weights are
+/// the whole, 4-aligned array of the section and the list is as the gathers leave it.
+/// (Never on other targets.)
 #[inline(always)]
-fn dsp_fits(weights: &[u8], s: &Section, entries: &[u32]) -> bool {
-    cfg!(any(microdense_dsp, microdense_thumb2))
+fn asm_fits(weights: &[u8], s: &Section, entries: &[u32]) -> bool {
+    cfg!(any(microdense_dsp, microdense_thumb2, microdense_thumb1))
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
@@ -304,7 +322,7 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         base: layer.weights.as_ptr(),
         chunks: chunks as u32,
     };
-    // SAFETY: as in `accumulate` for the weights and the list (`dsp_fits` held, and the
+    // SAFETY: as in `accumulate` for the weights and the list (`asm_fits` held, and the
     // last chunk's columns end at 12·chunks ≤ row_bytes); biases (4-aligned),
     // multipliers, shifts and outputs hold at least six values per chunk, all checked
     // above; the shifts of a parsed blob are at most 31.
@@ -319,32 +337,30 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
 }
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
-/// `col` is the byte offset of the first one's column within a row pair.
+/// `col` is the byte offset of the first one's column within a row pair. On Cortex-M
+/// cores the `arch` loop runs when the buffers fit, under one contract (the list
+/// contract): `base` (the weights plus `col`) plus every listed offset is readable for
+/// `2 · width` bytes and 4-aligned; the list is 4-aligned and holds an even number of
+/// entries (two words each, the first non-zero) followed by an entry whose first word is
+/// 0. An `arch` loop returns false for a width it has no loop for.
 #[inline(always)]
 fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
-    #[cfg(microdense_dsp)]
+    #[cfg(any(microdense_dsp, microdense_thumb2, microdense_thumb1))]
     if layer.dsp && col + 2 * width <= layer.row_bytes {
-        // SAFETY: `dsp_fits` held: `weights` is the section's whole array, `row_bytes`
-        // (2·cols) per row pair, and the gathers listed only offsets k · row_bytes with
-        // k < pairs (and a padding entry at offset 0), so with col + 2·width ≤ row_bytes
-        // every read of 2·width bytes at offset + col lies inside `weights`; the count of
-        // entries before the sentinel is even and the sentinel's first word is 0;
-        // `entries` is u32-aligned for LDRD.
-        unsafe {
+        // SAFETY: `asm_fits` held: `weights` is the section's whole 4-aligned array,
+        // `row_bytes` (2·cols, a multiple of 4) per row pair, and the gathers listed only
+        // offsets k · row_bytes with k < pairs (and a padding entry at offset 0), so with
+        // col (a multiple of 4) + 2·width ≤ row_bytes every read of 2·width bytes at
+        // offset + col lies inside `weights`, aligned; the count of entries before the
+        // sentinel is even and the sentinel's first word is 0 (the padding entry's too,
+        // adding nothing); `entries` is u32-aligned.
+        let done = unsafe {
             let base = layer.weights.as_ptr().add(col);
-            dsp::accumulate(base, layer.entries.as_ptr(), width, acc);
+            arch::accumulate(base, layer.entries.as_ptr(), width, acc)
+        };
+        if done {
+            return;
         }
-        return;
-    }
-    #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
-    if layer.dsp && width == WIDTH && col + 2 * WIDTH <= layer.row_bytes {
-        // SAFETY: as for the Cortex-M4 loop above (the sentinel ends the list; the
-        // padding entry's first word is 0 too and adds nothing).
-        unsafe {
-            let base = layer.weights.as_ptr().add(col);
-            super::arm_v7m::six(base, layer.entries.as_ptr(), acc);
-        }
-        return;
     }
     let entries = layer.entries;
     let entries = entries

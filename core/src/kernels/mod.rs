@@ -1,7 +1,8 @@
 //! All hot loops of the core, beside the code that drives them: the f32 dense kernels
 //! ([`dense`]: forward, gradients, backprop) with their Cortex-M4F assembly ([`arm_f32`]),
 //! the non-zero gathering they share ([`sparse`]), and the int8 layer kernel ([`int8`])
-//! with its Armv7E-M DSP assembly ([`arm_dsp`]) and its Cortex-M3 assembly (`arm_v7m`).
+//! with its assembly loops: Armv7E-M DSP (`arm_dsp`), Cortex-M3 (`arm_v7m`) and Cortex-M0
+//! (`arm_v6m`), one per core and the same contract.
 //! Network, training and int8 runtime code check lengths and call these.
 //!
 //! On x86-64 the f32 kernels are compiled twice (`multiversion!`): as is and with AVX2,
@@ -14,6 +15,8 @@
 mod arm_dsp;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm_f32;
+#[cfg(microdense_thumb1)]
+mod arm_v6m;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
 mod arm_v7m;
 pub(crate) mod dense;

@@ -5,6 +5,20 @@
 /// Σ a[k]·b[k] over the shorter length.
 #[inline(always)]
 pub(crate) fn dot(a: &[f32], b: &[f32]) -> f32 {
+    // The Cortex-M4F's `vldm` twin sums in the same order.
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    {
+        super::arm_f32::dot(a, b)
+    }
+    #[cfg(not(all(target_arch = "arm", target_abi = "eabihf")))]
+    {
+        dot_portable(a, b)
+    }
+}
+
+#[cfg_attr(all(target_arch = "arm", target_abi = "eabihf"), allow(dead_code))]
+#[inline(always)]
+fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let n = a.len().min(b.len());
     let (a, b) = (&a[..n], &b[..n]);
     let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
@@ -50,11 +64,26 @@ pub(crate) fn nonzero_mask(block: &[f32]) -> u64 {
     #[cfg(not(target_arch = "x86_64"))]
     {
         // Integer tests (no FPU flag transfer per value), into 32-bit words (a 64-bit
-        // shift is several instructions on a 32-bit core).
+        // shift is several instructions on a 32-bit core); a blank quad (most of MNIST's
+        // border) costs one test.
         let word = |part: &[f32]| {
+            let quads = part.chunks_exact(4);
+            let done = part.len() - quads.remainder().len();
+            let mut m = 0u32;
+            for (q, quad) in quads.enumerate() {
+                let b = [0, 1, 2, 3].map(|i| quad[i].to_bits() << 1);
+                if b[0] | b[1] | b[2] | b[3] != 0 {
+                    let nibble = b
+                        .iter()
+                        .enumerate()
+                        .fold(0u32, |n, (k, &b)| n | u32::from(b != 0) << k);
+                    m |= nibble << (4 * q);
+                }
+            }
             part.iter()
                 .enumerate()
-                .fold(0u32, |m, (k, v)| m | u32::from(bit(v)) << k)
+                .skip(done)
+                .fold(m, |m, (k, v)| m | u32::from(bit(v)) << k)
         };
         let (low, high) = block.split_at(block.len().min(32));
         u64::from(word(low)) | u64::from(word(high)) << 32
@@ -70,11 +99,8 @@ pub(crate) fn nonzero_samples(xs: &[f32], fan_in: usize, first: usize) -> [u64; 
     let mut samples = [0u64; 64];
     let width = fan_in.saturating_sub(first).min(64);
     for (s, x) in xs.chunks_exact(fan_in.max(1)).take(64).enumerate() {
-        let mut bits = nonzero_mask(x.get(first..first + width).unwrap_or(&[]));
-        while bits != 0 {
-            samples[bits.trailing_zeros() as usize % 64] |= 1 << s;
-            bits &= bits - 1;
-        }
+        let bits = nonzero_mask(x.get(first..first + width).unwrap_or(&[]));
+        for_each_bit(bits, |k| samples[k % 64] |= 1 << s);
     }
     samples
 }
@@ -142,15 +168,13 @@ impl Nonzeros {
     #[inline(always)]
     pub(crate) fn gather_bits(
         &mut self,
-        mut bits: u64,
+        bits: u64,
         x: &[f32],
         stride: usize,
         at: usize,
     ) -> (&[f32], &[u8]) {
         let mut n = 0;
-        while bits != 0 {
-            let k = bits.trailing_zeros() as usize;
-            bits &= bits - 1;
+        for_each_bit(bits, |k| {
             if let (Some(&v), Some(f), Some(slot)) = (
                 x.get(k * stride + at),
                 self.found.get_mut(n),
@@ -159,8 +183,29 @@ impl Nonzeros {
                 (*f, *slot) = (k as u8, v);
                 n += 1;
             }
-        }
+        });
         (&self.values[..n], &self.found[..n])
+    }
+}
+
+/// `f(k)` for each set bit k of `bits`, lowest first; on 32-bit cores one 32-bit half at
+/// a time (a 64-bit count of trailing zeros and clear of the lowest bit are several
+/// instructions there).
+#[inline(always)]
+fn for_each_bit(bits: u64, mut f: impl FnMut(usize)) {
+    if cfg!(target_pointer_width = "64") {
+        let mut b = bits;
+        while b != 0 {
+            f(b.trailing_zeros() as usize);
+            b &= b - 1;
+        }
+    } else {
+        for (base, mut b) in [(0, bits as u32), (32, (bits >> 32) as u32)] {
+            while b != 0 {
+                f(base + b.trailing_zeros() as usize);
+                b &= b - 1;
+            }
+        }
     }
 }
 

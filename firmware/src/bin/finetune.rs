@@ -4,8 +4,10 @@
 //! below stay in flash and are read in place, so RAM holds only the trained layer, its
 //! optimizer state and the scratch the core sizes for a trainable tail. Prints held-out
 //! accuracy on shifted test digits before and after, the RAM against what full training
-//! of the same network would need, and the cost per step; exits 0 when the held-out
-//! accuracy rose and the loss fell.
+//! of the same network would need, the cost per step and the digest of the trained layer
+//! (`microdense replay-chip --program finetune` replays the same steps on the PC); writes
+//! the fine-tuned model to the host (`finetune.mdw`, see src/report.rs); exits 0 when the
+//! held-out accuracy rose and the loss fell.
 #![no_std]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![no_main]
@@ -16,8 +18,9 @@ use microdense_firmware::bundle::{
     PIXELS, TEST_COUNT, TEST_LABELS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS, TRAIN_PIXELS,
 };
 use microdense_firmware::inference::Shape;
-use microdense_firmware::meter::{self, Meter, Ratio};
-use microdense_firmware::{board, buffer, exit, hprintln, ram, KiB, Percent};
+use microdense_firmware::meter::{self, Meter};
+use microdense_firmware::report::{self, Score, Steps, Trained};
+use microdense_firmware::{board, buffer, exit, hprintln, KiB};
 #[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
@@ -119,14 +122,14 @@ fn shifted(pixels: &[u8], x: &mut [f32]) {
     }
 }
 
-/// Held-out accuracy (correct predictions) and mean loss on the shifted test digits
+/// Held-out accuracy and mean loss on the shifted test digits
 /// (`digits`: `TEST_COUNT` of them, 28x28 or 14x14).
 fn evaluate(
     trainer: &mut Trainer,
     (frozen, trained): (&[f32], &[f32]),
     digits: &[u8],
     batch: &mut [f32],
-) -> Result<(usize, f32), microdense::Error> {
+) -> Result<Score, microdense::Error> {
     let (mut right, mut loss) = (0, 0.0f32);
     let size = digits.len() / TEST_COUNT.max(1);
     let images = digits.chunks(BATCH * size);
@@ -141,7 +144,10 @@ fn evaluate(
         let (l, r) = trainer.evaluate_split(frozen, trained, inputs, labels)?;
         (loss, right) = (loss + l * labels.len() as f32, right + r);
     }
-    Ok((right, loss / TEST_COUNT.max(1) as f32))
+    Ok(Score {
+        right,
+        loss: loss / TEST_COUNT.max(1) as f32,
+    })
 }
 
 fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
@@ -202,19 +208,15 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
     let (state, scratch) = b.work.split_at_mut(STATE);
     let (state, scratch) = (&mut state[..state_len], &mut scratch[..scratch_len]);
     let mut trainer = Trainer::tail(&t, BATCH, first, ADAM, scratch, state)?;
-    let (right_before, loss_before) =
-        evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
-    hprintln!(
-        "held-out shifted digits before: accuracy {right_before}/{TEST_COUNT} ({}), loss {loss_before:.4}",
-        Percent(right_before, TEST_COUNT)
-    );
+    let before = evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
+    hprintln!("held-out shifted digits before: {before}");
 
     for (i, o) in b.order.iter_mut().enumerate() {
         *o = i as u32;
     }
     let mut rng = Rng::new(SEED);
     let mut labels = [0u8; BATCH];
-    let (mut timed, mut cost) = (0u64, 0u64);
+    let mut done = Steps::new(BATCH);
     for epoch in 1..=EPOCHS {
         rng.shuffle(b.order);
         let (mut epoch_loss, mut steps) = (0.0f32, 0);
@@ -228,44 +230,36 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
             let n = chunk.len();
             let start = meter.now();
             let loss = trainer.step_split(frozen, trained, &b.batch[..n * PIXELS], &labels[..n])?;
-            if n == BATCH {
-                (timed, cost) = (timed + 1, cost + meter.since(start));
-            }
+            done.took(meter, start, n);
             (epoch_loss, steps) = (epoch_loss + loss, steps + 1);
         }
-        let (right, loss) = evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
+        let score = evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
         hprintln!(
-            "epoch {epoch}: training loss {:.4} (mean); held-out accuracy {right}/{TEST_COUNT} ({}), loss {loss:.4}",
+            "epoch {epoch}: training loss {:.4} (mean); held-out {score}",
             epoch_loss / steps as f32,
-            Percent(right, TEST_COUNT)
         );
     }
-    let (right_after, loss_after) =
-        evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
-    hprintln!(
-        "held-out shifted digits after: accuracy {right_after}/{TEST_COUNT} ({}), loss {loss_after:.4}",
-        Percent(right_after, TEST_COUNT)
-    );
-    let per_step = cost / timed.max(1);
-    hprintln!(
-        "cost per training step (batch {BATCH}): {per_step} {unit}, {} {unit} per sample",
-        Ratio(per_step, BATCH as u64),
-        unit = meter.unit()
-    );
+    let after = evaluate(&mut trainer, (frozen, trained), test_digits, b.batch)?;
+    hprintln!("held-out shifted digits after: {after}");
+    let model = Trained {
+        topology: &t,
+        frozen,
+        trained,
+        file: c"finetune.mdw",
+    };
+    report::results(meter, &done, &model);
     let kept = keep(&t, (frozen, trained), b.work, b.batch)?;
-    ram::report();
-    let ok = loss_after < loss_before && right_after > right_before && kept;
-    hprintln!(
-        "verdict: {}",
-        if ok { "PASS" } else { "FAIL: it did not adapt" }
-    );
-    Ok(ok)
+    Ok(report::verdict(
+        (before, after),
+        kept,
+        "FAIL: it did not adapt",
+    ))
 }
 
 /// What the chip learned, kept: the f32 blob's digest, the int8 blob quantized on the chip
 /// (calibrated on the training digits in the new style, in order), and, on the STM32F405
 /// with a flash controller, the f32 blob written into WEIGHTS (src/keep.rs, src/flash.rs).
-/// tests/tests/finetune_int8.rs replays this on the PC. False when quantization failed.
+/// tests/tests/chip_replay.rs replays this on the PC. False when quantization failed.
 fn keep(
     t: &microdense::Topology,
     (frozen, trained): (&[f32], &[f32]),

@@ -1,8 +1,10 @@
 //! Learning on the chip: trains a small net with the core's SGD on the bundled training
 //! digits, every buffer a `static` sized by the core's `const fn`s (board.rs picks the
 //! net that fits the board's RAM). Prints the loss falling, held-out accuracy on the test
-//! digits before and after, RAM use and the cost per step; exits 0 when the held-out loss
-//! fell and the held-out accuracy rose.
+//! digits before and after, RAM use, the cost per step and the digest of the trained
+//! weights (`microdense replay-chip` replays the same steps on the PC); writes the trained
+//! model to the host (`train.mdw`, see src/report.rs); exits 0 when the held-out loss fell
+//! and the held-out accuracy rose.
 #![no_std]
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 #![no_main]
@@ -16,8 +18,9 @@ use microdense_firmware::bundle::{
     HELDOUT_IMAGES, TEST_COUNT, TEST_LABELS, TRAIN_COLS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS,
     TRAIN_ROWS,
 };
-use microdense_firmware::meter::{self, Meter, Ratio};
-use microdense_firmware::{board, buffer, exit, hprintln, ram, to_input, KiB, Percent};
+use microdense_firmware::meter::{self, Meter};
+use microdense_firmware::report::{self, Score, Steps, Trained};
+use microdense_firmware::{board, buffer, exit, hprintln, to_input, KiB};
 #[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
@@ -60,14 +63,13 @@ fn main() -> ! {
     exit(ok)
 }
 
-/// Held-out accuracy (correct predictions) and mean loss, the digits taken a batch at a
-/// time through `batch`.
+/// Held-out accuracy and mean loss, the digits taken a batch at a time through `batch`.
 fn evaluate(
     net: &Network<&mut [f32]>,
     trainer: &mut Trainer,
     batch: &mut [f32],
     scratch: &mut [f32],
-) -> Result<(usize, f32), microdense::Error> {
+) -> Result<Score, microdense::Error> {
     let (mut right, mut loss) = (0, 0.0f32);
     let images = HELDOUT_IMAGES.chunks(TRAIN_BATCH * TRAIN_INPUT);
     for (pixels, labels) in images.zip(TEST_LABELS.chunks(TRAIN_BATCH)) {
@@ -83,7 +85,10 @@ fn evaluate(
             right += usize::from(net.predict(x, scratch)? == usize::from(label));
         }
     }
-    Ok((right, loss / TEST_COUNT.max(1) as f32))
+    Ok(Score {
+        right,
+        loss: loss / TEST_COUNT.max(1) as f32,
+    })
 }
 
 fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
@@ -121,18 +126,15 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
     let mut net = Network::new(topology.clone(), &mut b.params[..])?;
     net.init(Init::GlorotNormal, SEED);
     let mut trainer = Trainer::new(&topology, TRAIN_BATCH, TRAIN_SGD, b.scratch, b.velocity)?;
-    let (right_before, loss_before) = evaluate(&net, &mut trainer, b.batch, b.eval)?;
-    hprintln!(
-        "held-out before training: accuracy {right_before}/{TEST_COUNT} ({}), loss {loss_before:.4}",
-        Percent(right_before, TEST_COUNT)
-    );
+    let before = evaluate(&net, &mut trainer, b.batch, b.eval)?;
+    hprintln!("held-out before training: {before}");
 
     for (i, o) in b.order.iter_mut().enumerate() {
         *o = i as u32;
     }
     let mut rng = Rng::new(SEED);
     let mut labels = [0u8; TRAIN_BATCH];
-    let (mut steps, mut timed, mut cost) = (0usize, 0u64, 0u64);
+    let mut steps = Steps::new(TRAIN_BATCH);
     let mut window = 0.0f32;
     for epoch in 1..=TRAIN_EPOCHS {
         rng.shuffle(b.order);
@@ -147,41 +149,32 @@ fn run(meter: &Meter, b: Buffers) -> Result<bool, microdense::Error> {
             let n = chunk.len();
             let start = meter.now();
             let loss = trainer.step(&mut net, &b.batch[..n * TRAIN_INPUT], &labels[..n])?;
-            // Only full batches, so the figure is per step of TRAIN_BATCH samples.
-            if n == TRAIN_BATCH {
-                (timed, cost) = (timed + 1, cost + meter.since(start));
-            }
-            (epoch_loss, epoch_steps, window, steps) =
-                (epoch_loss + loss, epoch_steps + 1, window + loss, steps + 1);
-            if steps % LOG_EVERY == 0 {
-                let mean = window / LOG_EVERY as f32;
-                hprintln!("  step {steps:4} (epoch {epoch}): training loss {mean:.4} (mean of the last {LOG_EVERY} steps)");
+            steps.took(meter, start, n);
+            (epoch_loss, epoch_steps, window) = (epoch_loss + loss, epoch_steps + 1, window + loss);
+            if steps.count % LOG_EVERY == 0 {
+                let (mean, step) = (window / LOG_EVERY as f32, steps.count);
+                hprintln!("  step {step:4} (epoch {epoch}): training loss {mean:.4} (mean of the last {LOG_EVERY} steps)");
                 window = 0.0;
             }
         }
-        let (right, loss) = evaluate(&net, &mut trainer, b.batch, b.eval)?;
+        let score = evaluate(&net, &mut trainer, b.batch, b.eval)?;
         hprintln!(
-            "epoch {epoch}: training loss {:.4} (mean); held-out accuracy {right}/{TEST_COUNT} ({}), loss {loss:.4}",
+            "epoch {epoch}: training loss {:.4} (mean); held-out {score}",
             epoch_loss / epoch_steps as f32,
-            Percent(right, TEST_COUNT)
         );
     }
-    let (right_after, loss_after) = evaluate(&net, &mut trainer, b.batch, b.eval)?;
-    hprintln!(
-        "held-out after training: accuracy {right_after}/{TEST_COUNT} ({}), loss {loss_after:.4}",
-        Percent(right_after, TEST_COUNT)
-    );
-    let per_step = cost / timed.max(1);
-    hprintln!(
-        "cost per training step (batch {TRAIN_BATCH}): {per_step} {unit}, {} {unit} per sample",
-        Ratio(per_step, TRAIN_BATCH as u64),
-        unit = meter.unit()
-    );
-    ram::report();
-    let ok = loss_after < loss_before && right_after > right_before;
-    hprintln!(
-        "verdict: {}",
-        if ok { "PASS" } else { "FAIL: it did not learn" }
-    );
-    Ok(ok)
+    let after = evaluate(&net, &mut trainer, b.batch, b.eval)?;
+    hprintln!("held-out after training: {after}");
+    let model = Trained {
+        topology: &topology,
+        frozen: &[],
+        trained: net.params(),
+        file: c"train.mdw",
+    };
+    report::results(meter, &steps, &model);
+    Ok(report::verdict(
+        (before, after),
+        true,
+        "FAIL: it did not learn",
+    ))
 }

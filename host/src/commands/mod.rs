@@ -22,6 +22,7 @@ mod import_tfjs;
 mod import_tflite;
 mod predict;
 mod quantize;
+mod replay_chip;
 mod reproduce;
 mod train;
 
@@ -41,6 +42,7 @@ pub fn run(cli: Cli) -> Result<()> {
         Command::ExportOnnx(a) => export_onnx::run(a),
         Command::Bench(a) => bench::run(a),
         Command::Predict(a) => predict::run(a),
+        Command::ReplayChip(a) => replay_chip::run(a),
     }
 }
 

@@ -133,6 +133,7 @@ fn config(args: &TrainArgs, tabular: bool, classes: usize) -> Result<TrainConfig
         output_init: args.output_init.unwrap_or(init).into(),
         loss: args.loss.into(),
         from: args.from.as_deref().map(Model::load).transpose()?,
+        train_layers: args.train_layers.map(|k| k as usize),
         seed: args.seed,
         val_every: args.val_every,
         val_size: args.val_size as usize,
@@ -345,6 +346,9 @@ fn report(
     }
     if let Some(from) = &args.from {
         init = format!("starting from {}", from.display());
+    }
+    if let Some(k) = cfg.train_layers {
+        init += &format!(", training the last {k} layer(s) only");
     }
     let optimizer = format!("{optimizer}, {} loss", cfg.loss.name());
     let mut text = format!(

@@ -21,7 +21,7 @@ use microdense::{
     argmax,
     loss::{softmax_cross_entropy, Loss},
     rng::Rng,
-    Activation, Adam, Error, Init, Optimizer, Sgd, Trainer,
+    sizes, Activation, Adam, Error, Init, Optimizer, Sgd, Topology, Trainer,
 };
 use serde::Serialize;
 
@@ -61,6 +61,8 @@ pub struct TrainConfig {
     /// Start from these weights (their topology replaces hidden/activation/inits).
     #[serde(skip)]
     pub from: Option<Model>,
+    /// Train only this many layers from the top (the rest frozen); `None`: all.
+    pub train_layers: Option<usize>,
     pub seed: u64,
     /// Validate every this many batches; 0 disables validation.
     pub val_every: u64,
@@ -115,6 +117,7 @@ impl TrainConfig {
             output_init: Init::GlorotNormal,
             loss: Loss::SoftmaxCrossEntropy,
             from: None,
+            train_layers: None,
             seed: 1,
             val_every: 5,
             val_size: 100,
@@ -378,12 +381,22 @@ fn run(
     let topology = model.topology.clone();
     let total = cfg.total_batches(train.len());
 
-    let mut scratch = vec![0.0f32; topology.train_scratch_len(cfg.batch)];
+    let first = first_trained(&topology, cfg.train_layers)?;
+    let (input, layers) = (topology.input(), topology.layers());
+    let mut scratch = vec![0.0f32; sizes::tail_train_scratch_len(input, layers, cfg.batch, first)];
     let optimizer = cfg.optimizer();
-    let mut velocity = vec![0.0f32; optimizer.state_len(topology.params_len())];
-    let mut trainer = Trainer::new(&topology, cfg.batch, optimizer, &mut scratch, &mut velocity)
-        .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?
-        .with_loss(cfg.loss);
+    let trained = sizes::tail_params_len(input, layers, first);
+    let mut velocity = vec![0.0f32; optimizer.state_len(trained)];
+    let mut trainer = Trainer::tail(
+        &topology,
+        cfg.batch,
+        first,
+        optimizer,
+        &mut scratch,
+        &mut velocity,
+    )
+    .map_err(|e| anyhow!("cannot train {}: {e}", crate::model::describe(&topology)))?
+    .with_loss(cfg.loss);
 
     let mut validator = match val {
         Some(v) if cfg.val_every > 0 => Some(Validator::new(v, cfg.val_size, seeds.validation)),
@@ -476,6 +489,19 @@ fn run(
         elapsed: started.elapsed(),
         train_time,
     })
+}
+
+/// The first layer trained when only the last `train_layers` are (all when `None`).
+fn first_trained(topology: &Topology, train_layers: Option<usize>) -> Result<usize> {
+    let depth = topology.layers().len();
+    match train_layers {
+        None => Ok(0),
+        Some(k) if (1..=depth).contains(&k) => Ok(depth - k),
+        Some(k) => Err(anyhow!(
+            "--train-layers {k}: the model {} has {depth} layers",
+            crate::model::describe(topology)
+        )),
+    }
 }
 
 /// The run's batches and the buffers they are assembled in.
