@@ -26,6 +26,14 @@
 //! host's, the exact computation the firmware repeats on the chip, and their type follows
 //! the blob's element type: `f32` logits of an f32 model on `pixel / 255.0`, `i32` outputs
 //! of an int8 model on `pixel − 128`.
+//!
+//! Version 2 is the same header for a model of raw features (a CSV's columns): its test
+//! inputs are rows of `rows·cols` raw values, each a 4-byte little-endian `f32` (N·rows·cols·4
+//! bytes at the test images offset; rows is 1), as the sensor gives them; the blob must
+//! carry its input scaling (a version-2 weights blob), which the firmware applies
+//! ([`crate::Network::logits_raw`], [`crate::int8::Int8Network::logits_raw`]) exactly as
+//! the host did for the logits. K is 0: the on-chip trainers learn from digits. Version-1
+//! bundles (pixels) are written and read as before.
 use core::fmt;
 use core::ops::Range;
 
@@ -33,8 +41,10 @@ use crate::{Blob, Error};
 
 /// The bundle's first 8 bytes.
 pub const MAGIC: [u8; 8] = *b"MDBUNDLE";
-/// The layout version this module reads and writes.
+/// The layout version of pixel bundles (one byte per pixel).
 pub const VERSION: u32 = 1;
+/// The layout version of raw-feature bundles (one `f32` per value, scaled on the chip).
+pub const VERSION_FEATURES: u32 = 2;
 /// Bytes of the header; the model blob starts here.
 pub const HEADER_LEN: usize = 64;
 
@@ -103,6 +113,8 @@ pub enum BundleError {
     },
     /// A label (in the section given) is not below the class count.
     Label(Section),
+    /// A raw-feature bundle (version 2) that breaks its rules: what is wrong.
+    Features(&'static str),
     /// Writing: a section's length disagrees with the counts (an image of the wrong pixel
     /// count, fewer labels than images, logits not digits × classes).
     Length(Section),
@@ -140,6 +152,7 @@ impl fmt::Display for BundleError {
                 "model takes {input} inputs to {outputs} classes, digits are {pixels} pixels in {classes} classes"
             ),
             BundleError::Label(s) => write!(f, "a label in the {} is out of range", s.name()),
+            BundleError::Features(what) => write!(f, "raw-feature bundle: {what}"),
             BundleError::Length(s) => write!(f, "the {} disagree with the counts", s.name()),
             BundleError::Buffer { needed, actual } => {
                 write!(f, "bundle needs {needed} bytes, the buffer has {actual}")
@@ -157,6 +170,7 @@ impl core::error::Error for BundleError {}
 #[derive(Clone, Debug)]
 pub struct Bundle<'a> {
     bytes: &'a [u8],
+    features: bool,
     rows: usize,
     cols: usize,
     classes: usize,
@@ -168,6 +182,14 @@ pub struct Bundle<'a> {
     logits: Range<usize>,
     train_images: Range<usize>,
     train_labels: Range<usize>,
+}
+
+/// A 4-byte little-endian f32 (0 when shorter).
+fn le_f32(b: &[u8]) -> f32 {
+    match b {
+        &[a, b, c, d, ..] => f32::from_le_bytes([a, b, c, d]),
+        _ => 0.0,
+    }
 }
 
 /// Header field `k` (after the magic), as a `usize`.
@@ -194,7 +216,8 @@ impl<'a> Bundle<'a> {
         }
         let f = |k| field(bytes, k);
         let (version, header) = (f(0), f(1));
-        if version != VERSION as usize || header != HEADER_LEN {
+        let features = version == VERSION_FEATURES as usize;
+        if !(features || version == VERSION as usize) || header != HEADER_LEN {
             return Err(BundleError::Unsupported {
                 version: version as u32,
                 header: header as u32,
@@ -204,6 +227,7 @@ impl<'a> Bundle<'a> {
         let pixels = rows
             .checked_mul(cols)
             .ok_or(BundleError::Truncated(Section::Header))?;
+        let value_bytes = if features { 4 } else { 1 };
         let section = |at: usize, n: usize, each: usize, s: Section| {
             let end = n
                 .checked_mul(each)
@@ -213,13 +237,19 @@ impl<'a> Bundle<'a> {
         };
         let b = Bundle {
             bytes,
+            features,
             rows,
             cols,
             classes,
             tests,
             trains,
             blob: section(f(7), f(8), 1, Section::Model)?,
-            test_images: section(f(9), tests, pixels, Section::TestImages)?,
+            test_images: section(
+                f(9),
+                tests,
+                pixels.saturating_mul(value_bytes),
+                Section::TestImages,
+            )?,
             test_labels: section(f(10), tests, 1, Section::TestLabels)?,
             logits: section(f(11), tests, classes.saturating_mul(4), Section::Logits)?,
             train_images: section(f(12), trains, pixels, Section::TrainImages)?,
@@ -243,7 +273,37 @@ impl<'a> Bundle<'a> {
                 return Err(BundleError::Label(s));
             }
         }
+        if features {
+            if trains != 0 {
+                return Err(BundleError::Features("training rows are not supported"));
+            }
+            if !matches!(model.input_section(), Ok(Some(_))) {
+                return Err(BundleError::Features("the model carries no input scaling"));
+            }
+            let values = b.section(Section::TestImages).chunks_exact(4);
+            if values.map(le_f32).any(|v| !v.is_finite()) {
+                return Err(BundleError::Features("a test value is not finite"));
+            }
+        }
         Ok(b)
+    }
+
+    /// Whether the test inputs are raw feature values (version 2), not pixels.
+    pub fn features(&self) -> bool {
+        self.features
+    }
+
+    /// Raw value `j` of test row `i` in a raw-feature bundle (`None` out of range, or in
+    /// a pixel bundle).
+    pub fn test_value(&self, i: usize, j: usize) -> Option<f32> {
+        let n = self.pixels();
+        if !self.features || i >= self.tests || j >= n {
+            return None;
+        }
+        let at = 4 * (i * n + j);
+        self.section(Section::TestImages)
+            .get(at..at + 4)
+            .map(le_f32)
     }
 
     /// Rows of a digit.
@@ -313,6 +373,9 @@ impl<'a> Bundle<'a> {
 /// buffer, then [`Sections::write`].
 #[derive(Clone, Copy, Debug)]
 pub struct Sections<'a> {
+    /// Whether the test inputs are raw feature rows (`f32` values, little-endian: a
+    /// version-2 bundle) rather than pixels (bytes: version 1).
+    pub features: bool,
     /// Rows of a digit.
     pub rows: usize,
     /// Columns of a digit.
@@ -321,7 +384,7 @@ pub struct Sections<'a> {
     pub classes: usize,
     /// The model blob (the core's weights format).
     pub blob: &'a [u8],
-    /// Test digits, rows·cols pixels each.
+    /// Test digits, rows·cols pixels each (raw-feature rows: rows·cols·4 bytes each).
     pub test_images: &'a [&'a [u8]],
     /// A label per test digit.
     pub test_labels: &'a [u8],
@@ -345,6 +408,15 @@ struct Offsets {
 }
 
 impl Sections<'_> {
+    /// Bytes per test value: 4 for raw features, 1 for pixels.
+    fn value_bytes(&self) -> usize {
+        if self.features {
+            4
+        } else {
+            1
+        }
+    }
+
     fn offsets(&self) -> Result<Offsets, BundleError> {
         let pixels = self
             .rows
@@ -354,7 +426,10 @@ impl Sections<'_> {
         let add = |a: usize, b: usize| a.checked_add(b).ok_or(BundleError::TooLarge);
         let blob = HEADER_LEN;
         let test_images = add(blob, self.blob.len())?;
-        let test_labels = add(test_images, images(self.test_images.len())?)?;
+        let test_bytes = images(self.test_images.len())?
+            .checked_mul(self.value_bytes())
+            .ok_or(BundleError::TooLarge)?;
+        let test_labels = add(test_images, test_bytes)?;
         let logits = add(test_labels, self.test_labels.len())?
             .checked_next_multiple_of(4)
             .ok_or(BundleError::TooLarge)?;
@@ -393,13 +468,26 @@ impl Sections<'_> {
             .rows
             .checked_mul(self.cols)
             .ok_or(BundleError::TooLarge)?;
-        for (images, labels, s) in [
-            (self.test_images, self.test_labels, Section::TestImages),
-            (self.train_images, self.train_labels, Section::TrainImages),
+        for (images, labels, s, each) in [
+            (
+                self.test_images,
+                self.test_labels,
+                Section::TestImages,
+                pixels * self.value_bytes(),
+            ),
+            (
+                self.train_images,
+                self.train_labels,
+                Section::TrainImages,
+                pixels,
+            ),
         ] {
-            if images.len() != labels.len() || images.iter().any(|i| i.len() != pixels) {
+            if images.len() != labels.len() || images.iter().any(|i| i.len() != each) {
                 return Err(BundleError::Length(s));
             }
+        }
+        if self.features && !self.train_images.is_empty() {
+            return Err(BundleError::Features("training rows are not supported"));
         }
         if Some(self.logits.len()) != self.test_images.len().checked_mul(self.classes) {
             return Err(BundleError::Length(Section::Logits));
@@ -412,8 +500,13 @@ impl Sections<'_> {
         })?;
         out.fill(0);
         out[..MAGIC.len()].copy_from_slice(&MAGIC);
+        let version = if self.features {
+            VERSION_FEATURES
+        } else {
+            VERSION
+        };
         let header = [
-            VERSION as usize,
+            version as usize,
             HEADER_LEN,
             self.rows,
             self.cols,
@@ -487,6 +580,7 @@ mod tests {
         crate::format::write_blob(&t, &[0.25; 19], &mut blob).unwrap();
         let images: [&[u8]; 2] = [&[1, 2, 3, 4], &[5, 6, 7, 8]];
         let sections = Sections {
+            features: false,
             rows: 2,
             cols: 2,
             classes: 3,
@@ -591,5 +685,124 @@ mod tests {
         let mut wrong = [7u8; 2];
         super::pool(&digit, 2, 6, 2, &mut wrong);
         assert_eq!(wrong, [7, 7]);
+    }
+}
+
+#[cfg(test)]
+mod feature_tests {
+    use super::*;
+    use crate::scaling::{add_input_section, InputScaling, ScalingKind};
+    use crate::{Activation, Layer, Topology};
+
+    #[repr(C, align(32))]
+    struct Buf([u8; 1024]);
+
+    /// A 3-feature, 2-class model with (`scaled`) or without its input scaling.
+    fn blob(scaled: bool) -> ([u8; 256], usize) {
+        let t = Topology::new(3, &[Layer::new(2, Activation::Softmax)]).unwrap();
+        let mut out = [0u8; 256];
+        let n = crate::format::write_blob(&t, &[0.5; 8], &mut out).unwrap();
+        if !scaled {
+            return (out, n);
+        }
+        let s = InputScaling {
+            offset: &[1.0, 2.0, 3.0],
+            divisor: &[4.0, 5.0, 6.0],
+        };
+        let n = add_input_section(&mut out, n, ScalingKind::Standard, s, &[]).unwrap();
+        (out, n)
+    }
+
+    fn rows(values: &[[f32; 3]]) -> heapless::Vec<[u8; 12], 4> {
+        values
+            .iter()
+            .map(|r| {
+                let mut b = [0u8; 12];
+                for (d, v) in b.chunks_exact_mut(4).zip(r) {
+                    d.copy_from_slice(&v.to_le_bytes());
+                }
+                b
+            })
+            .collect()
+    }
+
+    #[test]
+    fn raw_feature_rows_round_trip_as_version_2() {
+        let (model, n) = blob(true);
+        let raw = rows(&[[5.1, 3.5, 1.4], [-2.0, 0.0, 1e6]]);
+        let refs: [&[u8]; 2] = [&raw[0], &raw[1]];
+        let s = Sections {
+            features: true,
+            rows: 1,
+            cols: 3,
+            classes: 2,
+            blob: &model[..n],
+            test_images: &refs,
+            test_labels: &[1, 0],
+            logits: &[[0; 4]; 4],
+            train_images: &[],
+            train_labels: &[],
+        };
+        let mut buf = Buf([0; 1024]);
+        let len = s.write(&mut buf.0).unwrap();
+        assert_eq!(field(&buf.0, 0), 2);
+        let b = Bundle::parse(&buf.0[..len]).unwrap();
+        assert!(b.features());
+        assert_eq!(
+            (b.test_value(0, 0), b.test_value(1, 2)),
+            (Some(5.1), Some(1e6))
+        );
+        assert_eq!((b.test_value(2, 0), b.test_value(0, 3)), (None, None));
+        assert_eq!(b.section(Section::TestImages).len(), 24);
+        // Training rows, a model without scaling, a NaN value: each refused.
+        let one: [&[u8]; 1] = [&[0, 0, 0]];
+        let with_train = Sections {
+            train_images: &one,
+            train_labels: &[0],
+            ..s
+        };
+        assert_eq!(
+            with_train.write(&mut buf.0).err(),
+            Some(BundleError::Features("training rows are not supported"))
+        );
+        let (plain, m) = blob(false);
+        let unscaled = Sections {
+            blob: &plain[..m],
+            ..s
+        };
+        let len = unscaled.write(&mut buf.0).unwrap();
+        assert_eq!(
+            Bundle::parse(&buf.0[..len]).err(),
+            Some(BundleError::Features("the model carries no input scaling"))
+        );
+        let nan = rows(&[[f32::NAN, 0.0, 0.0]]);
+        let refs: [&[u8]; 1] = [&nan[0]];
+        let bad = Sections {
+            test_images: &refs,
+            test_labels: &[0],
+            logits: &[[0; 4]; 2],
+            ..s
+        };
+        let len = bad.write(&mut buf.0).unwrap();
+        assert_eq!(
+            Bundle::parse(&buf.0[..len]).err(),
+            Some(BundleError::Features("a test value is not finite"))
+        );
+        // A pixel bundle has no raw values.
+        let pixels: [&[u8]; 1] = [&[1, 2, 3]];
+        let v1 = Sections {
+            features: false,
+            blob: &plain[..m],
+            test_images: &pixels,
+            test_labels: &[0],
+            logits: &[[0; 4]; 2],
+            ..s
+        };
+        let len = v1.write(&mut buf.0).unwrap();
+        let b = Bundle::parse(&buf.0[..len]).unwrap();
+        assert_eq!(
+            (field(&buf.0, 0), b.features(), b.test_value(0, 0)),
+            (1, false, None)
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! A topology over a caller-owned parameter buffer: initialization and inference.
 use crate::kernels::dense::dense_forward;
+use crate::scaling::InputScaling;
 use crate::{Buffer, Error, Init, Layer, Topology};
 
 /// A topology over its parameters, for inference (and, through [`crate::Trainer`],
@@ -137,6 +138,45 @@ impl<P: AsRef<[f32]>> Network<P> {
         }
         self.logits(input, scratch).map(argmax)
     }
+
+    /// [`Network::logits`] of raw examples (a sensor's values, pixels 0…255): `scaling`
+    /// (the model's stored one, one entry per input) applied into `scaled[..raw.len()]`
+    /// first. The one path from raw values to logits, on a PC and a chip alike.
+    pub fn logits_raw<'s>(
+        &self,
+        scaling: &InputScaling<'_>,
+        raw: &[f32],
+        scaled: &mut [f32],
+        scratch: &'s mut [f32],
+    ) -> Result<&'s [f32], Error> {
+        scaling.check_width(self.topology.input())?;
+        let actual = scaled.len();
+        let scaled = scaled.get_mut(..raw.len()).ok_or(Error::BufferLength {
+            buffer: Buffer::Inputs,
+            expected: raw.len(),
+            actual,
+        })?;
+        scaling.apply(raw, scaled)?;
+        self.logits(scaled, scratch)
+    }
+
+    /// The predicted class of one raw example ([`Network::logits_raw`]).
+    pub fn predict_raw(
+        &self,
+        scaling: &InputScaling<'_>,
+        raw: &[f32],
+        scaled: &mut [f32],
+        scratch: &mut [f32],
+    ) -> Result<usize, Error> {
+        if raw.len() != self.topology.input() {
+            return Err(Error::BufferLength {
+                buffer: Buffer::Inputs,
+                expected: self.topology.input(),
+                actual: raw.len(),
+            });
+        }
+        self.logits_raw(scaling, raw, scaled, scratch).map(argmax)
+    }
 }
 
 impl<P: AsRef<[f32]> + AsMut<[f32]>> Network<P> {
@@ -245,6 +285,35 @@ mod tests {
         let sd = (out.iter().map(|x| x * x).sum::<f32>() / 320.0).sqrt();
         assert!((sd / sigma - 0.88).abs() < 0.08, "{}", sd / sigma);
         assert!(b.params()[split + 320..].iter().all(|x| *x == 0.0));
+    }
+
+    #[test]
+    fn raw_inputs_are_scaled_first() {
+        let params = [1.0, 0.5, -1.0, 0.5, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, -1.0];
+        let net = Network::new(tiny(), &params[..]).unwrap();
+        // (x − offset) / divisor gives x = [1, 3] from raw [12, 9].
+        let s = InputScaling {
+            offset: &[10.0, 3.0],
+            divisor: &[2.0, 2.0],
+        };
+        let (mut scaled, mut scratch) = ([0.0f32; 4], [0.0f32; 8]);
+        let z = net.logits_raw(&s, &[12.0, 9.0], &mut scaled, &mut scratch);
+        assert_eq!(z.unwrap(), &[0.0, 2.0]);
+        let c = net.predict_raw(&s, &[12.0, 9.0], &mut scaled, &mut scratch);
+        assert_eq!(c.unwrap(), 1);
+        assert!(net
+            .logits_raw(&s, &[1.0; 4], &mut scaled[..3], &mut scratch)
+            .is_err());
+        assert!(net
+            .predict_raw(&s, &[1.0; 4], &mut scaled, &mut scratch)
+            .is_err());
+        let narrow = InputScaling {
+            offset: &[0.0],
+            divisor: &[1.0],
+        };
+        assert!(net
+            .logits_raw(&narrow, &[1.0, 2.0], &mut scaled, &mut scratch)
+            .is_err());
     }
 
     #[test]

@@ -45,6 +45,29 @@ impl InputScaling<'_> {
         }
         Ok(())
     }
+
+    /// Checks the scaling is one pair per input of a network taking `input` values.
+    pub(crate) fn check_width(&self, input: usize) -> Result<(), Error> {
+        let w = self.offset.len();
+        if w != input || self.divisor.len() != w {
+            return Err(Error::BufferLength {
+                buffer: Buffer::Inputs,
+                expected: input,
+                actual: w.min(self.divisor.len()),
+            });
+        }
+        Ok(())
+    }
+
+    /// Raw value `x` of feature `j` scaled: [`InputScaling::apply`]'s arithmetic for one
+    /// value (`x` itself past the width, which the callers rule out).
+    #[inline]
+    pub(crate) fn scale_one(&self, j: usize, x: f32) -> f32 {
+        match (self.offset.get(j), self.divisor.get(j)) {
+            (Some(&m), Some(&d)) => scale(x, m, d),
+            _ => x,
+        }
+    }
 }
 
 #[inline]

@@ -143,7 +143,9 @@ fn write(path: &Path, bytes: &[u8]) {
 
 /// Writes each section to OUT_DIR and returns the Rust that embeds them.
 fn generate(b: &Bundle, board: &Board, out: &Path, source: &Path) -> String {
-    let p = board.train_pool;
+    // A raw-feature bundle (a CSV model's) has no digits to pool or train on.
+    let features = b.features();
+    let p = if features { 1 } else { board.train_pool };
     if b.rows() % p != 0 || b.cols() % p != 0 {
         fail(&format!(
             "{}x{} digits cannot be pooled {p}x{p} for {}",
@@ -164,6 +166,14 @@ fn generate(b: &Bundle, board: &Board, out: &Path, source: &Path) -> String {
             .flat_map(|d| pool(d, b.rows(), b.cols(), p))
             .collect()
     };
+    // Pixel bundles: the digits' bytes and no raw rows; raw-feature bundles: the rows'
+    // f32 bytes and (for the programs that name them) blank digits of the same shape.
+    let pixels_len = b.test_count() * b.rows() * b.cols();
+    let (test_images, test_features): (Vec<u8>, &[u8]) = if features {
+        (vec![0; pixels_len], b.section(Section::TestImages))
+    } else {
+        (b.section(Section::TestImages).to_vec(), &[])
+    };
     let mut s = String::new();
     let w = &mut s;
     let _ = writeln!(
@@ -175,6 +185,19 @@ fn generate(b: &Bundle, board: &Board, out: &Path, source: &Path) -> String {
         w,
         "/// Board this build is for.\npub const BOARD: &str = {:?};",
         &board.name
+    );
+    let _ = writeln!(
+        w,
+        "/// The test inputs are raw feature rows (TEST_FEATURES), scaled on the chip.\n\
+         pub const RAW_FEATURES: bool = {features};"
+    );
+    let f = part("test_features.bin", test_features);
+    let _ = writeln!(
+        w,
+        "/// Raw-feature bundles: the test rows, PIXELS little-endian f32 values each.\n\
+         #[link_section = \".digits.test_features\"]\n\
+         pub static TEST_FEATURES: [u8; {}] = *include_bytes!({f});",
+        test_features.len()
     );
     for (name, value, doc) in [
         ("ROWS", b.rows(), "Rows of a test digit."),
@@ -241,7 +264,7 @@ fn generate(b: &Bundle, board: &Board, out: &Path, source: &Path) -> String {
         (
             "TEST_IMAGES",
             "TEST_COUNT * PIXELS",
-            b.section(Section::TestImages),
+            &test_images[..],
             "Test digits, a byte per pixel.",
         ),
         (
@@ -286,7 +309,7 @@ fn generate(b: &Bundle, board: &Board, out: &Path, source: &Path) -> String {
     let pixels = (b.rows() * b.cols()).max(1);
     let mut packed = Vec::new();
     let mut starts = vec![0usize];
-    for digit in b.section(Section::TestImages).chunks_exact(pixels) {
+    for digit in test_images.chunks_exact(pixels) {
         packed.extend(run_length(digit));
         starts.push(packed.len());
     }

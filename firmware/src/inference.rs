@@ -116,8 +116,9 @@ impl Tally {
     }
 }
 
-/// The int8 path: `pixel − 128` through core's integer network; its i32 outputs must
-/// equal the host's exactly.
+/// The int8 path: `pixel − 128` (raw feature rows: the model's scaling folded into its
+/// input quantization) through core's integer network; its i32 outputs must equal the
+/// host's exactly.
 /// Buffers of the int8 path.
 pub struct Int8Buffers {
     /// At least the model's `scratch_len()` words.
@@ -136,7 +137,16 @@ pub fn run_int8(
     let net = Int8Network::new(blob)
         .map_err(|e| hprintln!("error: {e}"))
         .ok()?;
-    if net.input_params() != microdense::int8::PIXEL_INPUT {
+    let scaling = if bundle::RAW_FEATURES {
+        let Some(s) = crate::features::Scaling::of(blob) else {
+            hprintln!("error: raw feature rows, but the model stores no input scaling for them");
+            return None;
+        };
+        Some(s)
+    } else {
+        None
+    };
+    if scaling.is_none() && net.input_params() != microdense::int8::PIXEL_INPUT {
         hprintln!("error: the int8 model's input is not quantized as pixel - 128 (scale 1/255)");
         return None;
     }
@@ -150,8 +160,18 @@ pub fn run_int8(
     }
     hprintln!("digit  label  firmware  host  outputs");
     let mut tally = Tally::default();
+    let mut raw = [0.0f32; crate::features::WIDTH];
     for i in 0..bundle::TEST_COUNT {
-        microdense::int8::pixels_to_int8(bundle::test_image(i), b.input);
+        if bundle::RAW_FEATURES {
+            // The stored scaling folded into the input quantization (core's quantize_raw).
+            crate::features::test_row(i, &mut raw);
+            if let Err(e) = net.quantize_raw(&scaling.as_ref()?.view(), &raw, b.input) {
+                hprintln!("error: row {i}: {e}");
+                return None;
+            }
+        } else {
+            microdense::int8::pixels_to_int8(bundle::test_image(i), b.input);
+        }
         let start = meter.now();
         if let Err(e) = net.logits(b.input, b.scratch, b.out) {
             hprintln!("error: digit {i}: {e}");

@@ -6,6 +6,7 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod board;
+pub mod features;
 pub mod flash;
 pub mod inference;
 pub mod keep;
@@ -33,7 +34,11 @@ pub mod weights;
 ///   `TRAIN_LABELS: [u8; TRAIN_COUNT]`, `HELDOUT_IMAGES: &[u8; TEST_COUNT * TRAIN_PIXELS]`
 ///   (the test digits at training resolution), all in `.digits.*` link sections;
 /// - `TEST_IMAGES_RLE` and `TEST_IMAGES_RLE_AT: [u32; TEST_COUNT + 1]`: the test digits
-///   run-length coded, and where each digit's code starts (see [`bundle::test_image_int8`]).
+///   run-length coded, and where each digit's code starts (see [`bundle::test_image_int8`]);
+/// - `RAW_FEATURES: bool` and `TEST_FEATURES`: whether the bundle is a raw-feature one (a
+///   CSV model's, version 2) and its test rows, `PIXELS` little-endian f32 each (empty in
+///   a pixel bundle, whose `TEST_IMAGES` are then the digits; in a raw-feature bundle they
+///   are blank and `TRAIN_COUNT` is 0). See [`features`].
 pub mod bundle {
     include!(concat!(env!("OUT_DIR"), "/bundle.rs"));
 

@@ -518,12 +518,14 @@ pub struct ExportArgs {
     /// Write the firmware bundle: model, test digits and the host's logits for them.
     #[arg(long, required = true)]
     pub firmware: bool,
-    /// How many test digits (the first N of the test set) to include.
+    /// How many test digits (the first N of the test set) to include; for a raw-feature
+    /// (CSV) model, test rows, kept raw: the chip applies the model's scaling.
     #[arg(long, value_name = "N", default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub digits: u32,
-    /// Training digits for the on-chip trainer (the first K of the training set).
-    #[arg(long, value_name = "K", default_value_t = 500, value_parser = clap::value_parser!(u32).range(0..=60_000))]
-    pub train_digits: u32,
+    /// Training digits for the on-chip trainer (the first K of the training set; default
+    /// 500). A raw-feature (CSV) model's bundle has none: the on-chip trainer learns digits.
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u32).range(0..=60_000))]
+    pub train_digits: Option<u32>,
     /// Bundle file to write.
     #[arg(
         long,

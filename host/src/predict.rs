@@ -168,27 +168,31 @@ pub fn predict(model: &AnyModel, inputs: &[Input], k: usize) -> Result<Vec<Predi
         _ => (0..t.outputs()).map(|c| c.to_string()).collect(),
     };
     let classes = t.outputs();
-    let mut x = Vec::new();
+    let core_scaling = microdense::scaling::InputScaling {
+        offset: &scaling.offset,
+        divisor: &scaling.divisor,
+    };
     let mut out = Vec::with_capacity(inputs.len());
     let mut probs = vec![0.0f32; classes];
+    // Core's raw-input path, the one a chip runs: scaling, then the network.
+    let mut x = vec![0.0f32; t.input()];
+    let mut scratch = vec![0.0f32; t.infer_scratch_len(1)];
+    let mut xq = vec![0i8; t.input()];
+    let mut qscratch = Vec::new();
+    let mut y = vec![0i32; classes];
     for input in inputs {
-        scaling.apply(&input.raw, &mut x);
         match model {
             AnyModel::F32(m) => {
-                let mut scratch = vec![0.0f32; t.infer_scratch_len(1)];
                 let logits = m
                     .network()
-                    .logits(&x, &mut scratch)
+                    .logits_raw(&core_scaling, &input.raw, &mut x, &mut scratch)
                     .map_err(|e| anyhow!("{}: {e}", input.name))?;
                 probs.copy_from_slice(logits);
             }
             AnyModel::Int8(q) => {
                 let net = q.network();
-                let params = net.input_params();
-                let xq: Vec<i8> = x.iter().map(|&v| params.quantize(v)).collect();
-                let mut scratch = vec![0u32; net.scratch_len()];
-                let mut y = vec![0i32; classes];
-                net.logits(&xq, &mut scratch, &mut y)
+                qscratch.resize(net.scratch_len(), 0u32);
+                net.logits_raw(&core_scaling, &input.raw, &mut xq, &mut qscratch, &mut y)
                     .map_err(|e| anyhow!("{}: {e}", input.name))?;
                 net.dequantize_logits(&y, &mut probs);
             }

@@ -6,7 +6,7 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use common::{assert_one_line_error, assert_success, microdense};
+use common::{assert_one_line_error, assert_success, microdense, write_npy};
 use npyz::WriterBuilder;
 
 /// The shared tabular data: $MICRODENSE_TABULAR, else `tabular` beside $MICRODENSE_DATA
@@ -122,7 +122,7 @@ fn iris_trains_with_defaults_and_the_model_keeps_scaling_and_names() {
     ]));
     assert_eq!(e8["accuracy"], qj["int8"]["accuracy"]);
 
-    // TF.js gets the scaling as a note beside the model; a firmware bundle is refused.
+    // TF.js gets the scaling as a note beside the model.
     let tfjs = tmp.path().join("tfjs");
     assert_success(&run(&["export-tfjs", s(&model), "--out", s(&tfjs)]));
     let note: serde_json::Value =
@@ -130,23 +130,41 @@ fn iris_trains_with_defaults_and_the_model_keeps_scaling_and_names() {
     assert_eq!(note["scaling"], "standard");
     assert_eq!(note["classes"][2], "virginica");
     assert_eq!(note["offset"].as_array().unwrap().len(), 4);
+    // A firmware bundle holds raw test rows (the chip scales them: tests/tests/csv_chip.rs
+    // runs one); it has no training rows, and the data must fit the model.
     let bundle = tmp.path().join("b.bin");
-    let out = run(&[
-        "export",
-        "--model",
-        s(&model),
-        "--firmware",
-        "--out",
-        s(&bundle),
-    ]);
-    assert_one_line_error(&out, &["iris.mdw", "raw features"]);
+    let export = |extra: &[&str]| {
+        let mut args = vec![
+            "export",
+            "--model",
+            s(&model),
+            "--firmware",
+            "--out",
+            s(&bundle),
+        ];
+        args.extend_from_slice(extra);
+        run(&args)
+    };
+    let out = export(&["--data", s(&iris), "--train-digits", "5"]);
+    assert_one_line_error(&out, &["iris.mdw", "raw features", "--train-digits 5"]);
+    let digits = dir.join("optdigits-8x8.csv");
+    let out = export(&["--data", s(&digits)]);
+    assert_one_line_error(&out, &["iris.mdw", "4 inputs", "64 values"]);
     assert!(!bundle.exists());
+    let out = export(&["--data", s(&iris), "--digits", "7"]);
+    assert_success(&out);
+    assert!(stdout(&out).contains("7 raw test rows"), "{}", stdout(&out));
+    let bytes = fs::read(&bundle).unwrap();
+    let view = microdense_host::model::bundle::read_bundle(&bytes).unwrap();
+    assert_eq!(
+        (view.test_values.len(), view.train_labels.len()),
+        (7 * 4, 0)
+    );
 
     // A row of the wrong width, and a model of the wrong width for the data.
     fs::write(&rows, "1,2,3\n").unwrap();
     let out = run(&["predict", "--model", s(&model), s(&rows)]);
     assert_one_line_error(&out, &["rows.csv", "line 1", "3 values", "4 features"]);
-    let digits = dir.join("optdigits-8x8.csv");
     let out = run(&["eval", "--model", s(&model), "--data", s(&digits)]);
     assert_one_line_error(&out, &["iris.mdw", "4 inputs", "64 values"]);
 }
@@ -191,17 +209,6 @@ fn table(n: usize) -> (Vec<f32>, Vec<u8>) {
         y.push(c);
     }
     (x, y)
-}
-
-fn write_npy<T: npyz::AutoSerialize + Copy>(p: &Path, shape: &[u64], v: &[T]) {
-    let mut w = npyz::WriteOptions::new()
-        .default_dtype()
-        .shape(shape)
-        .writer(std::io::BufWriter::new(fs::File::create(p).unwrap()))
-        .begin_nd()
-        .unwrap();
-    w.extend(v.iter().copied()).unwrap();
-    w.finish().unwrap();
 }
 
 #[test]

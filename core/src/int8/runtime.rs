@@ -3,6 +3,7 @@
 use super::layout::{i32_at, list_words, params_at, section_of, weight_offset, Section};
 use super::{QuantParams, TFLITE_RULE};
 use crate::kernels::int8::{dense, gather_bytes, gather_pairs, Sink};
+use crate::scaling::InputScaling;
 use crate::sizes::int8_scratch_len;
 use crate::{Blob, Buffer, ElementType, Error, Topology};
 
@@ -183,6 +184,54 @@ impl<'a> Int8Network<'a> {
     ) -> Result<usize, Error> {
         self.logits(input, scratch, out)?;
         Ok(argmax_i32(out))
+    }
+
+    /// Raw examples (a sensor's values, laid end to end) as int8 inputs: each value
+    /// scaled by `scaling` (the model's stored one) and quantized with
+    /// [`Int8Network::input_params`] in one pass, with no f32 buffer. The same bits as
+    /// [`InputScaling::apply`] then [`QuantParams::quantize`]. `out` is as long as `raw`.
+    pub fn quantize_raw(
+        &self,
+        scaling: &InputScaling<'_>,
+        raw: &[f32],
+        out: &mut [i8],
+    ) -> Result<(), Error> {
+        let w = self.topology.input();
+        scaling.check_width(w)?;
+        if !raw.len().is_multiple_of(w) || out.len() != raw.len() {
+            return Err(Error::BufferLength {
+                buffer: Buffer::Inputs,
+                expected: w,
+                actual: raw.len().min(out.len()),
+            });
+        }
+        let params = self.input_params();
+        for (q_row, x_row) in out.chunks_exact_mut(w).zip(raw.chunks_exact(w)) {
+            for (j, (q, &x)) in q_row.iter_mut().zip(x_row).enumerate() {
+                *q = params.quantize(scaling.scale_one(j, x));
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Int8Network::logits`] of one raw example: [`Int8Network::quantize_raw`] into
+    /// `input`, then the integer network.
+    pub fn logits_raw(
+        &self,
+        scaling: &InputScaling<'_>,
+        raw: &[f32],
+        input: &mut [i8],
+        scratch: &mut [u32],
+        out: &mut [i32],
+    ) -> Result<(), Error> {
+        let actual = input.len();
+        let input = input.get_mut(..raw.len()).ok_or(Error::BufferLength {
+            buffer: Buffer::Inputs,
+            expected: raw.len(),
+            actual,
+        })?;
+        self.quantize_raw(scaling, raw, input)?;
+        self.logits(input, scratch, out)
     }
 
     /// The output layer's real values: `output_scale() · y` for each i32 output `y`.

@@ -493,3 +493,45 @@ fn no_panic_on_mutated_int8_blobs() {
     assert!(parsed > 1000, "{parsed}");
     let _ = m;
 }
+
+#[test]
+fn raw_inputs_scale_then_quantize() {
+    use crate::scaling::InputScaling;
+    let mut rng = Rng::new(5);
+    let mut buf = Aligned([0; 16_384]);
+    let m = Model::random(&mut rng, 7, SHAPES[0].1);
+    let len = m.write(&mut buf.0);
+    let net = Int8Network::parse(&buf.0[..len]).unwrap();
+    let offset = [1.0, -2.0, 0.5, 3.0, 0.0, 10.0, -7.5];
+    let divisor = [2.0, 0.25, 1.0, 3.0, 255.0, 0.1, 4.0];
+    let s = InputScaling {
+        offset: &offset,
+        divisor: &divisor,
+    };
+    let raw: [f32; 14] = core::array::from_fn(|i| (i as f32 - 6.0) * 0.37);
+    let mut q = [0i8; 14];
+    net.quantize_raw(&s, &raw, &mut q).unwrap();
+    // The same bits as scaling the whole rows, then quantizing each value.
+    let mut scaled = [0.0f32; 14];
+    s.apply(&raw, &mut scaled).unwrap();
+    let params = net.input_params();
+    for (a, &x) in q.iter().zip(&scaled) {
+        assert_eq!(*a, params.quantize(x));
+    }
+    let (mut scratch, mut out, mut want) = ([0u32; 64], [0i32; 3], [0i32; 3]);
+    let mut input = [0i8; 7];
+    net.logits_raw(&s, &raw[..7], &mut input, &mut scratch, &mut out)
+        .unwrap();
+    net.logits(&q[..7], &mut scratch, &mut want).unwrap();
+    assert_eq!(out, want);
+    assert!(net.quantize_raw(&s, &raw[..6], &mut q[..6]).is_err());
+    assert!(net.quantize_raw(&s, &raw, &mut q[..7]).is_err());
+    let narrow = InputScaling {
+        offset: &offset[..6],
+        divisor: &divisor[..6],
+    };
+    assert!(net.quantize_raw(&narrow, &raw, &mut q).is_err());
+    assert!(net
+        .logits_raw(&s, &raw[..7], &mut input[..6], &mut scratch, &mut out)
+        .is_err());
+}

@@ -11,6 +11,7 @@
 #![no_main]
 
 use microdense::{int8::argmax_i32, int8::Int8Network, int8::PIXEL_INPUT, Blob, ElementType};
+use microdense_firmware::features::{self, Scaling};
 use microdense_firmware::meter::{self, Meter};
 use microdense_firmware::out::Line;
 use microdense_firmware::weights;
@@ -119,11 +120,19 @@ fn run(meter: &Meter, b: Buffers) -> bool {
     let Ok(net) = Int8Network::new(&blob) else {
         return error("not an int8 model");
     };
+    // Raw feature rows: the model's stored scaling, folded into the input quantization.
+    let scaling = if bundle::RAW_FEATURES {
+        match Scaling::of(&blob) {
+            Some(s) => Some(s),
+            None => return error("raw feature rows, but the model stores no input scaling"),
+        }
+    } else {
+        None
+    };
     let input = net.input_params();
-    if input.scale.to_bits() != PIXEL_INPUT.scale.to_bits()
-        || input.zero_point != PIXEL_INPUT.zero_point
-        || net.scratch_len() > b.scratch.len()
-    {
+    let pixels = input.scale.to_bits() == PIXEL_INPUT.scale.to_bits()
+        && input.zero_point == PIXEL_INPUT.zero_point;
+    if !(pixels || scaling.is_some()) || net.scratch_len() > b.scratch.len() {
         return error("input not pixel - 128, or model too wide");
     }
     let n = bundle::TEST_COUNT;
@@ -144,8 +153,20 @@ fn run(meter: &Meter, b: Buffers) -> bool {
     Line::new().s("digit  label  firmware  host  outputs").end();
     let (mut right, mut host_right, mut identical) = (0u32, 0u32, 0u32);
     let (mut total, mut least, mut most) = (0u32, u32::MAX, 0u32);
+    let mut raw = [0.0f32; features::WIDTH];
     for i in 0..n {
-        bundle::test_image_int8(i, b.input);
+        // On the constant, so that a build links only its own kind of test input.
+        if bundle::RAW_FEATURES {
+            let Some(s) = &scaling else {
+                return error("no input scaling");
+            };
+            features::test_row(i, &mut raw);
+            if net.quantize_raw(&s.view(), &raw, b.input).is_err() {
+                return error("row scaling");
+            }
+        } else {
+            bundle::test_image_int8(i, b.input);
+        }
         let start = meter.now();
         if net.logits(b.input, b.scratch, b.out).is_err() {
             return error("inference");

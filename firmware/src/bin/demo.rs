@@ -11,6 +11,7 @@
 #![no_main]
 
 use microdense::{argmax, Blob, ElementType, Network};
+use microdense_firmware::features::{self, Scaling};
 use microdense_firmware::inference::{open, report, run_int8, Int8Buffers, Tally};
 use microdense_firmware::meter::{self, Meter};
 use microdense_firmware::{board, buffer, bundle, exit, hprintln, to_input, Aligned, INT8_SCRATCH};
@@ -59,7 +60,8 @@ fn run(meter: Meter, mut b: Buffers) -> bool {
     }
 }
 
-/// The f32 path: `pixel / 255` through core's f32 network, logits compared as bits.
+/// The f32 path: `pixel / 255` (or, for raw feature rows, the model's stored scaling)
+/// through core's f32 network, logits compared as bits.
 fn run_f32(
     meter: &Meter,
     blob: &Blob<'static>,
@@ -83,15 +85,25 @@ fn run_f32(
     let net = Network::new(t.clone(), params)
         .map_err(|e| hprintln!("error: {e}"))
         .ok()?;
+    let scaling = raw_scaling(blob)?;
+    let mut raw = [0.0f32; features::WIDTH];
     hprintln!("digit  label  firmware  host  logits");
     let mut tally = Tally::default();
     for i in 0..bundle::TEST_COUNT {
-        to_input(bundle::test_image(i), input);
-        let start = meter.now();
-        let logits = net
-            .logits(input, scratch)
-            .map_err(|e| hprintln!("error: digit {i}: {e}"))
-            .ok()?;
+        let start;
+        // On the constant, so that a build links only its own kind of test input.
+        let logits = if bundle::RAW_FEATURES {
+            let s = scaling.as_ref()?;
+            features::test_row(i, &mut raw);
+            start = meter.now();
+            net.logits_raw(&s.view(), &raw, input, scratch)
+        } else {
+            to_input(bundle::test_image(i), input);
+            start = meter.now();
+            net.logits(input, scratch)
+        }
+        .map_err(|e| hprintln!("error: digit {i}: {e}"))
+        .ok()?;
         tally.cost(meter.since(start));
         let label = usize::from(bundle::TEST_LABELS[i]);
         let mine = argmax(logits);
@@ -124,4 +136,19 @@ fn argmax_host(i: usize) -> usize {
         *v = bundle::host_logit(i, k);
     }
     argmax(&z)
+}
+
+/// For a raw-feature bundle, the model's stored scaling (`Some(None)` for pixels;
+/// `None` after printing why a raw-feature model cannot run).
+fn raw_scaling(blob: &Blob<'_>) -> Option<Option<Scaling>> {
+    if !bundle::RAW_FEATURES {
+        return Some(None);
+    }
+    match Scaling::of(blob) {
+        Some(s) => Some(Some(s)),
+        None => {
+            hprintln!("error: raw feature rows, but the model stores no input scaling for them");
+            None
+        }
+    }
 }

@@ -7,6 +7,7 @@ use super::{check_outputs, data_inputs, emit, emit_json};
 use crate::cli::QuantizeArgs;
 use crate::data::examples::Examples;
 use crate::data::prepare::{data_for_model, Part};
+use crate::data::table::ScaleKind;
 use crate::eval::{evaluate, Evaluation};
 use crate::model::quantize::{
     calibrate, calibration_indices, quantize, LayerReport, Quantized, CALIBRATION_SEED,
@@ -112,9 +113,14 @@ fn report(args: &QuantizeArgs, dir: &str, model: &Model, work: &Work) -> Result<
             drop_points,
         });
     }
+    // A table model's examples are rows of features, not images.
+    let what = match &model.input {
+        Some(i) if i.scaling.kind != ScaleKind::Pixels => "examples",
+        _ => "images",
+    };
     let mut s = format!(
         "model        {at}: {}, f32, {f32_bytes} bytes\n\
-         calibration  {} training images from {}\n\n\
+         calibration  {} training {what} from {}\n\n\
          layer  shape        activation  weight scales            calibrated range      output\n",
         describe(&model.topology),
         work.calibration_samples,
@@ -144,10 +150,11 @@ fn report(args: &QuantizeArgs, dir: &str, model: &Model, work: &Work) -> Result<
     }
     let _ = writeln!(
         s,
-        "\naccuracy     f32 {:.4}, int8 {:.4} ({:+.2} points) on {} test images",
+        "\naccuracy     f32 {:.4}, int8 {:.4} ({:+.2} points) on {} test {what}",
         float.accuracy(),
         int8.accuracy(),
-        -drop_points,
+        // + 0.0: no drop prints as +0.00, not -0.00.
+        -drop_points + 0.0,
         int8.total()
     );
     let _ = writeln!(

@@ -214,31 +214,57 @@ pub fn data_for_model(
     model: &Path,
     part: Part,
 ) -> Result<(Box<dyn Examples>, String)> {
+    let path = idx::data_dir(spec.data.as_deref());
+    if input.is_none() && is_idx(spec, &path)? {
+        let data = Data::load(&path, split_of(part))?;
+        data.check_fits(topology, model)?;
+        return Ok((Box::new(data.set), path.display().to_string()));
+    }
+    let (t, from) = raw_for_model(spec, input, topology, model, part)?;
+    let scaling = match input {
+        Some(i) => i.scaling.clone(),
+        // A version-1 model takes pixels /255 (and other values as they are).
+        None => Scaling::fit(
+            if t.pixels {
+                ScaleKind::Pixels
+            } else {
+                ScaleKind::None
+            },
+            &t,
+        ),
+    };
+    Ok((Box::new(apply(&scaling, t)), from))
+}
+
+fn split_of(part: Part) -> Split {
+    match part {
+        Part::Train => Split::Train,
+        Part::Test => Split::Test,
+    }
+}
+
+/// [`data_for_model`]'s examples before scaling: the raw values a sensor gives, checked
+/// against the model's width and classes (labels renumbered to its class names), for
+/// `export --firmware` of a raw-feature model, whose chip scales them itself.
+pub fn raw_for_model(
+    spec: &DataSpec,
+    input: Option<&ModelInput>,
+    topology: &Topology,
+    model: &Path,
+    part: Part,
+) -> Result<(Table, String)> {
     let (width, classes) = (topology.input(), topology.outputs());
     let path = idx::data_dir(spec.data.as_deref());
-    let idx_data = is_idx(spec, &path)?;
-    let table = if idx_data {
-        let data = Data::load(
-            &path,
-            match part {
-                Part::Train => Split::Train,
-                Part::Test => Split::Test,
-            },
-        )?;
-        if input.is_none() {
-            data.check_fits(topology, model)?;
-            return Ok((Box::new(data.set), path.display().to_string()));
-        }
+    let (t, from) = if is_idx(spec, &path)? {
+        let data = Data::load(&path, split_of(part))?;
         (table_from_idx(&data.set, &path), path.display().to_string())
     } else {
         let split = load_split(spec, &path)?;
-        let (t, from) = match part {
+        match part {
             Part::Train => (split.train, path.display().to_string()),
             Part::Test => (split.test, split.test_from),
-        };
-        (t, from)
+        }
     };
-    let (t, from) = table;
     if t.width() != width {
         return Err(size_error(model, width, t.width(), &t.source));
     }
@@ -256,19 +282,7 @@ pub fn data_for_model(
             ));
         }
     }
-    let scaling = match input {
-        Some(i) => i.scaling.clone(),
-        // A version-1 model takes pixels /255 (and other values as they are).
-        None => Scaling::fit(
-            if t.pixels {
-                ScaleKind::Pixels
-            } else {
-                ScaleKind::None
-            },
-            &t,
-        ),
-    };
-    Ok((Box::new(apply(&scaling, t)), from))
+    Ok((t, from))
 }
 
 fn relabel_to(t: Table, classes: &[String]) -> Result<Table> {

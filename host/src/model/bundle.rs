@@ -5,7 +5,9 @@
 //! The logits are the host's, the exact computation the firmware repeats on the chip: for
 //! an f32 model `f32`s, core's [`Network::logits`] for one sample at a time on
 //! `pixel / 255.0`; for an int8 model `i32`s, core's [`microdense::int8::Int8Network::logits`] on
-//! `pixel − 128`.
+//! `pixel − 128`. A model of raw features (a CSV's) gets a raw-feature bundle instead
+//! ([`feature_bundle_bytes`]): its rows as the sensor gives them, and the logits of core's
+//! `logits_raw` with the model's stored scaling, which the chip applies the same way.
 use std::path::Path;
 
 use anyhow::{ensure, Context};
@@ -13,14 +15,8 @@ use microdense::{format::write_blob, ElementType, Network, Topology};
 
 use microdense::bundle::{Bundle, Section, Sections};
 
+use crate::data::scaled;
 use crate::model::{AnyModel, QuantModel};
-
-/// One byte per pixel scaled as everywhere else in the project.
-fn to_input(image: &[u8], x: &mut [f32]) {
-    for (x, &p) in x.iter_mut().zip(image) {
-        *x = f32::from(p) / 255.0;
-    }
-}
 
 /// Logits of each image, one sample at a time, laid end to end.
 pub fn host_logits(
@@ -33,7 +29,9 @@ pub fn host_logits(
     let mut scratch = vec![0.0f32; topology.infer_scratch_len(1)];
     let mut out = Vec::with_capacity(images.len() * topology.outputs());
     for image in images {
-        to_input(image, &mut x);
+        for (x, v) in x.iter_mut().zip(scaled(image)) {
+            *x = v;
+        }
         let logits = net.logits(&x, &mut scratch)?;
         out.extend_from_slice(logits);
     }
@@ -165,6 +163,7 @@ fn assemble(
 ) -> anyhow::Result<Vec<u8>> {
     let (rows, cols) = shape(topology.input());
     let sections = Sections {
+        features: false,
         rows,
         cols,
         classes: topology.outputs(),
@@ -178,6 +177,105 @@ fn assemble(
     let mut out = vec![0u8; sections.len()?];
     sections.write(&mut out)?;
     Ok(out)
+}
+
+/// The raw-feature bundle (version 2) of a model that stores its input scaling: `rows`
+/// are raw feature rows (the model's input width each) with their `labels`; the logits
+/// are core's [`Network::logits_raw`] (f32) or the int8 network's `logits_raw`, one row
+/// at a time, with the scaling read back from the model's own blob.
+pub fn feature_bundle_bytes(
+    model: &AnyModel,
+    rows: &[&[f32]],
+    labels: &[u8],
+) -> anyhow::Result<Vec<u8>> {
+    let topology = model.topology();
+    let (width, classes) = (topology.input(), topology.outputs());
+    ensure!(
+        rows.len() == labels.len(),
+        "{} test rows but {} labels",
+        rows.len(),
+        labels.len()
+    );
+    for (i, (row, &label)) in rows.iter().zip(labels).enumerate() {
+        ensure!(
+            row.len() == width,
+            "test row {i} has {} values, the model takes {width}",
+            row.len()
+        );
+        ensure!(
+            usize::from(label) < classes,
+            "test label {i} is {label}, the model has {classes} classes"
+        );
+    }
+    let blob = match model {
+        AnyModel::F32(m) => m.to_bytes()?,
+        AnyModel::Int8(q) => q.bytes().to_vec(),
+    };
+    let parsed = microdense::Blob::parse(&blob)?;
+    let Some(section) = parsed.input_section()? else {
+        anyhow::bail!("the model stores no input scaling (a pixel model: export pixels)");
+    };
+    let offset: Vec<f32> = (0..width).map(|j| section.offset(j)).collect();
+    let divisor: Vec<f32> = (0..width).map(|j| section.divisor(j)).collect();
+    let scaling = microdense::scaling::InputScaling {
+        offset: &offset,
+        divisor: &divisor,
+    };
+    let mut logits: Vec<[u8; 4]> = Vec::with_capacity(rows.len() * classes);
+    match model {
+        AnyModel::F32(m) => {
+            let net = m.network();
+            let mut x = vec![0.0f32; width];
+            let mut scratch = vec![0.0f32; topology.infer_scratch_len(1)];
+            for row in rows {
+                let z = net.logits_raw(&scaling, row, &mut x, &mut scratch)?;
+                logits.extend(z.iter().map(|v| v.to_le_bytes()));
+            }
+        }
+        AnyModel::Int8(q) => {
+            let net = q.network();
+            let mut x = vec![0i8; width];
+            let mut scratch = vec![0u32; net.scratch_len()];
+            let mut y = vec![0i32; classes];
+            for row in rows {
+                net.logits_raw(&scaling, row, &mut x, &mut scratch, &mut y)?;
+                logits.extend(y.iter().map(|v| v.to_le_bytes()));
+            }
+        }
+    }
+    let bytes: Vec<Vec<u8>> = rows
+        .iter()
+        .map(|r| r.iter().flat_map(|v| v.to_le_bytes()).collect())
+        .collect();
+    let refs: Vec<&[u8]> = bytes.iter().map(Vec::as_slice).collect();
+    let sections = Sections {
+        features: true,
+        rows: 1,
+        cols: width,
+        classes,
+        blob: &blob,
+        test_images: &refs,
+        test_labels: labels,
+        logits: &logits,
+        train_images: &[],
+        train_labels: &[],
+    };
+    let mut out = vec![0u8; sections.len()?];
+    sections.write(&mut out)?;
+    // Read back as the firmware's build will (shape, scaling present, finite values).
+    Bundle::parse(&out)?;
+    Ok(out)
+}
+
+/// Writes [`feature_bundle_bytes`] atomically (see [`write_bundle`]).
+pub fn write_feature_bundle(
+    out: &Path,
+    model: &AnyModel,
+    rows: &[&[f32]],
+    labels: &[u8],
+) -> anyhow::Result<()> {
+    let bytes = feature_bundle_bytes(model, rows, labels)?;
+    store(out, &bytes)
 }
 
 /// Writes the bundle for a model (`topology`, `params`), its test digits (`images`,
@@ -228,6 +326,8 @@ pub struct BundleView<'a> {
     pub blob: &'a [u8],
     pub test_images: &'a [u8],
     pub test_labels: &'a [u8],
+    /// Raw-feature bundles: the test rows' values, row after row (empty for pixels).
+    pub test_values: Vec<f32>,
     /// The model's element type: the logits are f32 for f32 models, i32 for int8 ones.
     pub element: ElementType,
     /// The host's logits: as stored for f32 models, dequantized for int8 models.
@@ -282,6 +382,14 @@ pub fn read_bundle(bytes: &[u8]) -> anyhow::Result<BundleView<'_>> {
         blob: b.section(Section::Model),
         test_images: b.section(Section::TestImages),
         test_labels: b.section(Section::TestLabels),
+        test_values: match b.features() {
+            true => b
+                .section(Section::TestImages)
+                .chunks_exact(4)
+                .map(|w| f32::from_le_bytes([w[0], w[1], w[2], w[3]]))
+                .collect(),
+            false => Vec::new(),
+        },
         element,
         logits,
         int_logits,
@@ -413,6 +521,59 @@ mod tests {
             bundle_bytes(&t, &params, &[&img], &[1], &[], &[]).unwrap()
         );
         assert!(bundle_bytes_for(&AnyModel::Int8(q), &[&img[..15]], &[1], &[], &[]).is_err());
+    }
+
+    #[test]
+    fn feature_bundles_carry_raw_rows_and_the_logits_of_the_scaled_rows() {
+        use crate::data::table::{ModelInput, ScaleKind, Scaling};
+        use crate::model::Model;
+        let t = Topology::new(
+            3,
+            &[
+                Layer::new(4, Activation::Relu),
+                Layer::new(2, Activation::Softmax),
+            ],
+        )
+        .unwrap();
+        let mut m = Model::init(t.clone(), Init::He, 2);
+        let rows: [&[f32]; 2] = [&[1000.0, 0.5, -3.0], &[1500.0, 0.25, 7.0]];
+        let labels = [1u8, 0];
+        // Without a stored scaling there is nothing for the chip to apply.
+        let e = feature_bundle_bytes(&AnyModel::F32(m.clone()), &rows, &labels).unwrap_err();
+        assert!(e.to_string().contains("no input scaling"), "{e}");
+        m.input = Some(ModelInput {
+            scaling: Scaling {
+                kind: ScaleKind::Standard,
+                offset: vec![1200.0, 0.4, 1.0],
+                divisor: vec![250.0, 0.1, 4.0],
+            },
+            classes: vec!["a".into(), "b".into()],
+        });
+        let bytes = feature_bundle_bytes(&AnyModel::F32(m.clone()), &rows, &labels).unwrap();
+        let b = read_bundle(&bytes).unwrap();
+        assert_eq!((b.rows, b.cols, b.classes), (1, 3, 2));
+        assert_eq!(b.test_values, rows.concat());
+        assert_eq!(b.train_images.len(), 0);
+        let net = m.network();
+        let mut scratch = vec![0.0; t.infer_scratch_len(1)];
+        for (i, row) in rows.iter().enumerate() {
+            let x: Vec<f32> = row
+                .iter()
+                .zip([(1200.0, 250.0), (0.4, 0.1), (1.0, 4.0)])
+                .map(|(&v, (o, d))| (v - o) / d)
+                .collect();
+            let want = net.logits(&x, &mut scratch).unwrap();
+            let got = &b.logits[2 * i..2 * i + 2];
+            assert_eq!(
+                got.iter().map(|z| z.to_bits()).collect::<Vec<_>>(),
+                want.iter().map(|z| z.to_bits()).collect::<Vec<_>>()
+            );
+        }
+        // Rows of the wrong width, labels past the classes.
+        let short: [&[f32]; 1] = [&[1.0, 2.0]];
+        let f = AnyModel::F32(m);
+        assert!(feature_bundle_bytes(&f, &short, &[0]).is_err());
+        assert!(feature_bundle_bytes(&f, &rows[..1], &[2]).is_err());
     }
 
     #[test]

@@ -127,3 +127,17 @@ pub fn assert_success(out: &std::process::Output) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// Writes an `.npy` of `shape` holding `v` (the npyz crate, as a NumPy user would).
+pub fn write_npy<T: npyz::AutoSerialize + Copy>(p: &Path, shape: &[u64], v: &[T]) {
+    use npyz::WriterBuilder;
+    let file = std::fs::File::create(p).unwrap();
+    let mut w = npyz::WriteOptions::new()
+        .default_dtype()
+        .shape(shape)
+        .writer(std::io::BufWriter::new(file))
+        .begin_nd()
+        .unwrap();
+    w.extend(v.iter().copied()).unwrap();
+    w.finish().unwrap();
+}
