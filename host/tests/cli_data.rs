@@ -4,6 +4,7 @@
 mod common;
 
 use std::fs;
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use common::{assert_one_line_error, assert_success, microdense, write_npy};
@@ -22,7 +23,8 @@ fn tabular(test: &str) -> Option<PathBuf> {
         .flatten()
         .find(|d| d.join("iris.csv").is_file());
     if found.is_none() {
-        eprintln!(
+        let _ = writeln!(
+            std::io::stderr(), // past the harness's capture
             "SKIPPED: {test}: iris.csv not found in $MICRODENSE_TABULAR, $MICRODENSE_DATA/../tabular \
              or ../shared/data/tabular"
         );

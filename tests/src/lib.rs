@@ -8,13 +8,23 @@ use std::time::{Duration, Instant};
 
 use microdense_host::model::bundle::BundleView;
 
+/// Says loudly that `test` is skipped and why: straight to stderr, past the test
+/// harness's capture (which hides `eprintln!` of a passing test), so `cargo test` shows it.
+pub fn skip(test: &str, why: std::fmt::Arguments) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "SKIPPED: {test}: {why}");
+}
+
 /// The MNIST folder from `MICRODENSE_DATA`, or `None` after saying loudly that `test`
 /// is skipped (CI always sets it).
 pub fn mnist_dir(test: &str) -> Option<PathBuf> {
     match std::env::var_os("MICRODENSE_DATA") {
         Some(dir) => Some(PathBuf::from(dir)),
         None => {
-            eprintln!("SKIPPED: {test}: MICRODENSE_DATA is not set (point it at the MNIST folder)");
+            skip(
+                test,
+                format_args!("MICRODENSE_DATA is not set (point it at the MNIST folder)"),
+            );
             None
         }
     }
@@ -83,7 +93,10 @@ pub fn firmware_prerequisites(test: &str) -> Option<PathBuf> {
     let data = mnist_dir(test)?;
     let qemu = Command::new("qemu-system-arm").arg("--version").output();
     if !qemu.is_ok_and(|o| o.status.success()) {
-        eprintln!("SKIPPED: {test}: qemu-system-arm not found (apt-get install qemu-system-arm)");
+        skip(
+            test,
+            format_args!("qemu-system-arm not found (apt-get install qemu-system-arm)"),
+        );
         return None;
     }
     if let Some(t) = BOARDS
@@ -91,7 +104,10 @@ pub fn firmware_prerequisites(test: &str) -> Option<PathBuf> {
         .map(Board::target)
         .find(|t| !target_installed(t))
     {
-        eprintln!("SKIPPED: {test}: rust target {t} not installed (rustup target add {t})");
+        skip(
+            test,
+            format_args!("rust target {t} not installed (rustup target add {t})"),
+        );
         return None;
     }
     Some(data)

@@ -11,7 +11,7 @@
 //!
 //! The firmware is built as CI builds it (`cargo <board> build --release` in firmware/,
 //! with each board's default bundle), so after .ci/run's firmware steps nothing is
-//! rebuilt here. Needs those bundles (.ci/run's `md export` lines), MNIST (a small model
+//! rebuilt here. Needs those bundles (scripts/bundles.sh), MNIST (a small model
 //! for the LM3S6965's WEIGHTS region), qemu and the boards' targets; each missing one
 //! skips loudly.
 use std::path::{Path, PathBuf};
@@ -27,8 +27,8 @@ use microdense_host::model::bundle::read_bundle;
 use microdense_host::model::quantize::{calibrate, quantize};
 use microdense_host::model::Model;
 use microdense_tests::{
-    mnist_dir, number_after, root, run_with_timeout, target_installed, work, Board, BUILD_TIMEOUT,
-    QEMU_TIMEOUT,
+    mnist_dir, number_after, root, run_with_timeout, skip, target_installed, work, Board,
+    BUILD_TIMEOUT, QEMU_TIMEOUT,
 };
 
 /// The boards whose `train` runs in CI (.ci/run), and whether `finetune` runs there too.
@@ -313,17 +313,20 @@ fn chip_training_equals_the_host_replay_bit_for_bit() {
     for b in &boards {
         let bundle = default_bundle(b);
         if !bundle.is_file() {
-            eprintln!(
-                "SKIPPED: {test}: no bundle at {} (make it with .ci/run's `md export` lines)",
-                bundle.display()
+            let at = bundle.display();
+            skip(
+                test,
+                format_args!("no bundle at {at} (scripts/bundles.sh makes it)"),
             );
             return;
         }
         if !target_installed(&b.target()) || !qemu_installed(b) {
-            eprintln!(
-                "SKIPPED: {test}: {} needs the rust target {} and its qemu (scripts/setup.sh)",
-                b.name,
-                b.target()
+            let (name, target) = (b.name, b.target());
+            skip(
+                test,
+                format_args!(
+                    "{name} needs the rust target {target} and its qemu (scripts/setup.sh)"
+                ),
             );
             return;
         }

@@ -85,9 +85,10 @@ fn iris_from_csv_to_both_chips_bit_exact_and_predict_agrees() {
     };
     let iris: PathBuf = mnist.join("../tabular/iris.csv");
     if !iris.is_file() {
-        eprintln!(
-            "SKIPPED: {test}: no {} (the tabular data beside MNIST)",
-            iris.display()
+        let at = iris.display();
+        microdense_tests::skip(
+            test,
+            format_args!("no {at} (the tabular data beside MNIST)"),
         );
         return;
     }

@@ -231,7 +231,10 @@ fn on_chip_training_learns() {
 #[test]
 fn a_missing_bundle_fails_the_build_naming_the_export_command() {
     if !target_installed(&BOARDS[0].target()) {
-        eprintln!("SKIPPED: firmware missing bundle: rustup target add thumbv7em-none-eabihf");
+        microdense_tests::skip(
+            "firmware missing bundle",
+            format_args!("rustup target add thumbv7em-none-eabihf"),
+        );
         return;
     }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or("cargo".into()));

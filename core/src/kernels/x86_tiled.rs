@@ -575,7 +575,9 @@ mod tests {
     #[test]
     fn tiles_give_the_bits_of_the_portable_loops() {
         if !super::super::avx2() {
-            std::println!("SKIPPED: tiles_give_the_bits_of_the_portable_loops because this CPU (or miri) has no AVX2");
+            // Past the test harness's capture, so that `cargo test` shows it.
+            let note = "SKIPPED: tiles_give_the_bits_of_the_portable_loops: no AVX2 (or miri)\n";
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
             return;
         }
         let mut rng = Rng::new(19);

@@ -981,7 +981,12 @@ pub(crate) mod tests {
         if dir.is_dir() {
             return Some(dir);
         }
-        eprintln!("SKIPPED: {test} because {why} directory {}", dir.display());
+        // Past the test harness's capture, so that `cargo test` shows it.
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED: {test} because {why} directory {}",
+            dir.display()
+        );
         None
     }
 
