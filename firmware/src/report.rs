@@ -6,8 +6,24 @@ use microdense::digest::params_crc;
 use microdense::Topology;
 
 use crate::bundle::TEST_COUNT;
-use crate::meter::{Meter, Ratio, Stamp};
-use crate::{hprintln, ram, Percent};
+use crate::meter::{self, Meter, Ratio, Stamp};
+use crate::{exit, hprintln, ram, Percent};
+
+/// Runs a training program's body with the chip's cost meter and exits with its verdict;
+/// an error from the core is one line and a failure.
+pub fn run_and_exit<B>(
+    buffers: B,
+    run: impl FnOnce(&Meter, B) -> Result<bool, microdense::Error>,
+) -> ! {
+    let ok = match meter::take() {
+        Some(meter) => run(&meter, buffers).unwrap_or_else(|e| {
+            hprintln!("error: {e}");
+            false
+        }),
+        None => false,
+    };
+    exit(ok)
+}
 
 /// Training steps taken, and the cost of the full-batch ones.
 pub struct Steps {

@@ -18,9 +18,9 @@ use microdense_firmware::bundle::{
     PIXELS, TEST_COUNT, TEST_LABELS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS, TRAIN_PIXELS,
 };
 use microdense_firmware::inference::Shape;
-use microdense_firmware::meter::{self, Meter};
+use microdense_firmware::meter::Meter;
 use microdense_firmware::report::{self, Score, Steps, Trained};
-use microdense_firmware::{board, buffer, exit, hprintln, KiB};
+use microdense_firmware::{board, buffer, hprintln, KiB};
 #[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
@@ -84,17 +84,7 @@ fn main() -> ! {
         batch: buffer!([f32; BATCH * PIXELS] = [0.0; BATCH * PIXELS]),
         order: buffer!([u32; TRAIN_COUNT] = [0; TRAIN_COUNT]),
     };
-    let ok = match meter::take() {
-        Some(meter) => match run(&meter, buffers) {
-            Ok(ok) => ok,
-            Err(e) => {
-                hprintln!("error: {e}");
-                false
-            }
-        },
-        None => false,
-    };
-    exit(ok)
+    report::run_and_exit(buffers, run)
 }
 
 struct Buffers {

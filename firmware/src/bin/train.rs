@@ -18,9 +18,9 @@ use microdense_firmware::bundle::{
     HELDOUT_IMAGES, TEST_COUNT, TEST_LABELS, TRAIN_COLS, TRAIN_COUNT, TRAIN_IMAGES, TRAIN_LABELS,
     TRAIN_ROWS,
 };
-use microdense_firmware::meter::{self, Meter};
+use microdense_firmware::meter::Meter;
 use microdense_firmware::report::{self, Score, Steps, Trained};
-use microdense_firmware::{board, buffer, exit, hprintln, to_input, KiB};
+use microdense_firmware::{board, buffer, hprintln, to_input, KiB};
 #[cfg(all(target_arch = "arm", not(feature = "rtt")))]
 use panic_semihosting as _;
 
@@ -50,17 +50,7 @@ fn main() -> ! {
         eval: buffer!([f32; TRAIN_EVAL_SCRATCH] = [0.0; TRAIN_EVAL_SCRATCH]),
         order: buffer!([u32; TRAIN_COUNT] = [0; TRAIN_COUNT]),
     };
-    let ok = match meter::take() {
-        Some(meter) => match run(&meter, buffers) {
-            Ok(ok) => ok,
-            Err(e) => {
-                hprintln!("error: {e}");
-                false
-            }
-        },
-        None => false,
-    };
-    exit(ok)
+    report::run_and_exit(buffers, run)
 }
 
 /// Held-out accuracy and mean loss, the digits taken a batch at a time through `batch`.
