@@ -286,7 +286,7 @@ pub fn replay(
 }
 
 /// The bundle's compiled-in model (f32 only: the programs train f32 weights).
-fn bundle_model(bundle: &BundleView) -> Result<Model> {
+pub fn bundle_model(bundle: &BundleView) -> Result<Model> {
     Model::from_bytes(Path::new("the bundle's model"), bundle.blob)
 }
 

@@ -20,7 +20,8 @@ use std::sync::OnceLock;
 
 use microdense::format::header_crc;
 use microdense_host::chip::{
-    first_difference, held_out_digits, replay, trained_digits, BoardSetup, Digits, Program,
+    bundle_model, first_difference, held_out_digits, replay, trained_digits, BoardSetup, Digits,
+    Program,
 };
 use microdense_host::data::idx::{load_split, write_images, write_labels, Dataset, Images, Split};
 use microdense_host::model::bundle::read_bundle;
@@ -232,7 +233,7 @@ fn check(
         );
         let start = match weights_model {
             Some(ref m) => m.clone(),
-            None => Model::from_bytes(Path::new("bundle"), bundle.blob).unwrap(),
+            None => bundle_model(&bundle).unwrap(),
         };
         assert_ne!(
             host_int8(&start, &digits),
