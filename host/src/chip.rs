@@ -16,6 +16,7 @@ use microdense::{
     Trainer,
 };
 
+use crate::data::scaled;
 use crate::model::bundle::BundleView;
 use crate::model::Model;
 
@@ -249,13 +250,6 @@ pub fn held_out_digits(program: Program, bundle: &BundleView, board: &BoardSetup
     }
 }
 
-/// `pixel / 255`, as the firmware's `to_input`.
-fn to_input(pixels: &[u8], x: &mut [f32]) {
-    for (x, &p) in x.iter_mut().zip(pixels) {
-        *x = f32::from(p) / 255.0;
-    }
-}
-
 /// Replays `program`'s training steps on `board` with `bundle` (the one its build
 /// embedded); `weights` is the model in the WEIGHTS region, if one was loaded
 /// (`finetune` takes it before the compiled-in one).
@@ -306,7 +300,10 @@ fn epochs(
         rng.shuffle(&mut order);
         for chunk in order.chunks(batch) {
             for ((&k, x), y) in chunk.iter().zip(x.chunks_exact_mut(size)).zip(&mut y) {
-                to_input(digits.image(k as usize), x);
+                // pixel / 255, as the firmware's `to_input`.
+                for (x, v) in x.iter_mut().zip(scaled(digits.image(k as usize))) {
+                    *x = v;
+                }
                 *y = digits.labels[k as usize];
             }
             let n = chunk.len();
