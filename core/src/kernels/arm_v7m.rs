@@ -3,7 +3,8 @@
 //! over the whole list, where the compiler's loop spilled them.
 use core::arch::asm;
 
-/// Adds every listed pair's products into the first `width` accumulators: six here
+/// Adds every listed pair's products into the first `width` accumulators (the even
+/// columns' as `w + 128`: `kernels::int8::undo_offset` corrects them): six here
 /// (the 4- and 2-wide rest of a layer takes the portable loop); false for other widths.
 ///
 /// # Safety
@@ -32,25 +33,25 @@ unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
         "add {p}, {base}, {p}",
         "asr {x1}, {x0}, #16",
         "sxth {x0}, {x0}",
-        "ldrsb {t}, [{p}]",
+        "ldrb {t}, [{p}]",
         "mla {a0}, {t}, {x0}, {a0}",
-        "ldrsb {t}, [{p}, #2]",
+        "ldrb {t}, [{p}, #2]",
         "mla {a0}, {t}, {x1}, {a0}",
         "ldrsb {t}, [{p}, #1]",
         "mla {a1}, {t}, {x0}, {a1}",
         "ldrsb {t}, [{p}, #3]",
         "mla {a1}, {t}, {x1}, {a1}",
-        "ldrsb {t}, [{p}, #4]",
+        "ldrb {t}, [{p}, #4]",
         "mla {a2}, {t}, {x0}, {a2}",
-        "ldrsb {t}, [{p}, #6]",
+        "ldrb {t}, [{p}, #6]",
         "mla {a2}, {t}, {x1}, {a2}",
         "ldrsb {t}, [{p}, #5]",
         "mla {a3}, {t}, {x0}, {a3}",
         "ldrsb {t}, [{p}, #7]",
         "mla {a3}, {t}, {x1}, {a3}",
-        "ldrsb {t}, [{p}, #8]",
+        "ldrb {t}, [{p}, #8]",
         "mla {a4}, {t}, {x0}, {a4}",
-        "ldrsb {t}, [{p}, #10]",
+        "ldrb {t}, [{p}, #10]",
         "mla {a4}, {t}, {x1}, {a4}",
         "ldrsb {t}, [{p}, #9]",
         "mla {a5}, {t}, {x0}, {a5}",

@@ -13,6 +13,12 @@
 //! SXTB16/SMLAD assembly ([`super::arm_dsp`]), and a hidden layer's whole chunks of six
 //! (biases, products, requantization, stores) run in one piece of assembly; everywhere
 //! else [`portable`] computes the same integers.
+//!
+//! Weights of [`WeightCoding::EvenOffset`] are read without undoing the even columns'
+//! offset: those bytes count as `w + 128` (unsigned; on the Cortex-M4 the raw word goes
+//! into SMLAD), and each even sum is corrected at the end with the listed inputs' sum
+//! ([`undo_offset`], [`list_sum`]). Blobs of the older coding take [`portable`]
+//! reading every byte signed.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
 /// This core's assembly loop over the list (one contract: [`accumulate`]'s).
@@ -23,7 +29,7 @@ use super::arm_v6m as arch;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
 use super::arm_v7m as arch;
 use crate::int8::layout::Section;
-use crate::int8::requantize_by_byte;
+use crate::int8::{requantize_by_byte, WeightCoding};
 
 /// Outputs accumulated in registers at a time (six: all a Cortex-M4 has room for beside
 /// the inputs, the list and the weights in flight).
@@ -123,9 +129,9 @@ pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]
         }
         let at = |i: usize| rest.get(i).map_or(zp, |&q| i32::from(q));
         for k in (0..rest.len()).step_by(2) {
-            let entry = g.pack(at(k), at(k + 1));
-            if entry != 0 {
-                g.push(entry, g.off);
+            let (a, b) = (at(k), at(k + 1));
+            if a != zp || b != zp {
+                g.push(a, b, g.off);
             }
             g.off += g.row;
         }
@@ -158,16 +164,13 @@ struct Gather<'l> {
 }
 
 impl Gather<'_> {
-    /// Two inputs minus the zero point, as the i16 halves of one word.
+    /// Lists inputs `a`, `b` minus the zero point, as the i16 halves of one word, with
+    /// their rows' offset.
     #[inline(always)]
-    fn pack(&self, a: i32, b: i32) -> u32 {
-        u32::from((a - self.zp) as u16) | (((b - self.zp) as u32) << 16)
-    }
-
-    #[inline(always)]
-    fn push(&mut self, entry: u32, off: u32) {
+    fn push(&mut self, a: i32, b: i32, off: u32) {
+        let (a, b) = (a - self.zp, b - self.zp);
         if let Some(e) = self.slots.next() {
-            e[0] = entry;
+            e[0] = u32::from(a as u16) | ((b as u32) << 16);
             e[1] = off;
             self.n += 1;
         }
@@ -181,26 +184,25 @@ impl Gather<'_> {
         if d != 0 {
             let byte = |w: u32| i32::from(w as u8 as i8);
             if d & 0xFFFF != 0 {
-                self.push(self.pack(byte(word), byte(word >> 8)), self.off);
+                self.push(byte(word), byte(word >> 8), self.off);
             }
             if d >> 16 != 0 {
-                self.push(
-                    self.pack(byte(word >> 16), byte(word >> 24)),
-                    self.off + self.row,
-                );
+                self.push(byte(word >> 16), byte(word >> 24), self.off + self.row);
             }
         }
         self.off += 2 * self.row;
     }
 }
 
-/// One dense layer: the gathered input pairs (`count` entries of `list`) through section
-/// `s` of `payload`, requantized into `sink` (the layer's `units` values) with
-/// [`Sink::put`].
+/// One dense layer: the gathered input pairs (`count` entries of `list`) through
+/// section `s` of `payload` (weights in `coding`), requantized into `sink` (the layer's
+/// `units` values) with [`Sink::put`].
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense(
     payload: &[u8],
     s: &Section,
+    coding: WeightCoding,
     list: &[u32],
     count: usize,
     mut sink: Sink,
@@ -211,6 +213,7 @@ pub(crate) fn dense(
     let weights = array(s.weights, 2 * s.pairs * s.cols);
     let units = s.units.min(sink.len());
     let entries = list.get(..2 * count + 2).unwrap_or(&[]);
+    let dsp = asm_fits(weights, s, coding, entries);
     let layer = Layer {
         weights,
         row_bytes: 2 * s.cols,
@@ -218,7 +221,12 @@ pub(crate) fn dense(
         biases: array(s.biases, 4 * units),
         multipliers: array(s.multipliers, 4 * units),
         shifts: array(s.shifts, units),
-        dsp: asm_fits(weights, s, entries),
+        dsp,
+        offset: coding == WeightCoding::EvenOffset,
+        sum: match coding {
+            WeightCoding::EvenOffset => list_sum(entries),
+            WeightCoding::Signed => 0,
+        },
         zp,
         low,
     };
@@ -275,16 +283,21 @@ struct Layer<'a> {
     shifts: &'a [u8],
     /// [`asm_fits`] for these weights and entries.
     dsp: bool,
+    /// Whether the weights are of [`WeightCoding::EvenOffset`] (else signed bytes).
+    offset: bool,
+    /// The listed inputs' sum, for [`undo_offset`].
+    sum: i32,
     zp: i32,
     low: i32,
 }
 
 /// Whether the assembly loops (Cortex-M4, M3, M0) may run on this layer: the weights are
-/// the whole, 4-aligned array of the section and the list is as the gathers leave it.
-/// (Never on other targets.)
+/// the whole, 4-aligned array of the section, in the coding they read, and the list is as
+/// the gathers leave it. (Never on other targets.)
 #[inline(always)]
-fn asm_fits(weights: &[u8], s: &Section, entries: &[u32]) -> bool {
+fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) -> bool {
     cfg!(any(microdense_dsp, microdense_thumb2, microdense_thumb1))
+        && coding == WeightCoding::EvenOffset
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
@@ -321,6 +334,7 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         list: layer.entries.as_ptr(),
         base: layer.weights.as_ptr(),
         chunks: chunks as u32,
+        sum128: layer.sum.wrapping_shl(7),
     };
     // SAFETY: as in `accumulate` for the weights and the list (`asm_fits` held, and the
     // last chunk's columns end at 12·chunks ≤ row_bytes); biases (4-aligned),
@@ -354,11 +368,13 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
         // offset + col lies inside `weights`, aligned; the count of entries before the
         // sentinel is even and the sentinel's first word is 0 (the padding entry's too,
         // adding nothing); `entries` is u32-aligned.
+        let before = *acc;
         let done = unsafe {
             let base = layer.weights.as_ptr().add(col);
             arch::accumulate(base, layer.entries.as_ptr(), width, acc)
         };
         if done {
+            undo_offset(acc, &before, width, layer.sum, cfg!(microdense_dsp));
             return;
         }
     }
@@ -366,23 +382,75 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
     let entries = entries
         .get(..entries.len().saturating_sub(2))
         .unwrap_or(&[]);
-    portable(layer.weights, col, width, entries, acc);
+    if layer.offset {
+        let before = *acc;
+        portable::<true>(layer.weights, col, width, entries, acc);
+        undo_offset(acc, &before, width, layer.sum, false);
+    } else {
+        portable::<false>(layer.weights, col, width, entries, acc);
+    }
+}
+
+/// The listed inputs' sum Σ (x_2k + x_2k+1), wrapping (`entries` as [`accumulate`]
+/// takes them: the padding entry and the sentinel add 0).
+#[inline(always)]
+fn list_sum(entries: &[u32]) -> i32 {
+    #[cfg(microdense_dsp)]
+    if entries.len() % 4 == 2 {
+        // SAFETY: `entries` holds (len − 2) / 2 entries, an even count, then the sentinel.
+        return unsafe { dsp::list_sum(entries.as_ptr(), (entries.len() - 2) / 2) };
+    }
+    let pairs = entries.chunks_exact(2);
+    pairs.fold(0i32, |s, e| {
+        s.wrapping_add(i32::from(e[0] as u16 as i16) + ((e[0] as i32) >> 16))
+    })
+}
+
+/// Turns what a loop over weights of [`WeightCoding::EvenOffset`] added into the first
+/// `width` accumulators (from `before`) into the true sums: it read the even columns'
+/// bytes as `w + 128` (unsigned), adding 128 · `sum` too much to each; with `raw_words`
+/// (the Cortex-M4's SMLAD on the weight word) its even accumulators also hold 256 × what
+/// their odd neighbour gained. Exact modulo 2^32, as the sums themselves.
+#[inline(always)]
+fn undo_offset(
+    acc: &mut [i32; WIDTH],
+    before: &[i32; WIDTH],
+    width: usize,
+    sum: i32,
+    raw_words: bool,
+) {
+    for k in 0..width.min(WIDTH) / 2 {
+        let mut extra = sum.wrapping_shl(7);
+        if raw_words {
+            let odd = acc[2 * k + 1].wrapping_sub(before[2 * k + 1]);
+            extra = extra.wrapping_add(odd.wrapping_shl(8));
+        }
+        acc[2 * k] = acc[2 * k].wrapping_sub(extra);
+    }
 }
 
 /// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
 /// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs).
+/// `OFFSET`: the weights are of [`WeightCoding::EvenOffset`] and the even columns' bytes
+/// are read unsigned, as `w + 128` (for [`undo_offset`]); else every byte is signed.
 #[inline(never)]
-fn portable(weights: &[u8], col: usize, width: usize, entries: &[u32], acc: &mut [i32; WIDTH]) {
+fn portable<const OFFSET: bool>(
+    weights: &[u8],
+    col: usize,
+    width: usize,
+    entries: &[u32],
+    acc: &mut [i32; WIDTH],
+) {
     match width {
-        6 => portable_n::<6, 12>(weights, col, entries, acc),
-        4 => portable_n::<4, 8>(weights, col, entries, acc),
-        _ => portable_n::<2, 4>(weights, col, entries, acc),
+        6 => portable_n::<6, 12, OFFSET>(weights, col, entries, acc),
+        4 => portable_n::<4, 8, OFFSET>(weights, col, entries, acc),
+        _ => portable_n::<2, 4, OFFSET>(weights, col, entries, acc),
     }
 }
 
 /// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry).
 #[inline(always)]
-fn portable_n<const N: usize, const B: usize>(
+fn portable_n<const N: usize, const B: usize, const OFFSET: bool>(
     weights: &[u8],
     col: usize,
     entries: &[u32],
@@ -399,7 +467,11 @@ fn portable_n<const N: usize, const B: usize>(
         let Ok(w) = <&[u8; B]>::try_from(w) else {
             continue;
         };
-        let w = |i: usize| i32::from(w[i] as i8);
+        // Even byte indices are the even columns.
+        let w = |i: usize| match OFFSET && i % 2 == 0 {
+            true => i32::from(w[i]),
+            false => i32::from(w[i] as i8),
+        };
         for k in 0..N / 2 {
             a[2 * k] = a[2 * k].wrapping_add(x0 * w(4 * k) + x1 * w(4 * k + 2));
             a[2 * k + 1] = a[2 * k + 1].wrapping_add(x0 * w(4 * k + 1) + x1 * w(4 * k + 3));
@@ -457,6 +529,87 @@ mod tests {
             }
             assert_eq!(n, k + k % 2);
             assert_eq!(a[..2 * n + 2], want[..2 * n + 2], "round {round}");
+        }
+    }
+
+    /// SMLAD as the Cortex-M4 computes it: both halfword products added, wrapping.
+    fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+        let (a0, a1) = (i32::from(a as u16 as i16), (a as i32) >> 16);
+        let (b0, b1) = (i32::from(b as u16 as i16), (b as i32) >> 16);
+        acc.wrapping_add(a0 * b0).wrapping_add(a1 * b1)
+    }
+
+    /// SXTB16 with ROR 8: bytes 1 and 3 sign-extended into the two halves.
+    fn sxtb16_ror8(w: u32) -> u32 {
+        u32::from((w >> 8) as u8 as i8 as i16 as u16)
+            | (u32::from((w >> 24) as u8 as i8 as i16 as u16) << 16)
+    }
+
+    /// The offset coding's three readings (the signed bytes, the even bytes unsigned as on
+    /// a Cortex-M3 or M0, the raw words as the Cortex-M4's SMLAD) give the same sums once
+    /// [`undo_offset`] has run, extremes and wrapping included; a padding entry adds 0.
+    #[test]
+    fn offset_coding_sums_equal_the_signed_ones() {
+        let mut rng = crate::rng::Rng::new(18);
+        let pairs = 9;
+        let row = 12; // six columns
+        for round in 0..300 {
+            let extreme = round % 3 == 0;
+            let pick = |rng: &mut crate::rng::Rng, lo: i32, hi: i32| -> i32 {
+                if extreme && rng.below(2) == 0 {
+                    if rng.below(2) == 0 {
+                        lo
+                    } else {
+                        hi
+                    }
+                } else {
+                    lo + rng.below((hi - lo + 1) as usize) as i32
+                }
+            };
+            let mut signed = [0u8; 9 * 12];
+            let mut coded = [0u8; 9 * 12];
+            for (i, (s, c)) in signed.iter_mut().zip(coded.iter_mut()).enumerate() {
+                let w = pick(&mut rng, -128, 127) as i8;
+                *s = w as u8;
+                *c = w as u8 ^ if i % 2 == 0 { 0x80 } else { 0 };
+            }
+            let mut list = [0u32; 2 * 9 + 4];
+            let mut sum = 0i32;
+            let mut n = 0;
+            for p in 0..pairs {
+                if rng.below(4) == 0 {
+                    continue;
+                }
+                let (x0, x1) = (pick(&mut rng, -255, 255), pick(&mut rng, -255, 255));
+                list[2 * n] = u32::from(x0 as u16) | ((x1 as u32) << 16);
+                list[2 * n + 1] = (p * row) as u32;
+                sum += x0 + x1;
+                n += 1;
+            }
+            n += n % 2; // the padding entry (0, 0)
+            assert_eq!(list_sum(&list[..2 * n + 2]), sum);
+            let entries = &list[..2 * n];
+            let start: [i32; WIDTH] = core::array::from_fn(|_| rng.next_u64() as i32);
+            for (col, width) in [(0, 6), (0, 4), (4, 4), (0, 2), (8, 2)] {
+                let mut want = start;
+                portable::<false>(&signed, col, width, entries, &mut want);
+                let mut unsigned = start;
+                portable::<true>(&coded, col, width, entries, &mut unsigned);
+                undo_offset(&mut unsigned, &start, width, sum, false);
+                let mut raw = start;
+                for e in entries.chunks_exact(2) {
+                    for m in 0..width / 2 {
+                        let at = e[1] as usize + col + 4 * m;
+                        let b = &coded[at..at + 4];
+                        let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        raw[2 * m] = smlad(w, e[0], raw[2 * m]);
+                        raw[2 * m + 1] = smlad(sxtb16_ror8(w), e[0], raw[2 * m + 1]);
+                    }
+                }
+                undo_offset(&mut raw, &start, width, sum, true);
+                assert_eq!(unsigned[..width], want[..width], "round {round}");
+                assert_eq!(raw[..width], want[..width], "round {round}");
+            }
         }
     }
 }
