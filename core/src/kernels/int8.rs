@@ -84,11 +84,25 @@ impl Sink<'_> {
 #[inline(never)]
 pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) -> usize {
     let row = row_bytes as u32;
-    let mut n = 0;
+    // Thumb-2 (Cortex-M3, M4): the pairs up to an even count in assembly.
+    #[cfg(microdense_thumb2)]
+    let (mut n, done) = match list.len() >= 2 * pairs.len() {
+        true => {
+            let done = pairs.len() / 2 * 2;
+            // SAFETY: `pairs` and `list` are u32 slices (4-aligned); `pairs` holds `done`
+            // words, `list` room for 2 · len(pairs) ≥ 2 · done words.
+            let list = list.as_mut_ptr();
+            let n = unsafe { super::arm_thumb2::gather_pairs(pairs.as_ptr(), done, row, list) };
+            (n, done)
+        }
+        false => (0, 0),
+    };
+    #[cfg(not(microdense_thumb2))]
+    let (mut n, done) = (0, 0);
     {
-        let mut slots = list.chunks_exact_mut(2);
-        let mut off = 0;
-        for &w in pairs {
+        let mut slots = list.get_mut(2 * n..).unwrap_or(&mut []).chunks_exact_mut(2);
+        let mut off = done as u32 * row;
+        for &w in pairs.get(done..).unwrap_or(&[]) {
             if w != 0 {
                 if let Some(e) = slots.next() {
                     e[0] = w;
