@@ -17,8 +17,8 @@
 //! Weights of [`WeightCoding::EvenOffset`] are read without undoing the even columns'
 //! offset: those bytes count as `w + 128` (unsigned; on the Cortex-M4 the raw word goes
 //! into SMLAD), and each even sum is corrected at the end with the listed inputs' sum
-//! ([`undo_offset`], [`list_sum`]). Blobs of the older coding take [`portable`]
-//! reading every byte signed.
+//! ([`undo_offset`], [`list_sum`]). Blobs of the older coding take [`portable`], which
+//! flips their even bytes into the same reading.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
 /// This core's assembly loop over the list (one contract: [`accumulate`]'s).
@@ -236,11 +236,8 @@ pub(crate) fn dense(
         multipliers: array(s.multipliers, 4 * units),
         shifts: array(s.shifts, units),
         dsp,
-        offset: coding == WeightCoding::EvenOffset,
-        sum: match coding {
-            WeightCoding::EvenOffset => list_sum(entries),
-            WeightCoding::Signed => 0,
-        },
+        flip: coding.mask(0) ^ 0x80,
+        sum: list_sum(entries),
         zp,
         low,
     };
@@ -297,8 +294,9 @@ struct Layer<'a> {
     shifts: &'a [u8],
     /// [`asm_fits`] for these weights and entries.
     dsp: bool,
-    /// Whether the weights are of [`WeightCoding::EvenOffset`] (else signed bytes).
-    offset: bool,
+    /// What the even columns' bytes are XORed with to read `w + 128` unsigned: 0 for
+    /// [`WeightCoding::EvenOffset`], 0x80 for signed bytes.
+    flip: u8,
     /// The listed inputs' sum, for [`undo_offset`].
     sum: i32,
     zp: i32,
@@ -396,13 +394,9 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
     let entries = entries
         .get(..entries.len().saturating_sub(2))
         .unwrap_or(&[]);
-    if layer.offset {
-        let before = *acc;
-        portable::<true>(layer.weights, col, width, entries, acc);
-        undo_offset(acc, &before, width, layer.sum, false);
-    } else {
-        portable::<false>(layer.weights, col, width, entries, acc);
-    }
+    let before = *acc;
+    portable(layer.weights, layer.flip, col, width, entries, acc);
+    undo_offset(acc, &before, width, layer.sum, false);
 }
 
 /// The listed inputs' sum Σ (x_2k + x_2k+1), wrapping (`entries` as [`accumulate`]
@@ -444,28 +438,31 @@ fn undo_offset(
 }
 
 /// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
-/// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs).
-/// `OFFSET`: the weights are of [`WeightCoding::EvenOffset`] and the even columns' bytes
-/// are read unsigned, as `w + 128` (for [`undo_offset`]); else every byte is signed.
+/// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs). The
+/// even columns' bytes, XORed with `flip`, are read unsigned as `w + 128` (for
+/// [`undo_offset`]): `flip` is 0 for [`WeightCoding::EvenOffset`], 0x80 for signed bytes
+/// (one loop for both codings: a chip's flash holds one copy).
 #[inline(never)]
-fn portable<const OFFSET: bool>(
+fn portable(
     weights: &[u8],
+    flip: u8,
     col: usize,
     width: usize,
     entries: &[u32],
     acc: &mut [i32; WIDTH],
 ) {
     match width {
-        6 => portable_n::<6, 12, OFFSET>(weights, col, entries, acc),
-        4 => portable_n::<4, 8, OFFSET>(weights, col, entries, acc),
-        _ => portable_n::<2, 4, OFFSET>(weights, col, entries, acc),
+        6 => portable_n::<6, 12>(weights, flip, col, entries, acc),
+        4 => portable_n::<4, 8>(weights, flip, col, entries, acc),
+        _ => portable_n::<2, 4>(weights, flip, col, entries, acc),
     }
 }
 
 /// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry).
 #[inline(always)]
-fn portable_n<const N: usize, const B: usize, const OFFSET: bool>(
+fn portable_n<const N: usize, const B: usize>(
     weights: &[u8],
+    flip: u8,
     col: usize,
     entries: &[u32],
     acc: &mut [i32; WIDTH],
@@ -482,8 +479,8 @@ fn portable_n<const N: usize, const B: usize, const OFFSET: bool>(
             continue;
         };
         // Even byte indices are the even columns.
-        let w = |i: usize| match OFFSET && i % 2 == 0 {
-            true => i32::from(w[i]),
+        let w = |i: usize| match i % 2 == 0 {
+            true => i32::from(w[i] ^ flip),
             false => i32::from(w[i] as i8),
         };
         for k in 0..N / 2 {
@@ -605,11 +602,25 @@ mod tests {
             let entries = &list[..2 * n];
             let start: [i32; WIDTH] = core::array::from_fn(|_| rng.next_u64() as i32);
             for (col, width) in [(0, 6), (0, 4), (4, 4), (0, 2), (8, 2)] {
+                // The plain definition, from the signed bytes.
                 let mut want = start;
-                portable::<false>(&signed, col, width, entries, &mut want);
+                for e in entries.chunks_exact(2) {
+                    let x = [i32::from(e[0] as u16 as i16), (e[0] as i32) >> 16];
+                    for j in 0..width {
+                        for (r, &xr) in x.iter().enumerate() {
+                            let at = e[1] as usize + col + (j / 2) * 4 + r * 2 + j % 2;
+                            let w = i32::from(signed[at] as i8);
+                            want[j] = want[j].wrapping_add(xr * w);
+                        }
+                    }
+                }
                 let mut unsigned = start;
-                portable::<true>(&coded, col, width, entries, &mut unsigned);
+                portable(&coded, 0, col, width, entries, &mut unsigned);
                 undo_offset(&mut unsigned, &start, width, sum, false);
+                let mut from_signed = start;
+                portable(&signed, 0x80, col, width, entries, &mut from_signed);
+                undo_offset(&mut from_signed, &start, width, sum, false);
+                assert_eq!(from_signed[..width], want[..width], "round {round}");
                 let mut raw = start;
                 for e in entries.chunks_exact(2) {
                     for m in 0..width / 2 {
