@@ -122,10 +122,10 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
 /// holds at least `list_words(x.len())` words (else the list is cut short).
 #[inline(never)]
 pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]) -> usize {
+    let slots = list.len() / 2;
     let n = {
         let mut g = Gather {
             slots: list.chunks_exact_mut(2),
-            n: 0,
             off: 0,
             row: row_bytes as u32,
             zp,
@@ -149,7 +149,8 @@ pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]
             }
             g.off += g.row;
         }
-        g.n
+        // The entries written (no counter to keep: the compiled loop spilled it).
+        slots - g.slots.len()
     };
     finish(list, n)
 }
@@ -167,7 +168,6 @@ fn finish(list: &mut [u32], n: usize) -> usize {
 /// The state of [`gather_bytes`].
 struct Gather<'l> {
     slots: core::slice::ChunksExactMut<'l, u32>,
-    n: usize,
     /// Byte offset of the current pair's rows.
     off: u32,
     /// Bytes of a row pair.
@@ -186,7 +186,6 @@ impl Gather<'_> {
         if let Some(e) = self.slots.next() {
             e[0] = u32::from(a as u16) | ((b as u32) << 16);
             e[1] = off;
-            self.n += 1;
         }
     }
 
@@ -347,6 +346,7 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         base: layer.weights.as_ptr(),
         chunks: chunks as u32,
         sum128: layer.sum.wrapping_shl(7),
+        half: (layer.entries.len() % 8 == 6) as u32,
     };
     // SAFETY: as in `accumulate` for the weights and the list (`asm_fits` held, and the
     // last chunk's columns end at 12·chunks ≤ row_bytes); biases (4-aligned),
