@@ -372,3 +372,72 @@ pub(crate) unsafe fn list_sum(list: *const u32, count: usize) -> i32 {
     }
     sum
 }
+
+/// The list of `kernels::int8::gather_bytes` for `n` words of int8 inputs at `words`
+/// (four inputs each; `blank` is four zero points, `zp2` the zero point in both
+/// halfwords): per word not blank, SXTB16 twice, SSUB16 twice and PKHBT/PKHTB give both
+/// pairs minus the zero point, each listed (STRD) unless zero, with its rows' offset
+/// (`row` bytes per pair). Returns the entries written from `list` and their inputs' sum
+/// (one SMLAD with (1, 1) per pair; a zero pair adds 0).
+///
+/// # Safety
+/// `words` is 4-aligned and holds `n` words; `list` is 4-aligned with room for `4 · n`.
+#[inline(always)]
+pub(crate) unsafe fn gather_bytes(
+    words: *const u32,
+    n: usize,
+    blank: u32,
+    zp2: u32,
+    row: u32,
+    list: *mut u32,
+) -> (usize, i32) {
+    let end = words.add(n);
+    let mut dst = list;
+    let mut sum = 0i32;
+    asm!(
+        "cmp {src}, {end}",
+        "beq 5f",
+        "1:",
+        "ldr r2, [{src}], #4",
+        "cmp r2, {blank}",
+        "beq 4f",
+        "sxtb16 {e0}, r2",
+        "sxtb16 r3, r2, ror #8",
+        "ssub16 {e0}, {e0}, {zp2}",
+        "ssub16 r3, r3, {zp2}",
+        "pkhbt r2, {e0}, r3, lsl #16",
+        "pkhtb r3, r3, {e0}, asr #16",
+        "smlad {sum}, r2, {ones}, {sum}",
+        "smlad {sum}, r3, {ones}, {sum}",
+        "cbz r2, 2f",
+        "strd r2, {off}, [{dst}], #8",
+        "2:",
+        "add {off}, {off}, {row}",
+        "cbz r3, 3f",
+        "strd r3, {off}, [{dst}], #8",
+        "3:",
+        "add {off}, {off}, {row}",
+        "cmp {src}, {end}",
+        "bne 1b",
+        "b 5f",
+        "4:",
+        "add {off}, {off}, {row}, lsl #1",
+        "cmp {src}, {end}",
+        "bne 1b",
+        "5:",
+        src = inout(reg) words => _,
+        end = in(reg) end,
+        dst = inout(reg) dst,
+        off = inout(reg) 0u32 => _,
+        row = in(reg) row,
+        blank = in(reg) blank,
+        zp2 = in(reg) zp2,
+        ones = in(reg) 0x0001_0001u32,
+        sum = inout(reg) sum,
+        e0 = out(reg) _,
+        out("r2") _,
+        out("r3") _,
+        options(nostack),
+    );
+    ((dst as usize - list as usize) / 8, sum)
+}

@@ -113,54 +113,86 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
             off += row;
         }
     }
-    finish(list, n)
+    finish(list, n, None)
 }
 
 /// Gathers the pairs of `x` not both at `zp` into `list` as (inputs minus the zero point,
 /// packed as two i16 halves; byte offset of the pair's rows), pads the count to even with
-/// a (0, 0) entry, ends the list with a (0, 0) sentinel, and returns the count. `list`
-/// holds at least `list_words(x.len())` words (else the list is cut short).
+/// a (0, 0) entry, ends the list with the sentinel (0, the listed inputs' sum), and
+/// returns the count. `list` holds at least `list_words(x.len())` words (else the list is
+/// cut short).
 #[inline(never)]
 pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]) -> usize {
+    let row = row_bytes as u32;
+    // Four inputs (one word) at a time; aligned inputs are read as words.
+    let (body, rest) = x.split_at(x.len() / 4 * 4);
+    let words = bytemuck::try_cast_slice::<i8, u32>(body);
+    let blank = u32::from_ne_bytes([zp as u8; 4]);
+    // The Cortex-M4 lists aligned words in assembly, summing as it goes: (entries, sum).
+    #[cfg(microdense_dsp)]
+    let done = match words {
+        Ok(w) if list.len() >= 4 * w.len() => {
+            let zp2 = u32::from(zp as u16) * 0x0001_0001;
+            // SAFETY: `w` is a u32 slice of `w.len()` words; `list` (a u32 slice) has
+            // room for two entries (4 words) per word, checked.
+            Some(unsafe {
+                dsp::gather_bytes(w.as_ptr(), w.len(), blank, zp2, row, list.as_mut_ptr())
+            })
+        }
+        _ => None,
+    };
+    #[cfg(not(microdense_dsp))]
+    let done: Option<(usize, i32)> = None;
+    let first = done.map_or(0, |(n, _)| n);
     let slots = list.len() / 2;
-    let n = {
+    let (n, tail) = {
         let mut g = Gather {
-            slots: list.chunks_exact_mut(2),
-            off: 0,
-            row: row_bytes as u32,
+            slots: list
+                .get_mut(2 * first..)
+                .unwrap_or(&mut [])
+                .chunks_exact_mut(2),
+            off: (body.len() / 2) as u32 * row,
+            row,
             zp,
-            blank: u32::from_ne_bytes([zp as u8; 4]),
+            blank,
+            sum: 0,
         };
-        // Four inputs (one word) at a time; aligned inputs are read as words.
-        let (body, rest) = x.split_at(x.len() / 4 * 4);
-        match bytemuck::try_cast_slice::<i8, u32>(body) {
-            Ok(words) => words.iter().for_each(|&w| g.quad(u32::from_le(w))),
-            Err(_) => body.chunks_exact(4).for_each(|q| {
-                g.quad(u32::from_le_bytes([
-                    q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
-                ]))
-            }),
+        if done.is_none() {
+            g.off = 0;
+            match words {
+                Ok(words) => words.iter().for_each(|&w| g.quad(u32::from_le(w))),
+                Err(_) => body.chunks_exact(4).for_each(|q| {
+                    g.quad(u32::from_le_bytes([
+                        q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
+                    ]))
+                }),
+            }
         }
         let at = |i: usize| rest.get(i).map_or(zp, |&q| i32::from(q));
         for k in (0..rest.len()).step_by(2) {
             let (a, b) = (at(k), at(k + 1));
             if a != zp || b != zp {
                 g.push(a, b, g.off);
+                g.sum = g.sum.wrapping_add(a - zp + b - zp);
             }
             g.off += g.row;
         }
         // The entries written (no counter to keep: the compiled loop spilled it).
-        slots - g.slots.len()
+        (slots.saturating_sub(first) - g.slots.len(), g.sum)
     };
-    finish(list, n)
+    finish(list, first + n, done.map(|(_, sum)| sum.wrapping_add(tail)))
 }
 
-/// Pads a list of `n` entries to an even count with a (0, 0) entry, ends it with a (0, 0)
-/// sentinel, and returns the count.
-fn finish(list: &mut [u32], n: usize) -> usize {
+/// Pads a list of `n` entries to an even count with a (0, 0) entry, ends it with the
+/// sentinel (0, the listed inputs' sum: `sum`, or summed here), and returns the count.
+fn finish(list: &mut [u32], n: usize, sum: Option<i32>) -> usize {
     let end = (n + n % 2).min(list.len() / 2);
     for e in list.get_mut(2 * n..2 * end + 2).unwrap_or(&mut []) {
         *e = 0;
+    }
+    let sum = sum.unwrap_or_else(|| list_sum(list.get(..2 * end + 2).unwrap_or(&[])));
+    if let Some(e) = list.get_mut(2 * end + 1) {
+        *e = sum as u32;
     }
     end
 }
@@ -175,6 +207,8 @@ struct Gather<'l> {
     zp: i32,
     /// Four bytes at the zero point.
     blank: u32,
+    /// The inputs' sum of the pairs listed after the assembly's (see [`gather_bytes`]).
+    sum: i32,
 }
 
 impl Gather<'_> {
@@ -236,7 +270,8 @@ pub(crate) fn dense(
         shifts: array(s.shifts, units),
         dsp,
         flip: coding.mask(0) ^ 0x80,
-        sum: list_sum(entries),
+        // The sentinel's second word (see `finish`).
+        sum: entries.last().map_or(0, |&s| s as i32),
         zp,
         low,
     };
@@ -528,7 +563,7 @@ mod tests {
             assert_eq!(a[..words], b[..words]);
             // The plain definition: every pair not at the zero point, in order.
             let mut want = [0u32; 48];
-            let mut k = 0;
+            let (mut k, mut sum) = (0, 0i32);
             for p in 0..len.div_ceil(2) {
                 let at = |i: usize| aligned.get(i).map_or(zp, |&q| i32::from(q)) - zp;
                 let (x0, x1) = (at(2 * p), at(2 * p + 1));
@@ -536,9 +571,12 @@ mod tests {
                     want[2 * k] = u32::from(x0 as u16) | ((x1 as u32) << 16);
                     want[2 * k + 1] = (12 * p) as u32;
                     k += 1;
+                    sum += x0 + x1;
                 }
             }
             assert_eq!(n, k + k % 2);
+            // The sentinel carries the listed inputs' sum.
+            want[2 * n + 1] = sum as u32;
             assert_eq!(a[..2 * n + 2], want[..2 * n + 2], "round {round}");
         }
     }
