@@ -145,6 +145,11 @@ fn accumulate<const W: usize>(
         super::arm_f32::accumulate8(&mut out[..8], rows, units, values, found);
         return W;
     }
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    if W == 2 {
+        super::arm_f32::accumulate2(&mut out[..2], rows, units, values, found);
+        return W;
+    }
     let mut acc = [0.0f32; W];
     acc.copy_from_slice(&out[..W]);
     for (&xi, &k) in values.iter().zip(found) {
