@@ -233,6 +233,11 @@ pub(crate) fn dense(
             }
         }
     }
+    // On a Cortex-M0 a hidden layer's whole chunks of six requantize in assembly.
+    #[cfg(microdense_thumb1)]
+    if let Sink::Hidden(out) = &mut sink {
+        j0 = chunks6_thumb1(&layer, out.get_mut(..units).unwrap_or(&mut []));
+    }
     // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
     // included): biases, the products of every listed pair, requantization.
     while j0 < units {
@@ -334,6 +339,54 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         }
     }
     true
+}
+
+/// The whole chunks of six outputs of a hidden layer on a Cortex-M0: per chunk the biases,
+/// [`accumulate`], then requantization, clamp and stores in assembly
+/// ([`super::arm_v6m_requant::hidden6`]). Returns the outputs done: 0 when the buffers
+/// do not allow it (the caller then computes every chunk itself).
+#[cfg(microdense_thumb1)]
+#[inline(always)]
+fn chunks6_thumb1(layer: &Layer, o: &mut [i16]) -> usize {
+    let chunks = o.len() / WIDTH;
+    let (b, m, sh) = (layer.biases, layer.multipliers, layer.shifts);
+    let whole = WIDTH * chunks;
+    if chunks == 0
+        || !(layer.dsp
+            && 2 * whole <= layer.row_bytes
+            && b.len() >= 4 * whole
+            && m.len() >= 4 * whole
+            && (m.as_ptr() as usize).is_multiple_of(4)
+            && sh.len() >= whole
+            // The assembly does the core's rule only (a blob uses one rule throughout).
+            && sh.first().is_some_and(|&s| s <= 31)
+            && (-128..=127).contains(&layer.zp)
+            && (-128..=127).contains(&layer.low))
+    {
+        return 0;
+    }
+    let (hi, lo) = (127 - layer.zp, layer.low - layer.zp);
+    for (c, out) in o.chunks_exact_mut(WIDTH).enumerate() {
+        let mut acc = [0i32; WIDTH];
+        for (a, b) in acc.iter_mut().zip(b[4 * WIDTH * c..].chunks_exact(4)) {
+            *a = le_i32(b);
+        }
+        accumulate(layer, 2 * WIDTH * c, WIDTH, &mut acc);
+        // SAFETY: chunk c's multipliers (4-aligned: the array is, and 24·c bytes in) and
+        // shifts lie inside the arrays checked above, `out` holds six i16s, and every
+        // shift is at most 31 (the first one is, and a parsed blob uses one rule).
+        unsafe {
+            super::arm_v6m_requant::hidden6(
+                &acc,
+                m.as_ptr().add(4 * WIDTH * c),
+                sh.as_ptr().add(WIDTH * c),
+                out.as_mut_ptr(),
+                hi,
+                lo,
+            );
+        }
+    }
+    whole
 }
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
