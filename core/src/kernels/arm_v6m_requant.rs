@@ -117,3 +117,24 @@ pub(crate) unsafe fn hidden6(
         out("r10") _,
     );
 }
+
+/// `acc` ← six little-endian i32s at `biases` (two LDM/STM pairs: the compiled copy was a
+/// library call or a bounds-checked loop).
+///
+/// # Safety
+/// `biases` holds six i32s and is 4-aligned.
+#[inline(always)]
+pub(crate) unsafe fn biases6(acc: &mut [i32; 6], biases: *const u8) {
+    asm!(
+        "ldm {b}!, {{r3, r4, r5}}",
+        "stm {a}!, {{r3, r4, r5}}",
+        "ldm {b}!, {{r3, r4, r5}}",
+        "stm {a}!, {{r3, r4, r5}}",
+        a = inout(reg) acc.as_mut_ptr() => _,
+        b = inout(reg) biases => _,
+        out("r3") _,
+        out("r4") _,
+        out("r5") _,
+        options(nostack, preserves_flags),
+    );
+}

@@ -355,6 +355,7 @@ fn chunks6_thumb1(layer: &Layer, o: &mut [i16]) -> usize {
         || !(layer.dsp
             && 2 * whole <= layer.row_bytes
             && b.len() >= 4 * whole
+            && (b.as_ptr() as usize).is_multiple_of(4)
             && m.len() >= 4 * whole
             && (m.as_ptr() as usize).is_multiple_of(4)
             && sh.len() >= whole
@@ -368,9 +369,8 @@ fn chunks6_thumb1(layer: &Layer, o: &mut [i16]) -> usize {
     let (hi, lo) = (127 - layer.zp, layer.low - layer.zp);
     for (c, out) in o.chunks_exact_mut(WIDTH).enumerate() {
         let mut acc = [0i32; WIDTH];
-        for (a, b) in acc.iter_mut().zip(b[4 * WIDTH * c..].chunks_exact(4)) {
-            *a = le_i32(b);
-        }
+        // SAFETY: chunk c's six biases lie inside `b` (checked above), 4-aligned.
+        unsafe { super::arm_v6m_requant::biases6(&mut acc, b.as_ptr().add(4 * WIDTH * c)) };
         accumulate(layer, 2 * WIDTH * c, WIDTH, &mut acc);
         // SAFETY: chunk c's multipliers (4-aligned: the array is, and 24·c bytes in) and
         // shifts lie inside the arrays checked above, `out` holds six i16s, and every
