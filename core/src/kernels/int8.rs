@@ -78,6 +78,14 @@ impl Sink<'_> {
 #[inline(never)]
 pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) -> usize {
     let row = row_bytes as u32;
+    #[cfg(microdense_thumb1)]
+    if list.len() >= 2 * pairs.len() + 4 {
+        // SAFETY: `list` has room for an entry per word (and `finish`'s two more).
+        let n = unsafe {
+            super::arm_v6m_gather::pairs(pairs.as_ptr(), pairs.len(), row, list.as_mut_ptr())
+        };
+        return finish(list, n);
+    }
     let mut n = 0;
     {
         let mut slots = list.chunks_exact_mut(2);
@@ -102,6 +110,26 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
 /// holds at least `list_words(x.len())` words (else the list is cut short).
 #[inline(never)]
 pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]) -> usize {
+    #[cfg(microdense_thumb1)]
+    if let (Ok(words), true) = (
+        bytemuck::try_cast_slice::<i8, u32>(x),
+        list.len() >= x.len() + 4,
+    ) {
+        let blank = u32::from_ne_bytes([zp as u8; 4]);
+        // SAFETY: `words` is the whole input (a multiple of four bytes, 4-aligned) and
+        // `list` has room for an entry per pair (and `finish`'s two more).
+        let n = unsafe {
+            super::arm_v6m_gather::bytes(
+                words.as_ptr(),
+                words.len(),
+                zp,
+                blank,
+                row_bytes as u32,
+                list.as_mut_ptr(),
+            )
+        };
+        return finish(list, n);
+    }
     let n = {
         let mut g = Gather {
             slots: list.chunks_exact_mut(2),
