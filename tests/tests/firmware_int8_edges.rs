@@ -8,12 +8,18 @@
 //! Thumb-1 loop and requantization), the LM3S6965 (M3) and the STM32F405 (M4: SMLAD and
 //! SMMLAR) must reproduce the host's i32 outputs bit for bit. Needs qemu-system-arm and
 //! the three thumb targets, not MNIST; a missing one skips loudly.
-use std::path::PathBuf;
+//!
+//! The pixel models' inputs are all at zero point −128; a model of raw features
+//! (optdigits, standardized) has another one, which the input gather subtracts: its raw
+//! rows run on the three cores too (needs the tabular data beside MNIST).
+use std::path::{Path, PathBuf};
 
+use clap::Parser;
 use microdense::int8::{write_int8_blob, Int8Layer, QuantParams, PIXEL_INPUT};
 use microdense::rng::Rng;
 use microdense::sizes::int8_blob_len;
 use microdense::{Activation, Layer, Topology};
+use microdense_host::cli::Cli;
 use microdense_host::model::bundle::write_bundle_for;
 use microdense_host::model::{AnyModel, QuantModel};
 use microdense_tests::{
@@ -21,6 +27,8 @@ use microdense_tests::{
 };
 
 const MICROBIT: Board = Board { name: "microbit" };
+/// The Cortex-M0, M3 and M4: each its own int8 loop and requantization.
+const BOARDS: [&Board; 3] = [&MICROBIT, &LM3S6965, &STM32F405];
 const DIGITS: usize = 24;
 
 /// Per-unit parameters of one layer: every other unit (so each of a chunk's six
@@ -142,19 +150,17 @@ fn images() -> Vec<Vec<u8>> {
     images
 }
 
-#[test]
-fn assembly_kernels_match_the_portable_ones_on_extreme_parameters() {
-    let test = "firmware int8 edge cases";
+/// Whether qemu and the three boards' targets are there (else a loud skip).
+fn prerequisites(test: &str) -> bool {
     if !std::process::Command::new("qemu-system-arm")
         .arg("--version")
         .output()
         .is_ok_and(|o| o.status.success())
     {
         skip(test, format_args!("qemu-system-arm not found"));
-        return;
+        return false;
     }
-    let boards = [&MICROBIT, &LM3S6965, &STM32F405];
-    if let Some(t) = boards
+    if let Some(t) = BOARDS
         .iter()
         .map(|b| b.target())
         .find(|t| !target_installed(t))
@@ -163,6 +169,42 @@ fn assembly_kernels_match_the_portable_ones_on_extreme_parameters() {
             test,
             format_args!("rust target {t} not installed (rustup target add {t})"),
         );
+        return false;
+    }
+    true
+}
+
+/// `demo` with `bundle` on every board: all `rows` outputs the host's, bit for bit.
+fn on_every_board(bundle: &Path, rows: usize) {
+    // One test at a time: both rebuild the same ELFs.
+    static ONE: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    let _one = ONE.lock().unwrap_or_else(|e| e.into_inner());
+    for board in BOARDS {
+        // The int8 demo's cargo folder (firmware_int8.rs), rebuilt with this bundle.
+        let elf = build_firmware(
+            board,
+            bundle,
+            &work().join("cargo-int8"),
+            &["--release", "--bin", "demo"],
+            "release",
+        )
+        .join("demo");
+        let (code, out) = qemu(board, &elf, None);
+        assert!(
+            out.contains(&format!(
+                "logits bit-identical to the host's: {rows}/{rows} digits"
+            )),
+            "{}:\n{out}",
+            board.name
+        );
+        assert!(out.contains("verdict: PASS"), "{}:\n{out}", board.name);
+        assert_eq!(code, Some(0), "{}:\n{out}", board.name);
+    }
+}
+
+#[test]
+fn assembly_kernels_match_the_portable_ones_on_extreme_parameters() {
+    if !prerequisites("firmware int8 edge cases") {
         return;
     }
     let dir = work().join("int8-edges");
@@ -177,25 +219,79 @@ fn assembly_kernels_match_the_portable_ones_on_extreme_parameters() {
     assert!(distinct.len() > 20, "{logits:?}");
     let bundle = dir.join("bundle-int8-edges.bin");
     write_bundle_for(&bundle, &AnyModel::Int8(q), &refs, &labels, &[], &[]).unwrap();
-    for board in boards {
-        // The int8 demo's cargo folder (firmware_int8.rs), rebuilt with this bundle.
-        let elf = build_firmware(
-            board,
-            &bundle,
-            &work().join("cargo-int8"),
-            &["--release", "--bin", "demo"],
-            "release",
-        )
-        .join("demo");
-        let (code, out) = qemu(board, &elf, None);
-        assert!(
-            out.contains(&format!(
-                "logits bit-identical to the host's: {DIGITS}/{DIGITS} digits"
-            )),
-            "{}:\n{out}",
-            board.name
-        );
-        assert!(out.contains("verdict: PASS"), "{}:\n{out}", board.name);
-        assert_eq!(code, Some(0), "{}:\n{out}", board.name);
+    on_every_board(&bundle, DIGITS);
+}
+
+#[test]
+fn raw_features_with_their_own_input_zero_point_match_too() {
+    let test = "firmware int8 raw features";
+    if !prerequisites(test) {
+        return;
     }
+    let Some(mnist) = microdense_tests::mnist_dir(test) else {
+        return;
+    };
+    let csv = mnist.join("../tabular/optdigits-8x8.csv");
+    if !csv.is_file() {
+        let at = csv.display();
+        skip(
+            test,
+            format_args!("no {at} (the tabular data beside MNIST)"),
+        );
+        return;
+    }
+    let dir = work().join("int8-edges");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (model, int8, bundle) = (
+        dir.join("optdigits.mdw"),
+        dir.join("optdigits-int8.mdw"),
+        dir.join("optdigits-int8.bin"),
+    );
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let data = ["--data".to_string(), s(&csv)];
+    let run = |args: &[String]| {
+        let cli = Cli::try_parse_from(
+            std::iter::once("microdense".to_string()).chain(args.iter().cloned()),
+        )
+        .unwrap_or_else(|e| panic!("{args:?}: {e}"));
+        microdense_host::commands::run(cli).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+    };
+    let args = |a: &[&str]| -> Vec<String> {
+        a.iter()
+            .map(|x| x.to_string())
+            .chain(data.iter().cloned())
+            .collect()
+    };
+    run(&args(&[
+        "train",
+        "--quiet",
+        "--epochs",
+        "20",
+        "--out",
+        &s(&model),
+    ]));
+    run(&args(&[
+        "quantize",
+        "--model",
+        &s(&model),
+        "--out",
+        &s(&int8),
+    ]));
+    let q = QuantModel::load(&int8).unwrap();
+    let zp = q.network().input_params().zero_point;
+    assert_ne!(
+        zp, -128,
+        "the point is an input zero point other than the pixels'"
+    );
+    run(&args(&[
+        "export",
+        "--firmware",
+        "--model",
+        &s(&int8),
+        "--digits",
+        "30",
+        "--out",
+        &s(&bundle),
+    ]));
+    on_every_board(&bundle, 30);
 }
