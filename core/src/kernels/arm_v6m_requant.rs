@@ -118,13 +118,14 @@ pub(crate) unsafe fn hidden6(
     );
 }
 
-/// `acc` ← six little-endian i32s at `biases` (two LDM/STM pairs: the compiled copy was a
+/// The six little-endian i32s at `biases` (two LDM/STM pairs: the compiled copy was a
 /// library call or a bounds-checked loop).
 ///
 /// # Safety
 /// `biases` holds six i32s and is 4-aligned.
 #[inline(always)]
-pub(crate) unsafe fn biases6(acc: &mut [i32; 6], biases: *const u8) {
+pub(crate) unsafe fn biases6(biases: *const u8) -> [i32; 6] {
+    let mut acc = core::mem::MaybeUninit::<[i32; 6]>::uninit();
     asm!(
         "ldm {b}!, {{r3, r4, r5}}",
         "stm {a}!, {{r3, r4, r5}}",
@@ -137,4 +138,6 @@ pub(crate) unsafe fn biases6(acc: &mut [i32; 6], biases: *const u8) {
         out("r5") _,
         options(nostack, preserves_flags),
     );
+    // SAFETY: the two STMs wrote all six.
+    acc.assume_init()
 }

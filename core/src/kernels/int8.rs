@@ -396,9 +396,8 @@ fn chunks6_thumb1(layer: &Layer, o: &mut [i16]) -> usize {
     }
     let (hi, lo) = (127 - layer.zp, layer.low - layer.zp);
     for (c, out) in o.chunks_exact_mut(WIDTH).enumerate() {
-        let mut acc = [0i32; WIDTH];
         // SAFETY: chunk c's six biases lie inside `b` (checked above), 4-aligned.
-        unsafe { super::arm_v6m_requant::biases6(&mut acc, b.as_ptr().add(4 * WIDTH * c)) };
+        let mut acc = unsafe { super::arm_v6m_requant::biases6(b.as_ptr().add(4 * WIDTH * c)) };
         accumulate(layer, 2 * WIDTH * c, WIDTH, &mut acc);
         // SAFETY: chunk c's multipliers (4-aligned: the array is, and 24·c bytes in) and
         // shifts lie inside the arrays checked above, `out` holds six i16s, and every
