@@ -261,10 +261,10 @@ pub(crate) fn dense(
             }
         }
     }
-    // On a Cortex-M0 a hidden layer's whole chunks of six requantize in assembly.
+    // On a Cortex-M0 the chunks requantize in assembly.
     #[cfg(microdense_thumb1)]
-    if let Sink::Hidden(out) = &mut sink {
-        j0 = chunks6_thumb1(&layer, out.get_mut(..units).unwrap_or(&mut []));
+    {
+        j0 += chunks_thumb1(&layer, &mut sink, units);
     }
     // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
     // included): biases, the products of every listed pair, requantization.
@@ -369,51 +369,76 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
     true
 }
 
-/// The whole chunks of six outputs of a hidden layer on a Cortex-M0: per chunk the biases,
-/// [`accumulate`], then requantization, clamp and stores in assembly
-/// ([`super::arm_v6m_requant::hidden6`]). Returns the outputs done: 0 when the buffers
-/// do not allow it (the caller then computes every chunk itself).
+/// Every chunk of a layer on a Cortex-M0: per chunk the biases, [`accumulate`], then
+/// requantization, clamp and stores in assembly ([`super::arm_v6m_requant`]; a hidden
+/// layer's whole chunks of six by `hidden6`, the rest by `outputs`). Returns the outputs
+/// done: all `units`, or 0 when the buffers or the rule do not allow it (the caller then
+/// computes every chunk itself).
 #[cfg(microdense_thumb1)]
 #[inline(always)]
-fn chunks6_thumb1(layer: &Layer, o: &mut [i16]) -> usize {
-    let chunks = o.len() / WIDTH;
+fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
+    use super::arm_v6m_requant as rq;
     let (b, m, sh) = (layer.biases, layer.multipliers, layer.shifts);
-    let whole = WIDTH * chunks;
-    if chunks == 0
+    let (zp, low) = (layer.zp, layer.low);
+    // The bounds of `y` itself (see `rq::hidden6` and `rq::outputs`).
+    let (hi, lo) = match sink {
+        Sink::Hidden(_) => (127 - zp, low - zp),
+        Sink::Last(_, high) => (*high, low),
+    };
+    let bounds_fit = match sink {
+        Sink::Hidden(_) => (-128..=127).contains(&zp) && (-128..=127).contains(&low),
+        // The core's rule: zero point 0.
+        Sink::Last(..) => zp == 0,
+    };
+    if units == 0
         || !(layer.dsp
-            && 2 * whole <= layer.row_bytes
-            && b.len() >= 4 * whole
+            && bounds_fit
+            && units <= sink.len()
+            && b.len() >= 4 * units
             && (b.as_ptr() as usize).is_multiple_of(4)
-            && m.len() >= 4 * whole
+            && m.len() >= 4 * units
             && (m.as_ptr() as usize).is_multiple_of(4)
-            && sh.len() >= whole
+            && sh.len() >= units
             // The assembly does the core's rule only (a blob uses one rule throughout).
-            && sh.first().is_some_and(|&s| s <= 31)
-            && (-128..=127).contains(&layer.zp)
-            && (-128..=127).contains(&layer.low))
+            && sh.first().is_some_and(|&s| s <= 31))
     {
         return 0;
     }
-    let (hi, lo) = (127 - layer.zp, layer.low - layer.zp);
-    for (c, out) in o.chunks_exact_mut(WIDTH).enumerate() {
-        // SAFETY: chunk c's six biases lie inside `b` (checked above), 4-aligned.
-        let mut acc = unsafe { super::arm_v6m_requant::biases6(b.as_ptr().add(4 * WIDTH * c)) };
-        accumulate(layer, 2 * WIDTH * c, WIDTH, &mut acc);
-        // SAFETY: chunk c's multipliers (4-aligned: the array is, and 24·c bytes in) and
-        // shifts lie inside the arrays checked above, `out` holds six i16s, and every
-        // shift is at most 31 (the first one is, and a parsed blob uses one rule).
+    let mut j0 = 0;
+    while j0 < units {
+        let n = (units - j0).min(WIDTH);
+        // SAFETY (every block below): outputs j0..j0 + n < units of the arrays and of
+        // `sink` checked above (biases and multipliers 4-aligned, so at 4·j0 bytes in;
+        // shifts at most 31: the first one is, and a parsed blob uses one rule).
+        let mut acc = if n == WIDTH {
+            unsafe { rq::biases6(b.as_ptr().add(4 * j0)) }
+        } else {
+            let mut acc = [0i32; WIDTH];
+            for (a, b) in acc.iter_mut().zip(b[4 * j0..].chunks_exact(4)).take(n) {
+                *a = le_i32(b);
+            }
+            acc
+        };
+        accumulate(layer, 2 * j0, n + n % 2, &mut acc);
+        let (m, sh) = unsafe { (m.as_ptr().add(4 * j0), sh.as_ptr().add(j0)) };
         unsafe {
-            super::arm_v6m_requant::hidden6(
-                &acc,
-                m.as_ptr().add(4 * WIDTH * c),
-                sh.as_ptr().add(WIDTH * c),
-                out.as_mut_ptr(),
-                hi,
-                lo,
-            );
+            match sink {
+                Sink::Hidden(out) if n == WIDTH => {
+                    rq::hidden6(&acc, m, sh, out.as_mut_ptr().add(j0), hi, lo);
+                }
+                Sink::Hidden(out) => {
+                    let out = out.as_mut_ptr().add(j0).cast();
+                    rq::outputs::<false>(&acc, n, m, sh, out, hi, lo);
+                }
+                Sink::Last(out, _) => {
+                    let out = out.as_mut_ptr().add(j0).cast();
+                    rq::outputs::<true>(&acc, n, m, sh, out, hi, lo);
+                }
+            }
         }
+        j0 += n;
     }
-    whole
+    units
 }
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
