@@ -414,7 +414,11 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
             unsafe { rq::biases6(b.as_ptr().add(4 * j0)) }
         } else {
             let mut acc = [0i32; WIDTH];
-            for (a, b) in acc.iter_mut().zip(b[4 * j0..].chunks_exact(4)).take(n) {
+            for (a, b) in acc
+                .iter_mut()
+                .zip(b.get(4 * j0..).unwrap_or(&[]).chunks_exact(4))
+                .take(n)
+            {
                 *a = le_i32(b);
             }
             acc
