@@ -17,6 +17,10 @@ mod arm_dsp;
 mod arm_f32;
 #[cfg(microdense_thumb1)]
 mod arm_v6m;
+#[cfg(microdense_thumb1)]
+mod arm_v6m_gather;
+#[cfg(microdense_thumb1)]
+mod arm_v6m_requant;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
 mod arm_v7m;
 pub(crate) mod dense;
