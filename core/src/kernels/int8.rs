@@ -92,21 +92,23 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
         };
         return finish(list, n, None);
     }
-    // Thumb-2 (Cortex-M3, M4): the pairs up to an even count in assembly.
+    // Thumb-2 (Cortex-M3, M4): the pairs up to an even count in assembly, which sums
+    // their inputs too (the rest, at most one pair, is added below).
     #[cfg(microdense_thumb2)]
-    let (mut n, done) = match list.len() >= 2 * pairs.len() {
+    let (mut n, done, mut sum) = match list.len() >= 2 * pairs.len() {
         true => {
             let done = pairs.len() / 2 * 2;
             // SAFETY: `pairs` and `list` are u32 slices (4-aligned); `pairs` holds `done`
             // words, `list` room for 2 · len(pairs) ≥ 2 · done words.
             let list = list.as_mut_ptr();
-            let n = unsafe { super::arm_thumb2::gather_pairs(pairs.as_ptr(), done, row, list) };
-            (n, done)
+            let (n, sum) =
+                unsafe { super::arm_thumb2::gather_pairs(pairs.as_ptr(), done, row, list) };
+            (n, done, Some(sum))
         }
-        false => (0, 0),
+        false => (0, 0, None),
     };
     #[cfg(not(microdense_thumb2))]
-    let (mut n, done) = (0, 0);
+    let (mut n, done, mut sum): (usize, usize, Option<i32>) = (0, 0, None);
     {
         let mut slots = list.get_mut(2 * n..).unwrap_or(&mut []).chunks_exact_mut(2);
         let mut off = done as u32 * row;
@@ -116,12 +118,14 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
                     e[0] = w;
                     e[1] = off;
                     n += 1;
+                    let halves = i32::from(w as u16 as i16) + ((w as i32) >> 16);
+                    sum = sum.map(|s| s.wrapping_add(halves));
                 }
             }
             off += row;
         }
     }
-    finish(list, n, None)
+    finish(list, n, sum)
 }
 
 /// Gathers the pairs of `x` not both at `zp` into `list` as (inputs minus the zero point,
