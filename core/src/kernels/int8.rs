@@ -627,7 +627,7 @@ fn portable_n<const N: usize, const B: usize>(
             continue;
         };
         // Even byte indices are the even columns.
-        let w = |i: usize| match i % 2 == 0 {
+        let w = |i: usize| match i.is_multiple_of(2) {
             true => i32::from(w[i] ^ flip),
             false => i32::from(w[i] as i8),
         };
@@ -757,11 +757,11 @@ mod tests {
                 let mut want = start;
                 for e in entries.chunks_exact(2) {
                     let x = [i32::from(e[0] as u16 as i16), (e[0] as i32) >> 16];
-                    for j in 0..width {
+                    for (j, a) in want.iter_mut().enumerate().take(width) {
                         for (r, &xr) in x.iter().enumerate() {
                             let at = e[1] as usize + col + (j / 2) * 4 + r * 2 + j % 2;
                             let w = i32::from(signed[at] as i8);
-                            want[j] = want[j].wrapping_add(xr * w);
+                            *a = a.wrapping_add(xr * w);
                         }
                     }
                 }
