@@ -588,8 +588,10 @@ fn undo_offset(
 /// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
 /// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs). The
 /// even columns' bytes, XORed with `flip`, are read unsigned as `w + 128` (for
-/// [`undo_offset`]): `flip` is 0 for [`WeightCoding::EvenOffset`], 0x80 for signed bytes
-/// (one loop for both codings: a chip's flash holds one copy).
+/// [`undo_offset`]): `flip` is 0 for [`WeightCoding::EvenOffset`], 0x80 for signed bytes.
+/// Where it is the main loop (RISC-V, PCs) the offset coding has its own copy without the
+/// XOR; Cortex-M cores run it rarely (their assembly takes the offset coding) and keep one
+/// copy for both codings (flash).
 #[inline(never)]
 fn portable(
     weights: &[u8],
@@ -599,16 +601,25 @@ fn portable(
     entries: &[u32],
     acc: &mut [i32; WIDTH],
 ) {
+    #[cfg(not(any(microdense_thumb1, microdense_thumb2)))]
+    if flip == 0 {
+        return match width {
+            6 => portable_n::<6, 12, false>(weights, 0, col, entries, acc),
+            4 => portable_n::<4, 8, false>(weights, 0, col, entries, acc),
+            _ => portable_n::<2, 4, false>(weights, 0, col, entries, acc),
+        };
+    }
     match width {
-        6 => portable_n::<6, 12>(weights, flip, col, entries, acc),
-        4 => portable_n::<4, 8>(weights, flip, col, entries, acc),
-        _ => portable_n::<2, 4>(weights, flip, col, entries, acc),
+        6 => portable_n::<6, 12, true>(weights, flip, col, entries, acc),
+        4 => portable_n::<4, 8, true>(weights, flip, col, entries, acc),
+        _ => portable_n::<2, 4, true>(weights, flip, col, entries, acc),
     }
 }
 
-/// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry).
+/// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry); `FLIP`: XOR
+/// the even bytes with `flip` (else `flip` is 0).
 #[inline(always)]
-fn portable_n<const N: usize, const B: usize>(
+fn portable_n<const N: usize, const B: usize, const FLIP: bool>(
     weights: &[u8],
     flip: u8,
     col: usize,
@@ -628,7 +639,8 @@ fn portable_n<const N: usize, const B: usize>(
         };
         // Even byte indices are the even columns.
         let w = |i: usize| match i.is_multiple_of(2) {
-            true => i32::from(w[i] ^ flip),
+            true if FLIP => i32::from(w[i] ^ flip),
+            true => i32::from(w[i]),
             false => i32::from(w[i] as i8),
         };
         for k in 0..N / 2 {
