@@ -87,21 +87,45 @@ macro_rules! entry6 {
     };
 }
 
+/// `(1 << s) >> 1` for every shift `s`: the rounding term of `requantize`, one load.
+static ROUND: [u32; 32] = {
+    let mut t = [0u32; 32];
+    let mut s = 1;
+    while s < 32 {
+        t[s] = 1 << (s - 1);
+        s += 1;
+    }
+    t
+};
+
+/// How [`chunks6_hidden`] clamps and stores a requantized `y` (see
+/// `<i16 as Output>::store`).
+pub(crate) mod clamp {
+    /// `clamp(y + zp, −128, 127) − zp` (SSAT).
+    pub(crate) const LINEAR: u8 = 0;
+    /// As [`LINEAR`], and at least 0 (relu: the lower bound is the zero point).
+    pub(crate) const RELU: u8 = 1;
+    /// Zero point −128 (relu or not): `clamp(y, 0, 255)`, one USAT.
+    pub(crate) const ZP_MIN: u8 = 2;
+}
+
 /// Whole chunks of six outputs of a hidden layer, one after the other: per chunk the
 /// biases into six accumulators, the loop of [`six`], the correction of
 /// `kernels::int8::undo_offset` (with `io.sum128`), then per output the
-/// requantization and store of `requantize` and `<i16 as Output>::store` (RELU: the
-/// clamp's lower bound is the zero point, else −128), with nothing spilled between.
+/// requantization and store of `requantize` and `<i16 as Output>::store` (as
+/// [`clamp`]`::CLAMP` says), with nothing spilled between.
 ///
 /// # Safety
 /// For every chunk, the list contract of `kernels::int8::accumulate` for `io.base` (advanced by 12 bytes a chunk)
 /// and `io.list`; `io`'s arrays hold six values per chunk, the biases 4-aligned, the
-/// shifts at most 31.
+/// shifts at most 31; for [`clamp::ZP_MIN`] `io.zp` is −128.
 #[inline(always)]
-pub(crate) unsafe fn chunks6_hidden<const RELU: bool>(io: &mut ChunkIo) {
+pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
     macro_rules! chunks {
-        ($(($acc:literal, $one:literal, $set_one:literal)),*) => {
+        ($table:literal, $(($acc:literal, $round:expr, $after:literal)),*) => {
             asm!(
+                // The stack: `io`, then the rounding terms' table.
+                "push {{{t}}}",
                 "push {{{io}}}",
                 "4:",
                 // Biases; the list and this chunk's weights.
@@ -144,30 +168,24 @@ pub(crate) unsafe fn chunks6_hidden<const RELU: bool>(io: &mut ChunkIo) {
                 "sub {a2}, {a2}, {t}",
                 "sub {a4}, {a4}, {a5}, lsl #8",
                 "sub {a4}, {a4}, {t}",
-                // Requantization: base = multipliers, list = shifts, io = out, t = zp.
+                // Requantization: base = multipliers, list = shifts, io = out, t = zp
+                // (or, with no zero point to add, the rounding terms' table).
                 "ldr r9, [r8, #24]",
                 "add r9, r9, #12",
                 "str r9, [r8, #24]",
                 "ldr {base}, [r8, #4]",
                 "ldr {list}, [r8, #8]",
                 "ldr {io}, [r8, #12]",
-                "ldr {t}, [r8, #16]",
-                // The first output's accumulator then holds the 1 of the others'
-                // rounding terms `(1 << s) >> 1`.
-                "mov r10, #1",
+                $table,
                 $(
                     "ldr r8, [{base}], #4",
                     "ldrb r9, [{list}], #1",
-                    concat!("lsl r10, ", $one, ", r9"),
-                    "lsr r10, r10, #1",
+                    $round,
                     concat!("smmlar r10, {", $acc, "}, r8, r10"),
                     "asr r10, r10, r9",
-                    "add r10, r10, {t}",
-                    "ssat r10, #8, r10",
-                    relu_clamp!(),
-                    "sub r10, r10, {t}",
+                    store!(),
                     "strh r10, [{io}], #2",
-                    $set_one,
+                    $after,
                 )*
                 // Store the advanced pointers; next chunk.
                 "ldr r8, [sp]",
@@ -180,10 +198,11 @@ pub(crate) unsafe fn chunks6_hidden<const RELU: bool>(io: &mut ChunkIo) {
                 "str r9, [r8, #28]",
                 "bne 4b",
                 "pop {{{io}}}",
+                "add sp, sp, #4",
                 io = inout(reg) io as *mut ChunkIo => _,
                 list = out(reg) _,
                 base = out(reg) _,
-                t = out(reg) _,
+                t = inout(reg) ROUND.as_ptr() => _,
                 out("r8") _,
                 out("r9") _,
                 out("r10") _,
@@ -196,34 +215,63 @@ pub(crate) unsafe fn chunks6_hidden<const RELU: bool>(io: &mut ChunkIo) {
             )
         };
     }
-    if RELU {
-        macro_rules! relu_clamp {
-            () => {
-                "cmp r10, {t}\n it lt\n movlt r10, {t}"
-            };
+    // The rounding term `(1 << s) >> 1` of the shift in r9, into r10: from the table
+    // (in `$t`), or, for the first output while every register is taken, computed.
+    macro_rules! from_table {
+        ($t:literal) => {
+            concat!("ldr r10, [", $t, ", r9, lsl #2]")
+        };
+    }
+    macro_rules! general {
+        () => {
+            chunks!(
+                "ldr {t}, [r8, #16]",
+                (
+                    "a0",
+                    "mov r10, #1\n lsl r10, r10, r9\n lsr r10, r10, #1",
+                    "ldr {a0}, [sp, #4]"
+                ),
+                ("a1", from_table!("{a0}"), ""),
+                ("a2", from_table!("{a0}"), ""),
+                ("a3", from_table!("{a0}"), ""),
+                ("a4", from_table!("{a0}"), ""),
+                ("a5", from_table!("{a0}"), "")
+            )
+        };
+    }
+    match CLAMP {
+        clamp::ZP_MIN => {
+            macro_rules! store {
+                () => {
+                    "usat r10, #8, r10"
+                };
+            }
+            chunks!(
+                "ldr {t}, [sp, #4]",
+                ("a0", from_table!("{t}"), ""),
+                ("a1", from_table!("{t}"), ""),
+                ("a2", from_table!("{t}"), ""),
+                ("a3", from_table!("{t}"), ""),
+                ("a4", from_table!("{t}"), ""),
+                ("a5", from_table!("{t}"), "")
+            );
         }
-        chunks!(
-            ("a0", "r10", "mov {a0}, #1"),
-            ("a1", "{a0}", ""),
-            ("a2", "{a0}", ""),
-            ("a3", "{a0}", ""),
-            ("a4", "{a0}", ""),
-            ("a5", "{a0}", "")
-        );
-    } else {
-        macro_rules! relu_clamp {
-            () => {
-                ""
-            };
+        clamp::RELU => {
+            macro_rules! store {
+                () => {
+                    "add r10, r10, {t}\n ssat r10, #8, r10\n cmp r10, {t}\n it lt\n movlt r10, {t}\n sub r10, r10, {t}"
+                };
+            }
+            general!();
         }
-        chunks!(
-            ("a0", "r10", "mov {a0}, #1"),
-            ("a1", "{a0}", ""),
-            ("a2", "{a0}", ""),
-            ("a3", "{a0}", ""),
-            ("a4", "{a0}", ""),
-            ("a5", "{a0}", "")
-        );
+        _ => {
+            macro_rules! store {
+                () => {
+                    "add r10, r10, {t}\n ssat r10, #8, r10\n sub r10, r10, {t}"
+                };
+            }
+            general!();
+        }
     }
 }
 

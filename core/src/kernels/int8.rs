@@ -425,10 +425,12 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
     // multipliers, shifts and outputs hold at least six values per chunk, all checked
     // above; the shifts of a parsed blob are at most 31.
     unsafe {
-        if relu {
-            dsp::chunks6_hidden::<true>(&mut io);
-        } else {
-            dsp::chunks6_hidden::<false>(&mut io);
+        match (layer.zp, relu) {
+            // Zero point −128: the clamp is to 0..=255 whether relu or not (the checks
+            // above: relu's lower bound is the zero point, else −128).
+            (-128, _) => dsp::chunks6_hidden::<{ dsp::clamp::ZP_MIN }>(&mut io),
+            (_, true) => dsp::chunks6_hidden::<{ dsp::clamp::RELU }>(&mut io),
+            (_, false) => dsp::chunks6_hidden::<{ dsp::clamp::LINEAR }>(&mut io),
         }
     }
     true
