@@ -56,33 +56,64 @@ pub(crate) struct ChunkIo {
 /// column); then LDRD of the next entry.
 macro_rules! entry6 {
     ($x:literal) => {
+        entry6!($x, "{base}", "{list}", "{a0}", "{a1}", "{a2}", "{a3}", "{a4}", "{a5}")
+    };
+    ($x:literal, $base:literal, $list:literal, $a0:literal, $a1:literal, $a2:literal, $a3:literal, $a4:literal, $a5:literal) => {
         concat!(
-            "add r10, {base}, r10\n",
+            "add r10, ",
+            $base,
+            ", r10\n",
             "ldm r10, {{r8, r9, r10}}\n",
-            "smlad {a0}, r8, ",
+            "smlad ",
+            $a0,
+            ", r8, ",
             $x,
-            ", {a0}\n",
+            ", ",
+            $a0,
+            "\n",
             "sxtb16 r8, r8, ror #8\n",
-            "smlad {a1}, r8, ",
+            "smlad ",
+            $a1,
+            ", r8, ",
             $x,
-            ", {a1}\n",
-            "smlad {a2}, r9, ",
+            ", ",
+            $a1,
+            "\n",
+            "smlad ",
+            $a2,
+            ", r9, ",
             $x,
-            ", {a2}\n",
+            ", ",
+            $a2,
+            "\n",
             "sxtb16 r9, r9, ror #8\n",
-            "smlad {a3}, r9, ",
+            "smlad ",
+            $a3,
+            ", r9, ",
             $x,
-            ", {a3}\n",
-            "smlad {a4}, r10, ",
+            ", ",
+            $a3,
+            "\n",
+            "smlad ",
+            $a4,
+            ", r10, ",
             $x,
-            ", {a4}\n",
+            ", ",
+            $a4,
+            "\n",
             "sxtb16 r10, r10, ror #8\n",
-            "smlad {a5}, r10, ",
+            "smlad ",
+            $a5,
+            ", r10, ",
             $x,
-            ", {a5}\n",
+            ", ",
+            $a5,
+            "\n",
             "ldrd ",
             $x,
-            ", r10, [{list}], #8"
+            ", r10, [",
+            $list,
+            "], #8"
         )
     };
 }
@@ -121,97 +152,101 @@ pub(crate) mod clamp {
 /// shifts at most 31; for [`clamp::ZP_MIN`] `io.zp` is −128.
 #[inline(always)]
 pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
+    // Fixed registers: accumulators r0–r5 (the biases by one LDM); in the loop the
+    // inputs in lr, the list in r11, the weights in r12; in the requantization the
+    // multipliers in r11, the shifts in r12, the outputs in lr (one LDM and one STM of
+    // `io`'s fields). `t` holds `io` until the requantization takes it for the zero point
+    // (or the table). The stack: `io`, the loop's entry point, the table.
     macro_rules! chunks {
         ($table:literal, $(($acc:literal, $round:expr, $after:literal)),*) => {
             asm!(
-                // The stack: `io`, then the rounding terms' table.
+                // The loop's entry point, the same for every chunk: the exit for an
+                // empty list, else the first or (a count of 4k + 2) the second half.
+                "push {{r10}}",
+                "ldr r8, [{t}, #20]",
+                "ldr r8, [r8]",
+                "adr r10, 3f",
+                "cmp r8, #0",
+                "beq 6f",
+                "adr r10, 2f",
+                "ldr r8, [{t}, #36]",
+                "cmp r8, #0",
+                "beq 6f",
+                "adr r10, 5f",
+                "6:",
+                "orr r10, r10, #1",
+                "push {{r10}}",
                 "push {{{t}}}",
-                "push {{{io}}}",
                 "4:",
-                // Biases; the list and this chunk's weights.
-                "ldr r10, [{io}]",
-                "ldrd {a0}, {a1}, [r10]",
-                "ldrd {a2}, {a3}, [r10, #8]",
-                "ldrd {a4}, {a5}, [r10, #16]",
-                // 256 × the odd biases into the even ones (undone below with the sums).
-                "add {a0}, {a0}, {a1}, lsl #8",
-                "add {a2}, {a2}, {a3}, lsl #8",
-                "add {a4}, {a4}, {a5}, lsl #8",
-                "add r10, r10, #24",
-                "str r10, [{io}]",
-                "ldr {list}, [{io}, #20]",
-                "ldr {base}, [{io}, #24]",
-                "ldr r9, [{io}, #36]",
-                // The products (as `six`, `io` holding the inputs), four entries per
-                // iteration: a count of 4k + 2 enters at the second half.
-                "ldrd {io}, r10, [{list}], #8",
-                "cmp {io}, #0",
-                "beq 3f",
-                "cmp r9, #0",
-                "bne 5f",
+                // Biases (256 × the odd ones into the even ones, undone below with the
+                // sums); the list and this chunk's weights; into the loop.
+                "ldr r10, [{t}]",
+                "ldm r10!, {{r0, r1, r2, r3, r4, r5}}",
+                "str r10, [{t}]",
+                "add r0, r0, r1, lsl #8",
+                "add r2, r2, r3, lsl #8",
+                "add r4, r4, r5, lsl #8",
+                "ldr r11, [{t}, #20]",
+                "ldr r12, [{t}, #24]",
+                "ldrd lr, r10, [r11], #8",
+                "ldr pc, [sp, #4]",
+                // The products (as `six`), four entries per iteration.
                 "2:",
-                entry6!("{io}"),
-                entry6!("{io}"),
+                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
+                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
                 "5:",
-                entry6!("{io}"),
-                entry6!("{io}"),
-                "cmp {io}, #0",
+                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
+                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
+                "cmp lr, #0",
                 "bne 2b",
                 "3:",
                 // The even columns' sums (`kernels::int8::undo_offset`): minus 256 × the
                 // odd neighbour (its bias included, added above) and 128 · Σx.
-                "ldr r8, [sp]",
-                "ldr {t}, [r8, #32]",
-                "sub {a0}, {a0}, {a1}, lsl #8",
-                "sub {a0}, {a0}, {t}",
-                "sub {a2}, {a2}, {a3}, lsl #8",
-                "sub {a2}, {a2}, {t}",
-                "sub {a4}, {a4}, {a5}, lsl #8",
-                "sub {a4}, {a4}, {t}",
-                // Requantization: base = multipliers, list = shifts, io = out, t = zp
-                // (or, with no zero point to add, the rounding terms' table).
-                "ldr r9, [r8, #24]",
-                "add r9, r9, #12",
-                "str r9, [r8, #24]",
-                "ldr {base}, [r8, #4]",
-                "ldr {list}, [r8, #8]",
-                "ldr {io}, [r8, #12]",
+                "ldr r8, [{t}, #32]",
+                "sub r0, r0, r1, lsl #8",
+                "sub r0, r0, r8",
+                "sub r2, r2, r3, lsl #8",
+                "sub r2, r2, r8",
+                "sub r4, r4, r5, lsl #8",
+                "sub r4, r4, r8",
+                // The next chunk's weights; multipliers, shifts and outputs.
+                "add r12, r12, #12",
+                "str r12, [{t}, #24]",
+                "add r8, {t}, #4",
+                "ldm r8, {{r11, r12, lr}}",
                 $table,
                 $(
-                    "ldr r8, [{base}], #4",
-                    "ldrb r9, [{list}], #1",
+                    "ldr r8, [r11], #4",
+                    "ldrb r9, [r12], #1",
                     $round,
-                    concat!("smmlar r10, {", $acc, "}, r8, r10"),
+                    concat!("smmlar r10, ", $acc, ", r8, r10"),
                     "asr r10, r10, r9",
                     store!(),
-                    "strh r10, [{io}], #2",
+                    "strh r10, [lr], #2",
                     $after,
                 )*
                 // Store the advanced pointers; next chunk.
-                "ldr r8, [sp]",
-                "str {base}, [r8, #4]",
-                "str {list}, [r8, #8]",
-                "str {io}, [r8, #12]",
-                "mov {io}, r8",
-                "ldr r9, [r8, #28]",
+                "ldr {t}, [sp]",
+                "add r8, {t}, #4",
+                "stm r8, {{r11, r12, lr}}",
+                "ldr r9, [{t}, #28]",
                 "subs r9, r9, #1",
-                "str r9, [r8, #28]",
+                "str r9, [{t}, #28]",
                 "bne 4b",
-                "pop {{{io}}}",
-                "add sp, sp, #4",
-                io = inout(reg) io as *mut ChunkIo => _,
-                list = out(reg) _,
-                base = out(reg) _,
-                t = inout(reg) ROUND.as_ptr() => _,
+                "add sp, sp, #12",
+                t = inout(reg) io as *mut ChunkIo => _,
+                inout("r10") ROUND.as_ptr() => _,
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
                 out("r8") _,
                 out("r9") _,
-                out("r10") _,
-                a0 = out(reg) _,
-                a1 = out(reg) _,
-                a2 = out(reg) _,
-                a3 = out(reg) _,
-                a4 = out(reg) _,
-                a5 = out(reg) _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
             )
         };
     }
@@ -225,17 +260,17 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
     macro_rules! general {
         () => {
             chunks!(
-                "ldr {t}, [r8, #16]",
+                "ldr {t}, [{t}, #16]",
                 (
-                    "a0",
+                    "r0",
                     "mov r10, #1\n lsl r10, r10, r9\n lsr r10, r10, #1",
-                    "ldr {a0}, [sp, #4]"
+                    "ldr r0, [sp, #8]"
                 ),
-                ("a1", from_table!("{a0}"), ""),
-                ("a2", from_table!("{a0}"), ""),
-                ("a3", from_table!("{a0}"), ""),
-                ("a4", from_table!("{a0}"), ""),
-                ("a5", from_table!("{a0}"), "")
+                ("r1", from_table!("r0"), ""),
+                ("r2", from_table!("r0"), ""),
+                ("r3", from_table!("r0"), ""),
+                ("r4", from_table!("r0"), ""),
+                ("r5", from_table!("r0"), "")
             )
         };
     }
@@ -247,13 +282,13 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
                 };
             }
             chunks!(
-                "ldr {t}, [sp, #4]",
-                ("a0", from_table!("{t}"), ""),
-                ("a1", from_table!("{t}"), ""),
-                ("a2", from_table!("{t}"), ""),
-                ("a3", from_table!("{t}"), ""),
-                ("a4", from_table!("{t}"), ""),
-                ("a5", from_table!("{t}"), "")
+                "ldr {t}, [sp, #8]",
+                ("r0", from_table!("{t}"), ""),
+                ("r1", from_table!("{t}"), ""),
+                ("r2", from_table!("{t}"), ""),
+                ("r3", from_table!("{t}"), ""),
+                ("r4", from_table!("{t}"), ""),
+                ("r5", from_table!("{t}"), "")
             );
         }
         clamp::RELU => {
