@@ -1,11 +1,12 @@
-//! The Cortex-M4 loop: SXTB16 and SMLAD (Armv7E-M DSP extension), two list entries per
-//! iteration, and whole chunks of a hidden layer in one piece of assembly. Weights are
+//! The Cortex-M4 loop: SXTB16 and SMLAD (Armv7E-M DSP extension), four list entries per
+//! iteration (a count of 4k + 2 enters halfway), and whole chunks of a hidden layer in one piece of assembly. Weights are
 //! of `WeightCoding::EvenOffset`: three instructions per four multiply-adds.
 use core::arch::asm;
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators,
 /// the even ones as the raw weight words give them (`kernels::int8::undo_offset`
-/// corrects them); always true (every width has its loop).
+/// corrects them); always true (every width has its loop). `half`: the list's count is
+/// 2 more than a multiple of 4.
 ///
 /// # Safety
 /// The list contract of `kernels::int8::accumulate`.
@@ -15,12 +16,14 @@ pub(crate) unsafe fn accumulate(
     list: *const u32,
     width: usize,
     acc: &mut [i32; 6],
+    half: bool,
 ) -> bool {
     let [a0, a1, a2, a3, a4, a5] = acc;
+    let half = u32::from(half);
     match width {
-        6 => six(base, list, [a0, a1, a2, a3, a4, a5]),
-        4 => four(base, list, [a0, a1, a2, a3]),
-        _ => two(base, list, [a0, a1]),
+        6 => six(base, list, [a0, a1, a2, a3, a4, a5], half),
+        4 => four(base, list, [a0, a1, a2, a3], half),
+        _ => two(base, list, [a0, a1], half),
     }
     true
 }
@@ -313,16 +316,21 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
 /// Six accumulators: per entry one LDRD (inputs, offset), one ADD, one LDM of the
 /// 12 weight bytes, then per weight word SMLAD (the raw word: the even column, plus 256 ×
 /// the odd one and the offset, undone by the caller), SXTB16 (ROR 8, in place) and SMLAD
-/// (the odd column); two entries per loop iteration.
+/// (the odd column); four entries per loop iteration (`half`: enter at the third).
 #[inline(always)]
-unsafe fn six(base: *const u8, list: *const u32, acc: [&mut i32; 6]) {
+unsafe fn six(base: *const u8, list: *const u32, acc: [&mut i32; 6], half: u32) {
     let [r0, r1, r2, r3, r4, r5] = acc;
     let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (*r0, *r1, *r2, *r3, *r4, *r5);
     asm!(
         "ldrd {x}, r10, [{list}], #8",
         "cmp {x}, #0",
         "beq 3f",
+        "cmp r9, #0",
+        "bne 5f",
         "2:",
+        entry6!("{x}"),
+        entry6!("{x}"),
+        "5:",
         entry6!("{x}"),
         entry6!("{x}"),
         "cmp {x}, #0",
@@ -332,7 +340,7 @@ unsafe fn six(base: *const u8, list: *const u32, acc: [&mut i32; 6]) {
         base = in(reg) base,
         x = out(reg) _,
         out("r8") _,
-        out("r9") _,
+        inout("r9") half => _,
         out("r10") _,
         a0 = inout(reg) a0,
         a1 = inout(reg) a1,
@@ -345,34 +353,40 @@ unsafe fn six(base: *const u8, list: *const u32, acc: [&mut i32; 6]) {
     (*r0, *r1, *r2, *r3, *r4, *r5) = (a0, a1, a2, a3, a4, a5);
 }
 
+/// One list entry of four outputs (as `entry6!`): LDRD of the 8 weight bytes.
+macro_rules! entry4 {
+    () => {
+        concat!(
+            "add r10, {base}, r10\n",
+            "ldrd r8, r9, [r10]\n",
+            "smlad {a0}, r8, {x}, {a0}\n",
+            "sxtb16 r8, r8, ror #8\n",
+            "smlad {a1}, r8, {x}, {a1}\n",
+            "smlad {a2}, r9, {x}, {a2}\n",
+            "sxtb16 r9, r9, ror #8\n",
+            "smlad {a3}, r9, {x}, {a3}\n",
+            "ldrd {x}, r10, [{list}], #8"
+        )
+    };
+}
+
 /// Four accumulators: LDRD of the 8 weight bytes.
 #[inline(always)]
-unsafe fn four(base: *const u8, list: *const u32, acc: [&mut i32; 4]) {
+unsafe fn four(base: *const u8, list: *const u32, acc: [&mut i32; 4], half: u32) {
     let [r0, r1, r2, r3] = acc;
     let (mut a0, mut a1, mut a2, mut a3) = (*r0, *r1, *r2, *r3);
     asm!(
         "ldrd {x}, r10, [{list}], #8",
         "cmp {x}, #0",
         "beq 3f",
+        "cmp r9, #0",
+        "bne 5f",
         "2:",
-        "add r10, {base}, r10",
-        "ldrd r8, r9, [r10]",
-        "smlad {a0}, r8, {x}, {a0}",
-        "sxtb16 r8, r8, ror #8",
-        "smlad {a1}, r8, {x}, {a1}",
-        "smlad {a2}, r9, {x}, {a2}",
-        "sxtb16 r9, r9, ror #8",
-        "smlad {a3}, r9, {x}, {a3}",
-        "ldrd {x}, r10, [{list}], #8",
-        "add r10, {base}, r10",
-        "ldrd r8, r9, [r10]",
-        "smlad {a0}, r8, {x}, {a0}",
-        "sxtb16 r8, r8, ror #8",
-        "smlad {a1}, r8, {x}, {a1}",
-        "smlad {a2}, r9, {x}, {a2}",
-        "sxtb16 r9, r9, ror #8",
-        "smlad {a3}, r9, {x}, {a3}",
-        "ldrd {x}, r10, [{list}], #8",
+        entry4!(),
+        entry4!(),
+        "5:",
+        entry4!(),
+        entry4!(),
         "cmp {x}, #0",
         "bne 2b",
         "3:",
@@ -380,7 +394,7 @@ unsafe fn four(base: *const u8, list: *const u32, acc: [&mut i32; 4]) {
         base = in(reg) base,
         x = out(reg) _,
         out("r8") _,
-        out("r9") _,
+        inout("r9") half => _,
         out("r10") _,
         a0 = inout(reg) a0,
         a1 = inout(reg) a1,
@@ -391,31 +405,42 @@ unsafe fn four(base: *const u8, list: *const u32, acc: [&mut i32; 4]) {
     (*r0, *r1, *r2, *r3) = (a0, a1, a2, a3);
 }
 
+/// One list entry of two outputs: one LDR (register offset) of the 4 weight bytes.
+macro_rules! entry2 {
+    () => {
+        concat!(
+            "ldr {w}, [{base}, {p}]\n",
+            "smlad {a0}, {w}, {x}, {a0}\n",
+            "sxtb16 {w}, {w}, ror #8\n",
+            "smlad {a1}, {w}, {x}, {a1}\n",
+            "ldrd {x}, {p}, [{list}], #8"
+        )
+    };
+}
+
 /// Two accumulators: one LDR (register offset) of the 4 weight bytes.
 #[inline(always)]
-unsafe fn two(base: *const u8, list: *const u32, acc: [&mut i32; 2]) {
+unsafe fn two(base: *const u8, list: *const u32, acc: [&mut i32; 2], half: u32) {
     let [r0, r1] = acc;
     let (mut a0, mut a1) = (*r0, *r1);
     asm!(
         "ldrd {x}, {p}, [{list}], #8",
         "cmp {x}, #0",
         "beq 3f",
+        "cmp {h}, #0",
+        "bne 5f",
         "2:",
-        "ldr {w}, [{base}, {p}]",
-        "smlad {a0}, {w}, {x}, {a0}",
-        "sxtb16 {w}, {w}, ror #8",
-        "smlad {a1}, {w}, {x}, {a1}",
-        "ldrd {x}, {p}, [{list}], #8",
-        "ldr {w}, [{base}, {p}]",
-        "smlad {a0}, {w}, {x}, {a0}",
-        "sxtb16 {w}, {w}, ror #8",
-        "smlad {a1}, {w}, {x}, {a1}",
-        "ldrd {x}, {p}, [{list}], #8",
+        entry2!(),
+        entry2!(),
+        "5:",
+        entry2!(),
+        entry2!(),
         "cmp {x}, #0",
         "bne 2b",
         "3:",
         list = inout(reg) list => _,
         base = in(reg) base,
+        h = in(reg) half,
         x = out(reg) _,
         p = out(reg) _,
         w = out(reg) _,

@@ -21,9 +21,8 @@
 //! flips their even bytes into the same reading.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
-/// This core's assembly loop over the list (one contract: [`accumulate`]'s).
-#[cfg(microdense_dsp)]
-use super::arm_dsp as arch;
+/// This core's assembly loop over the list (one contract: [`accumulate`]'s; the
+/// Cortex-M4's also takes the count's parity).
 #[cfg(microdense_thumb1)]
 use super::arm_v6m as arch;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
@@ -533,7 +532,13 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
         let before = *acc;
         let done = unsafe {
             let base = layer.weights.as_ptr().add(col);
-            arch::accumulate(base, layer.entries.as_ptr(), width, acc)
+            #[cfg(microdense_dsp)]
+            let half = layer.entries.len() % 8 == 6;
+            #[cfg(microdense_dsp)]
+            let done = dsp::accumulate(base, layer.entries.as_ptr(), width, acc, half);
+            #[cfg(not(microdense_dsp))]
+            let done = arch::accumulate(base, layer.entries.as_ptr(), width, acc);
+            done
         };
         if done {
             undo_offset(acc, &before, width, layer.sum, cfg!(microdense_dsp));
