@@ -31,21 +31,21 @@ pub(crate) unsafe fn accumulate(
 /// What [`chunks6_hidden`] works on; it advances the pointers as it goes.
 #[repr(C)]
 pub(crate) struct ChunkIo {
-    /// i32 biases, six per chunk (4-aligned).
-    pub biases: *const u8,
     /// i32 multipliers, six per chunk.
     pub multipliers: *const u8,
     /// u8 shifts (at most 31), six per chunk.
     pub shifts: *const u8,
     /// i16 outputs, six per chunk: the int8 values minus the zero point.
     pub out: *mut i16,
+    /// i32 biases, six per chunk (4-aligned).
+    pub biases: *const u8,
     pub zp: i32,
     /// The gathered list (as [`accumulate`] takes it).
     pub list: *const u32,
     /// The weights plus the current chunk's column offset.
     pub base: *const u8,
-    /// Chunks to do, at least 1.
-    pub chunks: u32,
+    /// Where the last chunk's outputs end (at least one chunk).
+    pub end: *mut i16,
     /// 128 × the listed inputs' sum (wrapping), for the even columns' correction.
     pub sum128: i32,
     /// Whether the list's count is 2 more than a multiple of 4 (the loop's entry point).
@@ -183,14 +183,13 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
                 "4:",
                 // Biases (256 × the odd ones into the even ones, undone below with the
                 // sums); the list and this chunk's weights; into the loop.
-                "ldr r10, [{t}]",
+                "ldr r10, [{t}, #12]",
                 "ldm r10!, {{r0, r1, r2, r3, r4, r5}}",
-                "str r10, [{t}]",
+                "str r10, [{t}, #12]",
                 "add r0, r0, r1, lsl #8",
                 "add r2, r2, r3, lsl #8",
                 "add r4, r4, r5, lsl #8",
-                "ldr r11, [{t}, #20]",
-                "ldr r12, [{t}, #24]",
+                "ldrd r11, r12, [{t}, #20]",
                 "ldrd lr, r10, [r11], #8",
                 "ldr pc, [sp, #4]",
                 // The products (as `six`), four entries per iteration.
@@ -215,8 +214,7 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
                 // The next chunk's weights; multipliers, shifts and outputs.
                 "add r12, r12, #12",
                 "str r12, [{t}, #24]",
-                "add r8, {t}, #4",
-                "ldm r8, {{r11, r12, lr}}",
+                "ldm {t}, {{r11, r12, lr}}",
                 $table,
                 $(
                     "ldr r8, [r11], #4",
@@ -230,11 +228,9 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
                 )*
                 // Store the advanced pointers; next chunk.
                 "ldr {t}, [sp]",
-                "add r8, {t}, #4",
-                "stm r8, {{r11, r12, lr}}",
+                "stm {t}, {{r11, r12, lr}}",
                 "ldr r9, [{t}, #28]",
-                "subs r9, r9, #1",
-                "str r9, [{t}, #28]",
+                "cmp lr, r9",
                 "bne 4b",
                 "add sp, sp, #12",
                 t = inout(reg) io as *mut ChunkIo => _,

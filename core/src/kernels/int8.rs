@@ -415,7 +415,7 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         zp: layer.zp,
         list: layer.entries.as_ptr(),
         base: layer.weights.as_ptr(),
-        chunks: chunks as u32,
+        end: o.as_mut_ptr_range().end,
         sum128: layer.sum.wrapping_shl(7),
         half: (layer.entries.len() % 8 == 6) as u32,
     };
