@@ -447,6 +447,103 @@ unsafe fn two(base: *const u8, list: *const u32, acc: [&mut i32; 2], half: u32) 
     (*r0, *r1) = (a0, a1);
 }
 
+/// Requantizes `acc`'s first `n` (at least 1) values by `m`'s multipliers and `sh`'s
+/// shifts (`requantize`, the core's rule) and stores them as a hidden layer does
+/// (`<i16 as Output>::store`): `clamp(y + zp, −128, 127)`, at least `low`, minus `zp`.
+///
+/// # Safety
+/// `acc`, `m` (i32s, any alignment), `sh` (at most 31) and `out` hold `n` values.
+#[inline(always)]
+pub(crate) unsafe fn outputs_hidden(
+    acc: *const i32,
+    n: usize,
+    m: *const u8,
+    sh: *const u8,
+    out: *mut i16,
+    zp: i32,
+    low: i32,
+) {
+    asm!(
+        "2:",
+        "ldr r8, [{acc}], #4",
+        "ldr r9, [{m}], #4",
+        "ldrb r10, [{sh}], #1",
+        "ldr r12, [{round}, r10, lsl #2]",
+        "smmlar r12, r8, r9, r12",
+        "asr r12, r12, r10",
+        "add r12, r12, {zp}",
+        "ssat r12, #8, r12",
+        "cmp r12, {low}",
+        "it lt",
+        "movlt r12, {low}",
+        "sub r12, r12, {zp}",
+        "strh r12, [{out}], #2",
+        "subs {n}, {n}, #1",
+        "bne 2b",
+        acc = inout(reg) acc => _,
+        n = inout(reg) n => _,
+        m = inout(reg) m => _,
+        sh = inout(reg) sh => _,
+        out = inout(reg) out => _,
+        round = in(reg) ROUND.as_ptr(),
+        zp = in(reg) zp,
+        low = in(reg) low,
+        out("r8") _,
+        out("r9") _,
+        out("r10") _,
+        out("r12") _,
+        options(nostack),
+    );
+}
+
+/// As [`outputs_hidden`] for the output layer (zero point 0): `y` within `low..=high`,
+/// as i32s.
+///
+/// # Safety
+/// As [`outputs_hidden`].
+#[inline(always)]
+pub(crate) unsafe fn outputs_last(
+    acc: *const i32,
+    n: usize,
+    m: *const u8,
+    sh: *const u8,
+    out: *mut i32,
+    low: i32,
+    high: i32,
+) {
+    asm!(
+        "2:",
+        "ldr r8, [{acc}], #4",
+        "ldr r9, [{m}], #4",
+        "ldrb r10, [{sh}], #1",
+        "ldr r12, [{round}, r10, lsl #2]",
+        "smmlar r12, r8, r9, r12",
+        "asr r12, r12, r10",
+        "cmp r12, {low}",
+        "it lt",
+        "movlt r12, {low}",
+        "cmp r12, {high}",
+        "it gt",
+        "movgt r12, {high}",
+        "str r12, [{out}], #4",
+        "subs {n}, {n}, #1",
+        "bne 2b",
+        acc = inout(reg) acc => _,
+        n = inout(reg) n => _,
+        m = inout(reg) m => _,
+        sh = inout(reg) sh => _,
+        out = inout(reg) out => _,
+        round = in(reg) ROUND.as_ptr(),
+        low = in(reg) low,
+        high = in(reg) high,
+        out("r8") _,
+        out("r9") _,
+        out("r10") _,
+        out("r12") _,
+        options(nostack),
+    );
+}
+
 /// The sum of the inputs of `count` (even) list entries: one SMLAD with (1, 1) each.
 ///
 /// # Safety

@@ -332,6 +332,11 @@ pub(crate) fn dense(
             *a = le_i32(b);
         }
         accumulate(&layer, 2 * j0, n + n % 2, &mut acc);
+        #[cfg(microdense_dsp)]
+        if outputs_dsp(&layer, &acc, &mut sink, j0, n, units) {
+            j0 += n;
+            continue;
+        }
         let multipliers = layer.multipliers.get(4 * j0..).unwrap_or(&[]);
         let shifts = layer.shifts.get(j0..).unwrap_or(&[]);
         let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
@@ -430,6 +435,49 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
             (-128, _) => dsp::chunks6_hidden::<{ dsp::clamp::ZP_MIN }>(&mut io),
             (_, true) => dsp::chunks6_hidden::<{ dsp::clamp::RELU }>(&mut io),
             (_, false) => dsp::chunks6_hidden::<{ dsp::clamp::LINEAR }>(&mut io),
+        }
+    }
+    true
+}
+
+/// Requantizes and stores outputs `j0..j0 + n` of `acc` on the Cortex-M4 in assembly
+/// (as [`Sink::put`] with `requantize_by_byte`); false when the layer does not allow it
+/// (the TFLite rule; an output layer's zero point other than 0; short arrays).
+#[cfg(microdense_dsp)]
+#[inline(always)]
+fn outputs_dsp(
+    layer: &Layer,
+    acc: &[i32; WIDTH],
+    sink: &mut Sink,
+    j0: usize,
+    n: usize,
+    units: usize,
+) -> bool {
+    let (m, sh) = (layer.multipliers, layer.shifts);
+    if !(n <= WIDTH
+        && j0 + n <= units
+        && units <= sink.len()
+        && m.len() >= 4 * units
+        && sh.len() >= units
+        // The core's rule only (a blob uses one rule throughout).
+        && sh.first().is_some_and(|&s| s <= 31))
+    {
+        return false;
+    }
+    // SAFETY: outputs j0..j0 + n ≤ units of the multipliers, shifts and `sink`, checked
+    // above; the shifts of a parsed blob are at most 31.
+    unsafe {
+        let (m, sh) = (m.as_ptr().add(4 * j0), sh.as_ptr().add(j0));
+        match sink {
+            Sink::Hidden(out) => {
+                let out = out.as_mut_ptr().add(j0);
+                dsp::outputs_hidden(acc.as_ptr(), n, m, sh, out, layer.zp, layer.low);
+            }
+            Sink::Last(out, high) if layer.zp == 0 => {
+                let out = out.as_mut_ptr().add(j0);
+                dsp::outputs_last(acc.as_ptr(), n, m, sh, out, layer.low, *high);
+            }
+            Sink::Last(..) => return false,
         }
     }
     true
