@@ -165,16 +165,20 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
             asm!(
                 // The loop's entry point, the same for every chunk: the exit for an
                 // empty list, else the first or (a count of 4k + 2) the second half.
+                // (Each ADR word-aligned: LLVM's offset assumes it, the core aligns PC.)
                 "push {{r10}}",
                 "ldr r8, [{t}, #20]",
                 "ldr r8, [r8]",
+                ".p2align 2",
                 "adr r10, 3f",
                 "cmp r8, #0",
                 "beq 6f",
+                ".p2align 2",
                 "adr r10, 2f",
                 "ldr r8, [{t}, #36]",
                 "cmp r8, #0",
                 "beq 6f",
+                ".p2align 2",
                 "adr r10, 5f",
                 "6:",
                 "orr r10, r10, #1",
