@@ -19,6 +19,7 @@ use core::arch::x86_64::{
 
 use super::dense::GradientRows;
 use super::sparse::{nonzero_mask, Nonzeros};
+use super::x86_sparse;
 use crate::{Activation, Sgd};
 
 /// Outputs per tile: two AVX registers.
@@ -33,7 +34,7 @@ fn mostly_nonzero(x: &[f32]) -> bool {
 
 /// The mask of the first `n` of eight lanes.
 #[inline(always)]
-unsafe fn lanes(n: usize) -> __m256i {
+pub(super) unsafe fn lanes(n: usize) -> __m256i {
     let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), index)
 }
@@ -41,7 +42,7 @@ unsafe fn lanes(n: usize) -> __m256i {
 /// Eight floats from `p`; for the last register of a masked (`M`) tile, only the lanes
 /// of `mask` (the others read as zero and are never stored).
 #[inline(always)]
-unsafe fn load<const M: bool>(p: *const f32, last: bool, mask: __m256i) -> __m256 {
+pub(super) unsafe fn load<const M: bool>(p: *const f32, last: bool, mask: __m256i) -> __m256 {
     if M && last {
         _mm256_maskload_ps(p, mask)
     } else {
@@ -50,7 +51,7 @@ unsafe fn load<const M: bool>(p: *const f32, last: bool, mask: __m256i) -> __m25
 }
 
 #[inline(always)]
-unsafe fn store<const M: bool>(p: *mut f32, last: bool, mask: __m256i, v: __m256) {
+pub(super) unsafe fn store<const M: bool>(p: *mut f32, last: bool, mask: __m256i, v: __m256) {
     if M && last {
         _mm256_maskstore_ps(p, mask, v)
     } else {
@@ -103,12 +104,15 @@ pub(crate) fn forward(
         && weights.len() == fan_in * units
         && outputs.len() == n * units
         && inputs.len() == n * fan_in;
-    if !shapes || n == 0 || !mostly_nonzero(&inputs[..fan_in]) {
+    if !shapes || n == 0 {
         return false;
     }
     // SAFETY: avx2() checked that the CPU and the OS support AVX2; the lengths are
-    // checked above, as `forward_avx2` requires.
-    unsafe { forward_avx2(weights, biases, inputs, outputs, fan_in, n) };
+    // checked above, as both `forward_avx2`s require.
+    match mostly_nonzero(&inputs[..fan_in]) {
+        true => unsafe { forward_avx2(weights, biases, inputs, outputs, fan_in, n) },
+        false => unsafe { x86_sparse::forward_avx2(weights, biases, inputs, outputs, fan_in, n) },
+    }
     true
 }
 
@@ -231,11 +235,15 @@ pub(crate) fn gradients(
         && rows.first + held <= fan_in
         && (velocity.is_empty() || velocity.len() == into.len())
         && (!update || n <= Nonzeros::BLOCK);
-    if !shapes || !mostly_nonzero(&prev[..fan_in]) {
+    if !shapes {
         return false;
     }
+    let (x, d, v) = (prev, deltas, velocity);
     // SAFETY: avx2() checked AVX2; the shapes are checked above.
-    unsafe { gradients_avx2(prev, deltas, into, velocity, units, update, sgd, n, rows) };
+    match mostly_nonzero(&prev[..fan_in]) {
+        true => unsafe { gradients_avx2(x, d, into, v, units, update, sgd, n, rows) },
+        false => unsafe { x86_sparse::gradients_avx2(x, d, into, v, units, update, sgd, n, rows) },
+    }
     true
 }
 
@@ -694,11 +702,9 @@ mod tests {
         }
     }
 
+    /// Below three quarters non-zero, the sparse tiles (`x86_sparse`) take the layer.
     #[test]
-    fn sparse_inputs_keep_the_gather() {
-        let x = [0.0f32, 0.0, 0.5, 0.0];
-        let (w, b) = ([0.5f32; 8], [0.0f32; 2]);
-        assert!(!forward(&w, &b, &x, &mut [0.0; 2]));
+    fn mostly_nonzero_picks_the_tiles() {
         assert!(mostly_nonzero(&[1.0, -2.0, 0.0, 3.0]));
         assert!(!mostly_nonzero(&[1.0, 0.0, -0.0, 3.0]));
     }
