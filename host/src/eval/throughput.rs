@@ -60,41 +60,27 @@ pub struct Throughput {
     pub last_loss: f32,
 }
 
-/// The training set as the steps read it: every image scaled to [0, 1] once, up front.
+/// The training set as the steps read it: its pixels, scaled into each batch as
+/// training scales them ([`crate::data::gather`]).
 pub struct Prescaled {
-    pixels: Vec<f32>,
-    labels: Vec<u8>,
-    width: usize,
+    set: Dataset,
 }
 
 impl Prescaled {
     pub fn new(set: &Dataset) -> Self {
-        let width = set.input_size();
-        let pixels = (0..set.len())
-            .flat_map(|i| crate::data::scaled(set.image(i)))
-            .collect();
-        Prescaled {
-            pixels,
-            labels: set.labels.clone(),
-            width,
-        }
+        Prescaled { set: set.clone() }
     }
 
     pub fn len(&self) -> usize {
-        self.labels.len()
+        self.set.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
+        self.set.is_empty()
     }
 
     fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
-        xs.clear();
-        labels.clear();
-        for &i in indices {
-            xs.extend_from_slice(&self.pixels[i * self.width..(i + 1) * self.width]);
-            labels.push(self.labels[i]);
-        }
+        crate::data::gather(&self.set, indices, xs, labels);
     }
 }
 
@@ -114,7 +100,7 @@ struct Session<'d> {
 
 impl<'d> Session<'d> {
     fn new(data: &'d Prescaled, cfg: &'d BenchConfig, classes: usize) -> Result<Self> {
-        let topology = mlp(data.width, &cfg.hidden, cfg.activation, classes)?;
+        let topology = mlp(data.set.input_size(), &cfg.hidden, cfg.activation, classes)?;
         let start = Model::init(topology.clone(), cfg.init, cfg.seed);
         let velocity_len = if cfg.momentum != 0.0 {
             topology.optimizer_len()
@@ -129,7 +115,7 @@ impl<'d> Session<'d> {
             sampler: Sampler::new(data.len(), cfg.seed),
             scratch: vec![0.0; topology.train_scratch_len(cfg.batch)],
             velocity: vec![0.0; velocity_len],
-            xs: Vec::with_capacity(cfg.batch * data.width),
+            xs: Vec::with_capacity(cfg.batch * data.set.input_size()),
             labels: Vec::with_capacity(cfg.batch),
             pool: crate::parallel::Pool::new(cfg.threads),
         })
@@ -164,6 +150,7 @@ impl<'d> Session<'d> {
         for step in 0..steps {
             let (indices, _) = self.sampler.next_batch(self.cfg.batch);
             self.data.gather(indices, &mut self.xs, &mut self.labels);
+            crate::data::prefetch(&self.data.set, self.sampler.upcoming(self.cfg.batch));
             loss = trainer
                 .step(&mut net, &self.xs, &self.labels)
                 .map_err(|e| anyhow!("step {}: {e} (try a smaller --lr)", step + 1))?;
