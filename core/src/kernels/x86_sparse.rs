@@ -49,7 +49,7 @@ unsafe fn panel_masks(
 /// `sparse::nonzero_mask` (NaN counts as non-zero, -0.0 as zero) eight floats per
 /// compare; `block` holds at most 64.
 #[inline(always)]
-unsafe fn mask(block: &[f32]) -> u64 {
+pub(super) unsafe fn mask(block: &[f32]) -> u64 {
     let eights = block.chunks_exact(8);
     let rest = eights.remainder();
     let mut bits = nonzero_mask(rest) << (block.len() - rest.len());
@@ -427,10 +427,12 @@ mod tests {
                 .collect::<Vec<_>>();
             let b = sparse(&mut rng, units);
             let x = sparse(&mut rng, n * fan_in);
-            let d = sparse(&mut rng, n * units)
+            let mut d = sparse(&mut rng, n * units)
                 .iter()
                 .map(|v| v - 0.5)
                 .collect::<Vec<_>>();
+            // A skipped zero input then shows: 0·∞ would make a NaN.
+            d[0] = f32::INFINITY;
 
             let (mut tiled, mut plain) = (std::vec![0.0; n * units], std::vec![0.0; n * units]);
             // SAFETY: avx2() checked AVX2; the shapes are as `forward_avx2` requires.

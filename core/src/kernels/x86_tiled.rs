@@ -11,10 +11,11 @@
 //! nothing, when the CPU lacks AVX2 or the shapes are not its own, and the caller then
 //! runs the portable loops.
 use core::arch::x86_64::{
-    __m256, __m256i, _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmpgt_epi32,
-    _mm256_extractf128_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps,
-    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setr_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps, _mm_add_ps, _mm_storeu_ps,
+    __m256, __m256i, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_castps256_ps128,
+    _mm256_cmp_ps, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_loadu_ps, _mm256_maskload_ps,
+    _mm256_maskstore_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32,
+    _mm256_setr_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm_add_ps, _mm_storeu_ps,
+    _CMP_EQ_OQ, _CMP_GT_OQ,
 };
 
 use super::dense::GradientRows;
@@ -277,11 +278,20 @@ unsafe fn gradients_avx2(
         let chunk = &deltas[first * units..][..count * units];
         let (add, xs) = (first > 0, &prev[first * fan_in..][..count * fan_in]);
         let mut r = 0;
+        // Bit k: some sample's input row0 + zeros_at + k is zero (a tile of 4 rows
+        // starts at a multiple of 4, so it never straddles two of these blocks).
+        let (mut zeros, mut zeros_at) = (0u64, usize::MAX);
         while r < held {
             let rows = if held - r >= 4 { 4 } else { 1 };
-            let check = xs
-                .chunks_exact(fan_in)
-                .any(|x| x[row0 + r..row0 + r + rows].contains(&0.0));
+            if r / 64 * 64 != zeros_at {
+                zeros_at = r / 64 * 64;
+                let width = (held - zeros_at).min(64);
+                let all = u64::MAX >> (64 - width);
+                zeros = xs.chunks_exact(fan_in).fold(0, |z, x| {
+                    z | !x86_sparse::mask(&x[row0 + zeros_at..][..width]) & all
+                });
+            }
+            let check = zeros >> (r - zeros_at) & ((1 << rows) - 1) != 0;
             for column in (0..units).step_by(COLS) {
                 let width = (units - column).min(COLS);
                 let mut sums = [[0.0f32; COLS]; 4];
@@ -460,6 +470,29 @@ fn delta_below(gs: &mut [f32], dots: &[f32], ys: &[f32], below: Activation) {
     }
 }
 
+/// [`delta_below`] for eight lanes: the same operations on each lane (multiply and
+/// subtract in the scalar's order), so the same bits.
+#[inline(always)]
+unsafe fn delta_below8(gs: &mut [f32], dots: __m256, ys: &[f32], below: Activation) {
+    let (y, one, zero) = (
+        _mm256_loadu_ps(ys[..8].as_ptr()),
+        _mm256_set1_ps(1.0),
+        _mm256_setzero_ps(),
+    );
+    let g = match below {
+        Activation::Linear | Activation::Softmax => _mm256_mul_ps(dots, one),
+        // 1.0 where y > 0, else 0.0; then +0.0 where y == 0.
+        Activation::Relu => {
+            let d = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(y, zero), one);
+            let g = _mm256_mul_ps(dots, d);
+            _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(y, zero), g)
+        }
+        Activation::Sigmoid => _mm256_mul_ps(dots, _mm256_mul_ps(y, _mm256_sub_ps(one, y))),
+        Activation::Tanh => _mm256_mul_ps(dots, _mm256_sub_ps(one, _mm256_mul_ps(y, y))),
+    };
+    _mm256_storeu_ps(gs[..8].as_mut_ptr(), g);
+}
+
 /// Layers up to this many outputs run backprop by [`backprop_narrow`].
 const NARROW: usize = 64;
 
@@ -505,11 +538,10 @@ unsafe fn backprop_narrow(
             let (a, add) = (&acc, |x, y| _mm256_add_ps(x, y));
             let left = add(add(a[0], a[4]), add(a[1], a[5]));
             let right = add(add(a[2], a[6]), add(a[3], a[7]));
-            let mut dots = [0.0f32; 8];
-            _mm256_storeu_ps(dots.as_mut_ptr(), add(add(left, right), tail));
+            let dots = add(add(left, right), tail);
             let at = s * fan_in + i;
             let (ys, gs) = (&prev[at..at + 8], &mut deltas_prev[at..at + 8]);
-            delta_below(gs, &dots, ys, below);
+            delta_below8(gs, dots, ys, below);
         }
     }
 }
@@ -619,14 +651,21 @@ mod tests {
                 .for_each(|v| *v = -0.5);
             for x in [&x, &dense] {
                 let x = x.clone();
-                let d = values(&mut rng, n * units);
+                let mut d = values(&mut rng, n * units);
+                // A skipped zero input then shows: 0·∞ would make a NaN.
+                d[0] = f32::INFINITY;
 
                 let (mut tiled, mut plain) = (std::vec![0.0; n * units], std::vec![0.0; n * units]);
                 assert!(forward(&w, &b, &x, &mut tiled), "{what}");
                 dense_forward_loops(&w, &b, &x, &mut plain);
                 assert_eq!(bits(&tiled), bits(&plain), "forward, {what}");
 
-                for below in [Activation::Linear, Activation::Relu, Activation::Tanh] {
+                for below in [
+                    Activation::Linear,
+                    Activation::Relu,
+                    Activation::Tanh,
+                    Activation::Sigmoid,
+                ] {
                     let y: Vec<f32> = match below {
                         Activation::Relu => x.iter().map(|v| v.max(0.0)).collect(),
                         _ => x.clone(),
