@@ -9,7 +9,7 @@
 //! portable loops'; `tests` compares them.
 use core::arch::x86_64::{
     __m256, __m256i, _mm256_add_ps, _mm256_cmp_ps, _mm256_loadu_ps, _mm256_movemask_ps,
-    _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps, _CMP_NEQ_UQ,
+    _mm256_mul_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps, _CMP_NEQ_UQ,
 };
 
 use super::dense::GradientRows;
@@ -279,11 +279,28 @@ unsafe fn gradient_block(
         let r = block + k;
         for column in (0..units).step_by(COLS) {
             let width = (units - column).min(COLS);
-            let mut sums = [[0.0f32; COLS]; 2];
             let x = xs.as_ptr().add(row0 + r);
             let d = chunk.as_ptr().add(column);
-            let s = sums.as_mut_ptr().cast::<f32>();
-            sparse_tile!(rows, width, gradient_tile((x, fan_in, d, units, s, bits)));
+            if update && !sgd.needs_state() {
+                // Applied straight from the registers.
+                let w = weights.as_mut_ptr().add(r * units + column);
+                let (lr, wd) = (sgd.lr, sgd.weight_decay);
+                let sink = Sink::Sgd { w, lr, wd, plain };
+                sparse_tile!(
+                    rows,
+                    width,
+                    gradient_tile((x, fan_in, d, units, sink, bits))
+                );
+                continue;
+            }
+            let mut sums = [[0.0f32; COLS]; 2];
+            let (at, stride) = (sums.as_mut_ptr().cast::<f32>(), COLS);
+            let sink = Sink::Sums { at, stride };
+            sparse_tile!(
+                rows,
+                width,
+                gradient_tile((x, fan_in, d, units, sink, bits))
+            );
             for (j, sum) in sums.iter().enumerate().take(rows) {
                 // Rows without a non-zero input are left alone under plain SGD, as in
                 // `dense`.
@@ -300,16 +317,33 @@ unsafe fn gradient_block(
     }
 }
 
-/// For rows `r < S` and the tile's outputs: `sums[r·COLS..] = Σ_s x[s·fan_in + r]·
-/// d[s·units..]` over the set bits s of `bits[r]`, in order, from +0.0. The rows take a
+/// Where a gradient tile puts its sums.
+#[derive(Clone, Copy)]
+pub(super) enum Sink {
+    /// Into a buffer of `stride` floats per row.
+    Sums { at: *mut f32, stride: usize },
+    /// Applied to the weight rows at `w` (`units` apart) by plain SGD with weight decay
+    /// `wd`, as `Sgd::update` does it: `w -= lr·(g + wd·w)`. With `plain` (no decay),
+    /// rows without a non-zero input are left alone, as in `dense`.
+    Sgd {
+        w: *mut f32,
+        lr: f32,
+        wd: f32,
+        plain: bool,
+    },
+}
+
+/// For rows `r < S` and the tile's outputs: `g_r = Σ_s x[s·fan_in + r]·d[s·units..]`
+/// over the set bits s of `bits[r]`, in order, from +0.0, into `sink`. The rows take a
 /// term each in turn while both have terms left, then each finishes alone.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 unsafe fn gradient_tile<const S: usize, const V: usize, const M: bool>(
-    (x, fan_in, d, units, sums, bits): (*const f32, usize, *const f32, usize, *mut f32, [u64; 2]),
+    (x, fan_in, d, units, sink, bits): (*const f32, usize, *const f32, usize, Sink, [u64; 2]),
     mask: __m256i,
 ) {
     let mut acc = [[_mm256_setzero_ps(); V]; S];
+    let any: [bool; S] = core::array::from_fn(|r| bits[r] != 0);
     let mut bits: [u64; S] = core::array::from_fn(|r| bits[r]);
     while bits.iter().all(|&b| b != 0) {
         for (r, (acc, b)) in acc.iter_mut().zip(bits.iter_mut()).enumerate() {
@@ -325,10 +359,37 @@ unsafe fn gradient_tile<const S: usize, const V: usize, const M: bool>(
             add_row::<V, M>(acc, *x.add(s * fan_in + r), d.add(s * units), mask);
         }
     }
+    drain::<S, V, M>(&acc, &any, sink, units, mask);
+}
+
+/// Puts a gradient tile's sums (`any[r]`: whether row r had a non-zero input) into
+/// `sink`.
+#[inline(always)]
+pub(super) unsafe fn drain<const S: usize, const V: usize, const M: bool>(
+    acc: &[[__m256; V]; S],
+    any: &[bool; S],
+    sink: Sink,
+    units: usize,
+    mask: __m256i,
+) {
     for (r, acc) in acc.iter().enumerate() {
-        for (v, &a) in acc.iter().enumerate() {
-            // The sums buffer has COLS lanes per row: whole registers fit.
-            core::arch::x86_64::_mm256_storeu_ps(sums.add(r * COLS + 8 * v), a);
+        match sink {
+            Sink::Sums { at, stride } => {
+                for (v, &a) in acc.iter().enumerate() {
+                    // The sums buffer has whole registers in each row.
+                    _mm256_storeu_ps(at.add(r * stride + 8 * v), a);
+                }
+            }
+            Sink::Sgd { plain, .. } if plain && !any[r] => {}
+            Sink::Sgd { w, lr, wd, .. } => {
+                let (lr, wd) = (_mm256_set1_ps(lr), _mm256_set1_ps(wd));
+                let row = w.add(r * units);
+                for (v, &g) in acc.iter().enumerate() {
+                    let wv = load::<M>(row.add(8 * v), v == V - 1, mask);
+                    let step = _mm256_mul_ps(lr, _mm256_add_ps(g, _mm256_mul_ps(wd, wv)));
+                    store::<M>(row.add(8 * v), v == V - 1, mask, _mm256_sub_ps(wv, step));
+                }
+            }
         }
     }
 }
@@ -443,6 +504,7 @@ mod tests {
             let sgds = [
                 (false, Sgd::new(0.1)),
                 (true, Sgd::new(0.1)),
+                (true, Sgd::new(0.1).with_weight_decay(1e-3)),
                 (
                     true,
                     Sgd::new(0.1).with_momentum(0.9).with_weight_decay(1e-3),

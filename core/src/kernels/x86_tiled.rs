@@ -20,7 +20,7 @@ use core::arch::x86_64::{
 
 use super::dense::GradientRows;
 use super::sparse::{nonzero_mask, Nonzeros};
-use super::x86_sparse;
+use super::x86_sparse::{self, Sink};
 use crate::{Activation, Sgd};
 
 /// Outputs per tile: two AVX registers.
@@ -294,11 +294,21 @@ unsafe fn gradients_avx2(
             let check = zeros >> (r - zeros_at) & ((1 << rows) - 1) != 0;
             for column in (0..units).step_by(COLS) {
                 let width = (units - column).min(COLS);
-                let mut sums = [[0.0f32; COLS]; 4];
-                let mut seen = [false; 4];
                 let (x, d) = (xs.as_ptr().add(row0 + r), chunk.as_ptr().add(column));
-                let s = sums.as_mut_ptr().cast::<f32>();
-                let args = (x, fan_in, d, units, count, s, &mut seen);
+                let mut seen = [false; 4];
+                if update && !sgd.needs_state() {
+                    // Applied straight from the registers.
+                    let w = weights.as_mut_ptr().add(r * units + column);
+                    let (lr, wd) = (sgd.lr, sgd.weight_decay);
+                    let sink = Sink::Sgd { w, lr, wd, plain };
+                    let args = (x, fan_in, d, units, count, sink, &mut seen);
+                    tile!(rows, width, check, gradient_tile(args));
+                    continue;
+                }
+                let mut sums = [[0.0f32; COLS]; 4];
+                let (at, stride) = (sums.as_mut_ptr().cast::<f32>(), COLS);
+                let sink = Sink::Sums { at, stride };
+                let args = (x, fan_in, d, units, count, sink, &mut seen);
                 tile!(rows, width, check, gradient_tile(args));
                 for (k, sum) in sums.iter().enumerate().take(rows) {
                     // Rows without a non-zero input are left alone under plain SGD, as
@@ -322,20 +332,20 @@ unsafe fn gradients_avx2(
     }
 }
 
-/// For rows `r < S` and the tile's outputs: `sums[r·COLS..] = Σ_s x[s·fan_in + r]·
-/// d[s·units..]` over `count` samples in order, zero inputs skipped; `seen[r]` tells
+/// For rows `r < S` and the tile's outputs: `g_r = Σ_s x[s·fan_in + r]·d[s·units..]`
+/// over `count` samples in order, zero inputs skipped, into `sink`; `seen[r]` tells
 /// whether row r had a non-zero input.
 /// Without `C` every input is non-zero.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 unsafe fn gradient_tile<const S: usize, const V: usize, const M: bool, const C: bool>(
-    (x, fan_in, d, units, count, sums, seen): (
+    (x, fan_in, d, units, count, sink, seen): (
         *const f32,
         usize,
         *const f32,
         usize,
         usize,
-        *mut f32,
+        Sink,
         &mut [bool; 4],
     ),
     mask: __m256i,
@@ -359,12 +369,7 @@ unsafe fn gradient_tile<const S: usize, const V: usize, const M: bool, const C: 
             }
         }
     }
-    for (r, acc) in acc.iter().enumerate() {
-        for (v, &a) in acc.iter().enumerate() {
-            // The sums buffer has COLS lanes per row: whole registers fit.
-            _mm256_storeu_ps(sums.add(r * COLS + 8 * v), a);
-        }
-    }
+    x86_sparse::drain::<S, V, M>(&acc, &any, sink, units, mask);
     seen[..S].copy_from_slice(&any);
 }
 
@@ -680,6 +685,7 @@ mod tests {
                 let sgds = [
                     (false, Sgd::new(0.1)),
                     (true, Sgd::new(0.1)),
+                    (true, Sgd::new(0.1).with_weight_decay(1e-3)),
                     (
                         true,
                         Sgd::new(0.1).with_momentum(0.9).with_weight_decay(1e-3),
