@@ -140,10 +140,11 @@ unsafe fn forward_avx2(
         while s < n {
             let tile = if n - s >= 4 { 4 } else { 1 };
             // Bit i of nonzero[k]: sample s + k's input first + i is not zero.
-            let nonzero: [u64; 4] = core::array::from_fn(|k| {
+            let mut nonzero = [0u64; 4];
+            for (k, m) in nonzero.iter_mut().enumerate() {
                 let at = (s + k.min(tile - 1)) * fan_in + first;
-                nonzero_mask(&inputs[at..at + count])
-            });
+                *m = x86_sparse::mask(&inputs[at..at + count]);
+            }
             let check = nonzero.iter().any(|&m| m != full);
             let x = inputs.as_ptr().add(s * fan_in + first);
             for column in (0..units).step_by(COLS) {
