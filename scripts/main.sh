@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job on a fresh machine: set up, check the core against the f64 reference, train
-# the TF.js tutorial's network on MNIST, evaluate it, export it with test digits, and run
-# it on a Cortex-M4F (STM32F405) in qemu, which checks its outputs against the host's.
+# the TF.js tutorial's network on MNIST (and every board's bundle), evaluate it, and run it
+# with its test digits on a Cortex-M4F (STM32F405) in qemu, which checks its outputs
+# against the host's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,8 +19,7 @@ md=target/release/microdense
 "$md" fetch --dir "$MICRODENSE_DATA" # verifies the files; downloads only what is missing
 
 "$md" check
-"$md" train --out target/model.mdw
+# The tutorial's model and every board's bundle (the ones test.sh and CI run).
+bash scripts/bundles.sh
 "$md" eval --model target/model.mdw
-"$md" export --model target/model.mdw --firmware --digits 100 --train-digits 500 \
-    --out target/firmware-bundle/bundle.bin
 cd firmware && cargo run --release

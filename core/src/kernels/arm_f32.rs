@@ -114,6 +114,49 @@ pub(crate) fn accumulate8(
     }
 }
 
+/// As `dense::accumulate` with W = 2 (same contract): the last two of 10 classes, which
+/// the compiled loop would take one column per pass.
+#[inline(always)]
+pub(crate) fn accumulate2(
+    out: &mut [f32],
+    rows: &[f32],
+    units: usize,
+    values: &[f32],
+    found: &[u8],
+) {
+    let n = values.len().min(found.len());
+    if n == 0 {
+        return;
+    }
+    debug_assert!(out.len() >= 2);
+    // SAFETY: as in `accumulate16`, with 2 floats.
+    unsafe {
+        asm!(
+            "vldmia {acc}, {{s0-s1}}",
+            "2:",
+            "ldrb {k}, [{found}], #1",
+            "vldmia {vals}!, {{s16}}",
+            "mla {p}, {k}, {stride}, {rows}",
+            "vldmia {p}, {{s24-s25}}",
+            "vmla.f32 s0, s16, s24",
+            "vmla.f32 s1, s16, s25",
+            "subs {n}, {n}, #1",
+            "bne 2b",
+            "vstmia {acc}, {{s0-s1}}",
+            acc = in(reg) out.as_mut_ptr(),
+            rows = in(reg) rows.as_ptr(),
+            stride = in(reg) units * 4,
+            vals = inout(reg) values.as_ptr() => _,
+            found = inout(reg) found.as_ptr() => _,
+            n = inout(reg) n => _,
+            k = out(reg) _,
+            p = out(reg) _,
+            out("d0") _, out("d8") _, out("d12") _,
+            options(nostack),
+        );
+    }
+}
+
 /// Where the gradient sums start: +0.0, as the portable loop's.
 static ZEROS: [f32; 16] = [0.0; 16];
 

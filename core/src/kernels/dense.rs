@@ -145,6 +145,11 @@ fn accumulate<const W: usize>(
         super::arm_f32::accumulate8(&mut out[..8], rows, units, values, found);
         return W;
     }
+    #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
+    if W == 2 {
+        super::arm_f32::accumulate2(&mut out[..2], rows, units, values, found);
+        return W;
+    }
     let mut acc = [0.0f32; W];
     acc.copy_from_slice(&out[..W]);
     for (&xi, &k) in values.iter().zip(found) {
@@ -293,13 +298,15 @@ fn sum_block<const W: usize>(
 ) {
     // The same sums from +0.0 as the loop below: the Cortex-M4F's `accumulate` kernels.
     #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
-    if W == 16 || W == 8 {
+    if W == 16 || W == 8 || W == 2 {
         acc[..W].fill(0.0);
         let rows = &deltas[column..];
         if W == 16 {
             super::arm_f32::accumulate16(&mut acc[..16], rows, units, values, found);
-        } else {
+        } else if W == 8 {
             super::arm_f32::accumulate8(&mut acc[..8], rows, units, values, found);
+        } else {
+            super::arm_f32::accumulate2(&mut acc[..2], rows, units, values, found);
         }
         return;
     }

@@ -78,6 +78,14 @@ impl Sink<'_> {
 #[inline(never)]
 pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) -> usize {
     let row = row_bytes as u32;
+    #[cfg(microdense_thumb1)]
+    if list.len() >= 2 * pairs.len() + 4 {
+        // SAFETY: `list` has room for an entry per word (and `finish`'s two more).
+        let n = unsafe {
+            super::arm_v6m_gather::pairs(pairs.as_ptr(), pairs.len(), row, list.as_mut_ptr())
+        };
+        return finish(list, n);
+    }
     let mut n = 0;
     {
         let mut slots = list.chunks_exact_mut(2);
@@ -102,6 +110,26 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
 /// holds at least `list_words(x.len())` words (else the list is cut short).
 #[inline(never)]
 pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]) -> usize {
+    #[cfg(microdense_thumb1)]
+    if let (Ok(words), true) = (
+        bytemuck::try_cast_slice::<i8, u32>(x),
+        list.len() >= x.len() + 4,
+    ) {
+        let blank = u32::from_ne_bytes([zp as u8; 4]);
+        // SAFETY: `words` is the whole input (a multiple of four bytes, 4-aligned) and
+        // `list` has room for an entry per pair (and `finish`'s two more).
+        let n = unsafe {
+            super::arm_v6m_gather::bytes(
+                words.as_ptr(),
+                words.len(),
+                zp,
+                blank,
+                row_bytes as u32,
+                list.as_mut_ptr(),
+            )
+        };
+        return finish(list, n);
+    }
     let n = {
         let mut g = Gather {
             slots: list.chunks_exact_mut(2),
@@ -233,6 +261,11 @@ pub(crate) fn dense(
             }
         }
     }
+    // On a Cortex-M0 the chunks requantize in assembly.
+    #[cfg(microdense_thumb1)]
+    {
+        j0 += chunks_thumb1(&layer, &mut sink, units);
+    }
     // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
     // included): biases, the products of every listed pair, requantization.
     while j0 < units {
@@ -334,6 +367,82 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         }
     }
     true
+}
+
+/// Every chunk of a layer on a Cortex-M0: per chunk the biases, [`accumulate`], then
+/// requantization, clamp and stores in assembly ([`super::arm_v6m_requant`]; a hidden
+/// layer's whole chunks of six by `hidden6`, the rest by `outputs`). Returns the outputs
+/// done: all `units`, or 0 when the buffers or the rule do not allow it (the caller then
+/// computes every chunk itself).
+#[cfg(microdense_thumb1)]
+#[inline(always)]
+fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
+    use super::arm_v6m_requant as rq;
+    let (b, m, sh) = (layer.biases, layer.multipliers, layer.shifts);
+    let (zp, low) = (layer.zp, layer.low);
+    // The bounds of `y` itself (see `rq::hidden6` and `rq::outputs`).
+    let (hi, lo) = match sink {
+        Sink::Hidden(_) => (127 - zp, low - zp),
+        Sink::Last(_, high) => (*high, low),
+    };
+    let bounds_fit = match sink {
+        Sink::Hidden(_) => (-128..=127).contains(&zp) && (-128..=127).contains(&low),
+        // The core's rule: zero point 0.
+        Sink::Last(..) => zp == 0,
+    };
+    if units == 0
+        || !(layer.dsp
+            && bounds_fit
+            && units <= sink.len()
+            && b.len() >= 4 * units
+            && (b.as_ptr() as usize).is_multiple_of(4)
+            && m.len() >= 4 * units
+            && (m.as_ptr() as usize).is_multiple_of(4)
+            && sh.len() >= units
+            // The assembly does the core's rule only (a blob uses one rule throughout).
+            && sh.first().is_some_and(|&s| s <= 31))
+    {
+        return 0;
+    }
+    let mut j0 = 0;
+    while j0 < units {
+        let n = (units - j0).min(WIDTH);
+        // SAFETY (every block below): outputs j0..j0 + n < units of the arrays and of
+        // `sink` checked above (biases and multipliers 4-aligned, so at 4·j0 bytes in;
+        // shifts at most 31: the first one is, and a parsed blob uses one rule).
+        let mut acc = if n == WIDTH {
+            unsafe { rq::biases6(b.as_ptr().add(4 * j0)) }
+        } else {
+            let mut acc = [0i32; WIDTH];
+            for (a, b) in acc
+                .iter_mut()
+                .zip(b.get(4 * j0..).unwrap_or(&[]).chunks_exact(4))
+                .take(n)
+            {
+                *a = le_i32(b);
+            }
+            acc
+        };
+        accumulate(layer, 2 * j0, n + n % 2, &mut acc);
+        let (m, sh) = unsafe { (m.as_ptr().add(4 * j0), sh.as_ptr().add(j0)) };
+        unsafe {
+            match sink {
+                Sink::Hidden(out) if n == WIDTH => {
+                    rq::hidden6(&acc, m, sh, out.as_mut_ptr().add(j0), hi, lo);
+                }
+                Sink::Hidden(out) => {
+                    let out = out.as_mut_ptr().add(j0).cast();
+                    rq::outputs::<false>(&acc, n, m, sh, out, hi, lo);
+                }
+                Sink::Last(out, _) => {
+                    let out = out.as_mut_ptr().add(j0).cast();
+                    rq::outputs::<true>(&acc, n, m, sh, out, hi, lo);
+                }
+            }
+        }
+        j0 += n;
+    }
+    units
 }
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;

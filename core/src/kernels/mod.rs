@@ -17,6 +17,10 @@ mod arm_dsp;
 mod arm_f32;
 #[cfg(microdense_thumb1)]
 mod arm_v6m;
+#[cfg(microdense_thumb1)]
+mod arm_v6m_gather;
+#[cfg(microdense_thumb1)]
+mod arm_v6m_requant;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
 mod arm_v7m;
 pub(crate) mod dense;
@@ -114,6 +118,8 @@ pub(crate) fn block_width(left: usize) -> usize {
         _ if cfg!(target_arch = "x86_64") => left,
         8.. => 8,
         4.. => 4,
+        // The Cortex-M4F has a two-column loop in assembly (the rest of 10 classes).
+        2.. if cfg!(all(target_arch = "arm", target_abi = "eabihf")) => 2,
         _ => 1,
     }
 }
@@ -152,6 +158,7 @@ macro_rules! with_width {
             16 => $f::<16>($($arg),*),
             8 => $f::<8>($($arg),*),
             4 => $f::<4>($($arg),*),
+            2 => $f::<2>($($arg),*),
             _ => $f::<1>($($arg),*),
         }
     };

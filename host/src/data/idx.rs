@@ -973,8 +973,11 @@ pub(crate) mod tests {
     pub(crate) fn real_mnist_dir(test: &str) -> Option<PathBuf> {
         let (dir, why) = match std::env::var_os(DATA_ENV) {
             Some(d) if !d.is_empty() => (PathBuf::from(d), "MICRODENSE_DATA points to a missing"),
+            // The repository's neighbour, wherever the clone is.
             _ => (
-                PathBuf::from("/work/shared/data/mnist"),
+                Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("..")
+                    .join(SHARED_DATA_DIR),
                 "MICRODENSE_DATA is not set and there is no",
             ),
         };
