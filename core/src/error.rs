@@ -112,7 +112,7 @@ pub enum Error {
     InputSection(&'static str),
     /// The blob holds a different element type than the caller asked for.
     ElementType,
-    // --- int8 models (element type 1) ---
+    // --- int8 models (element types 1 and 2) ---
     /// An activation that int8 models do not support (sigmoid, tanh), by code.
     Int8Activation(u8),
     /// A quantization scale that is not a positive finite number. `tensor` 0 is the

@@ -6,7 +6,7 @@
 //! [`crate::int8`]'s layout (the payload length) and validation (the semantic checks),
 //! which depend on nothing here, while the int8 writer builds on `split_blob` and
 //! `seal`: no module calls back into one that calls it.
-use crate::int8::{layout::int8_payload_len, validation};
+use crate::int8::{layout::int8_payload_len, validation, WeightCoding};
 use crate::sizes::{MAX_DIM, MAX_LAYERS};
 use crate::{Activation, Buffer, Error, Layer, Topology};
 use heapless::Vec;
@@ -26,7 +26,7 @@ pub(crate) const CRC: crc::Crc<u32, crc::NoTable> =
     crc::Crc::<u32, crc::NoTable>::new(&crc::CRC_32_ISO_HDLC);
 // Byte offsets inside the header.
 const VERSION: usize = 4;
-const ELEMENT: usize = 6;
+pub(crate) const ELEMENT: usize = 6;
 const DEPTH: usize = 7;
 const INPUT: usize = 8;
 const PAYLOAD: usize = 12;
@@ -42,7 +42,8 @@ pub enum ElementType {
     /// IEEE-754 binary32, little-endian.
     F32 = 0,
     /// Quantized: int8 weights and activations, i32 biases and requantization
-    /// multipliers (see [`crate::int8::Int8Network`] and docs/weights-format.md).
+    /// multipliers (see [`crate::int8::Int8Network`] and docs/weights-format.md). Stored
+    /// as code 2 (or, in older blobs, 1): the codes of [`WeightCoding`].
     Int8 = 1,
 }
 
@@ -59,8 +60,16 @@ impl ElementType {
     pub const fn from_code(code: u8) -> Option<Self> {
         match code {
             0 => Some(ElementType::F32),
-            1 => Some(ElementType::Int8),
+            1 | 2 => Some(ElementType::Int8),
             _ => None,
+        }
+    }
+
+    /// The code writers store: int8 as [`WeightCoding::EvenOffset`].
+    pub const fn code(self) -> u8 {
+        match self {
+            ElementType::F32 => 0,
+            ElementType::Int8 => WeightCoding::EvenOffset.code(),
         }
     }
 
@@ -154,7 +163,7 @@ fn write_header(topology: &Topology, element: ElementType, payload_len: usize, h
     header.fill(0);
     header[..4].copy_from_slice(&MAGIC);
     header[VERSION..VERSION + 2].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
-    header[ELEMENT] = element as u8;
+    header[ELEMENT] = element.code();
     header[DEPTH] = topology.layers().len() as u8;
     header[INPUT..INPUT + 4].copy_from_slice(&(topology.input() as u32).to_le_bytes());
     header[PAYLOAD..PAYLOAD + 4].copy_from_slice(&(payload_len as u32).to_le_bytes());
@@ -214,6 +223,8 @@ pub(crate) fn seal_v2(out: &mut [u8], blob_len: usize, section_len: usize) -> us
 pub struct Blob<'a> {
     topology: Topology,
     element: ElementType,
+    /// The header's element type code.
+    code: u8,
     payload: &'a [u8],
     section: &'a [u8],
 }
@@ -244,8 +255,8 @@ impl<'a> Blob<'a> {
         } else {
             0
         };
-        let element = ElementType::from_code(header[ELEMENT])
-            .ok_or(Error::UnknownElementType(header[ELEMENT]))?;
+        let code = header[ELEMENT];
+        let element = ElementType::from_code(code).ok_or(Error::UnknownElementType(code))?;
         let depth = usize::from(header[DEPTH]);
         if depth == 0 {
             return Err(Error::NoLayers);
@@ -306,14 +317,15 @@ impl<'a> Blob<'a> {
         if stored != computed {
             return Err(Error::CrcMismatch { stored, computed });
         }
-        if element == ElementType::Int8 {
-            validation::validate(&topology, payload)?;
+        if let Some(coding) = WeightCoding::from_code(code) {
+            validation::validate(&topology, payload, coding)?;
         }
         // A version-2 input section is checked when it is read (`input_section`): firmware
         // that runs the network on scaled inputs never links its checks.
         Ok(Blob {
             topology,
             element,
+            code,
             payload,
             section,
         })
@@ -327,6 +339,14 @@ impl<'a> Blob<'a> {
     /// How the payload's numbers are stored.
     pub fn element_type(&self) -> ElementType {
         self.element
+    }
+
+    /// How an int8 blob's weight bytes are stored (`None` for f32).
+    pub fn int8_coding(&self) -> Option<WeightCoding> {
+        match self.element {
+            ElementType::Int8 => WeightCoding::from_code(self.code),
+            ElementType::F32 => None,
+        }
     }
 
     /// The payload's bytes (layout per element type: docs/weights-format.md).

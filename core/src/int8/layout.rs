@@ -8,8 +8,54 @@
 //! halfword pairs `(W[2k][2m], W[2k+1][2m])` and `(W[2k][2m+1], W[2k+1][2m+1])`, and SMLAD
 //! multiplies each with the input pair `(x[2k], x[2k+1])` and adds both products into one
 //! accumulator: four multiply-adds from one load and four instructions.
+//!
+//! Coding (element type 2, [`WeightCoding::EvenOffset`]): the even column of each pair is
+//! stored in offset binary (`w ^ 0x80`), so SMLAD on the raw word sums both columns at
+//! once (see [`WeightCoding`]); element type 1 stores every weight as is.
 use super::QuantParams;
 use crate::Layer;
+
+/// How an int8 blob stores its weight bytes: the header's element type code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WeightCoding {
+    /// Code 1 (blobs written before the offset coding): every weight as its i8 byte.
+    Signed,
+    /// Code 2 (what the writer writes): `W[i][j]` for even `j` stored as `W ^ 0x80`
+    /// (`W + 128` read unsigned), odd `j` as is. Read as two signed halfwords, a weight
+    /// word is then `(W[2k][2m] + 128) + 256 · W[2k][2m+1]` and its row-`2k+1` twin, so one
+    /// SMLAD with the input pair gives `Σ x·W_even + 256 · Σ x·W_odd + 128 · Σ x`, and one
+    /// SXTB16 (ROR 8) + SMLAD the odd column's sum: the even column's follows with two
+    /// subtractions, exact modulo 2^32 as the wrapping reference sums.
+    EvenOffset,
+}
+
+impl WeightCoding {
+    /// The header's element type code.
+    pub const fn code(self) -> u8 {
+        match self {
+            WeightCoding::Signed => 1,
+            WeightCoding::EvenOffset => 2,
+        }
+    }
+
+    /// The coding of element type `code` (1 or 2; `None` for others).
+    pub const fn from_code(code: u8) -> Option<Self> {
+        match code {
+            1 => Some(WeightCoding::Signed),
+            2 => Some(WeightCoding::EvenOffset),
+            _ => None,
+        }
+    }
+
+    /// What to XOR a byte of column `j` with to get its i8 weight (and back).
+    #[inline(always)]
+    pub(crate) const fn mask(self, j: usize) -> u8 {
+        match self {
+            WeightCoding::EvenOffset if j.is_multiple_of(2) => 0x80,
+            _ => 0,
+        }
+    }
+}
 
 /// Bytes before the first layer: input scale (f32) and zero point (i32).
 pub(crate) const INPUT_PARAMS: usize = 8;

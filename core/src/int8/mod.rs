@@ -1,4 +1,5 @@
-//! int8 models: integer-only inference on a quantized blob (element type 1), in place.
+//! int8 models: integer-only inference on a quantized blob (element type 2, or the
+//! older 1: [`WeightCoding`]), in place.
 //!
 //! Weights are int8, symmetric per output unit; biases i32 at the scale of the layer's
 //! accumulators; activations int8 with a per-tensor scale and zero point; each unit's
@@ -19,13 +20,16 @@
 //! in the crate's kernels. Buffer sizes are in [`crate::sizes`].
 pub(crate) mod layout;
 mod quantizer;
+mod recode;
 mod requant;
 mod runtime;
 mod tflite;
 pub(crate) mod validation;
 mod writer;
 
+pub use layout::WeightCoding;
 pub use quantizer::{quantize, quantize_parts, Calibration, LayerChoice, Parts, Range};
+pub use recode::recode_signed;
 pub use requant::{
     multiplier_value, pixels_to_int8, quantize_multiplier, requantize, QuantParams, PIXEL_INPUT,
 };

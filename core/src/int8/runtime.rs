@@ -1,11 +1,13 @@
 //! Running an int8 model in place: [`Int8Network`] checks the caller's buffers, then the
 //! layers run one after the other through the crate's int8 kernel.
-use super::layout::{i32_at, list_words, params_at, section_of, weight_offset, Section};
+use super::layout::{
+    i32_at, list_words, params_at, section_of, weight_offset, Section, WeightCoding,
+};
 use super::{QuantParams, TFLITE_RULE};
 use crate::kernels::int8::{dense, gather_bytes, gather_pairs, Sink};
 use crate::scaling::InputScaling;
 use crate::sizes::int8_scratch_len;
-use crate::{Blob, Buffer, ElementType, Error, Topology};
+use crate::{Blob, Buffer, Error, Topology};
 
 /// An int8 model read in place from a parsed blob (flash, or a file's bytes).
 ///
@@ -34,6 +36,7 @@ use crate::{Blob, Buffer, ElementType, Error, Topology};
 pub struct Int8Network<'a> {
     topology: Topology,
     payload: &'a [u8],
+    coding: WeightCoding,
 }
 
 /// One layer of an [`Int8Network`], for inspection (the host's tools and tests).
@@ -41,6 +44,7 @@ pub struct Int8Network<'a> {
 pub struct Int8LayerView<'a> {
     section: Section,
     payload: &'a [u8],
+    coding: WeightCoding,
 }
 
 impl<'a> Int8LayerView<'a> {
@@ -60,7 +64,9 @@ impl<'a> Int8LayerView<'a> {
             return 0;
         }
         let at = self.section.weights + weight_offset(&self.section, i, j);
-        self.payload.get(at).map_or(0, |&b| b as i8)
+        self.payload
+            .get(at)
+            .map_or(0, |&b| (b ^ self.coding.mask(j)) as i8)
     }
 
     /// Bias of unit `j` (0 out of range).
@@ -101,12 +107,11 @@ impl<'a> Int8LayerView<'a> {
 impl<'a> Int8Network<'a> {
     /// Wraps a parsed int8 blob (its payload was validated by [`Blob::parse`]).
     pub fn new(blob: &Blob<'a>) -> Result<Self, Error> {
-        if blob.element_type() != ElementType::Int8 {
-            return Err(Error::ElementType);
-        }
+        let coding = blob.int8_coding().ok_or(Error::ElementType)?;
         Ok(Int8Network {
             topology: blob.topology().clone(),
             payload: blob.payload(),
+            coding,
         })
     }
 
@@ -118,6 +123,11 @@ impl<'a> Int8Network<'a> {
     /// The model's shape.
     pub fn topology(&self) -> &Topology {
         &self.topology
+    }
+
+    /// How the weight bytes are stored.
+    pub fn coding(&self) -> WeightCoding {
+        self.coding
     }
 
     /// How inputs are quantized ([`PIXEL_INPUT`] for the host's image models).
@@ -136,6 +146,7 @@ impl<'a> Int8Network<'a> {
         (i < self.topology.layers().len()).then(|| Int8LayerView {
             section: section_of(self.topology.input(), self.topology.layers(), i),
             payload: self.payload,
+            coding: self.coding,
         })
     }
 
@@ -289,14 +300,23 @@ fn run(net: &Int8Network, input: &[i8], scratch: &mut [u32], out: &mut [i32]) {
                 (false, true) => (0, i32::MAX),
                 (false, false) => (i32::MIN, i32::MAX),
             };
-            dense(net.payload, &s, list, count, Sink::Last(out, high), zp, low);
+            dense(
+                net.payload,
+                &s,
+                net.coding,
+                list,
+                count,
+                Sink::Last(out, high),
+                zp,
+                low,
+            );
             return;
         }
         let low = if relu { zp } else { -128 };
         let values: &mut [i16] = bytemuck::cast_slice_mut(&mut to[..]);
         let units = s.units.min(values.len());
         let sink = Sink::Hidden(&mut values[..units]);
-        dense(net.payload, &s, list, count, sink, zp, low);
+        dense(net.payload, &s, net.coding, list, count, sink, zp, low);
         if let Some(v) = values.get_mut(units) {
             *v = 0; // the second half of an odd count's last pair
         }

@@ -535,3 +535,99 @@ fn raw_inputs_scale_then_quantize() {
         .logits_raw(&s, &raw[..7], &mut input[..6], &mut scratch, &mut out)
         .is_err());
 }
+
+/// The bytes the writer wrote before the offset coding: element type 1, every weight
+/// (padding included) its plain i8.
+fn signed_coding(bytes: &mut [u8], t: &Topology) {
+    for i in 0..t.layers().len() {
+        let s = section_of(t.input(), t.layers(), i);
+        for r in 0..2 * s.pairs {
+            for j in (0..s.cols).step_by(2) {
+                bytes[HEADER_LEN + s.weights + crate::int8::layout::weight_offset(&s, r, j)] ^=
+                    0x80;
+            }
+        }
+    }
+    bytes[6] = 1;
+    reseal(bytes);
+}
+
+#[test]
+fn blobs_of_the_older_coding_run_alike_and_recode_to_todays_bytes() {
+    let mut rng = Rng::new(9);
+    let (mut new, mut old) = (Aligned([0; 16_384]), Aligned([0; 16_384]));
+    for (input, layers) in SHAPES {
+        let m = Model::random(&mut rng, input, layers);
+        let len = m.write(&mut new.0);
+        assert_eq!(new.0[6], 2, "the writer's element type code");
+        old.0[..len].copy_from_slice(&new.0[..len]);
+        signed_coding(&mut old.0[..len], &m.topology);
+        let nets = [
+            Int8Network::parse(&new.0[..len]).unwrap(),
+            Int8Network::parse(&old.0[..len]).unwrap(),
+        ];
+        assert_eq!(nets[0].coding(), WeightCoding::EvenOffset);
+        assert_eq!(nets[1].coding(), WeightCoding::Signed);
+        assert_eq!(
+            Blob::parse(&old.0[..len]).unwrap().element_type(),
+            ElementType::Int8
+        );
+        for (i, l) in layers.iter().enumerate() {
+            for net in &nets {
+                let v = net.layer(i).unwrap();
+                for r in 0..v.fan_in() {
+                    for j in 0..l.units {
+                        assert_eq!(v.weight(r, j), m.weights[i][r * l.units + j]);
+                    }
+                }
+            }
+        }
+        let mut scratch = [0u32; 512];
+        let scratch = &mut scratch[..nets[0].scratch_len()];
+        let outputs = m.topology.outputs();
+        for _ in 0..10 {
+            let mut x = [0i8; 64];
+            for q in &mut x[..input] {
+                *q = match rng.below(3) {
+                    0 => m.input.zero_point as i8,
+                    1 => rng.next_u64() as i8,
+                    _ => [-128, 127][rng.below(2)],
+                };
+            }
+            let mut want = [0i32; 16];
+            m.reference(&x[..input], &mut want[..outputs]);
+            for net in &nets {
+                let mut got = [0i32; 16];
+                net.logits(&x[..input], scratch, &mut got[..outputs])
+                    .unwrap();
+                assert_eq!(got[..outputs], want[..outputs]);
+            }
+        }
+        assert_eq!(recode_signed(&mut old.0[..len]), Ok(true));
+        assert_eq!(old.0[..len], new.0[..len]);
+        assert_eq!(recode_signed(&mut old.0[..len]), Ok(false));
+        assert_eq!(old.0[..len], new.0[..len]);
+    }
+    // Padding is checked in each coding: 0x80 is a zero in an even column of type 2 only.
+    let (m, good, len) = corrupt_sample();
+    let s = section_of(33, m.topology.layers(), 0);
+    let pad = HEADER_LEN + s.weights + crate::int8::layout::weight_offset(&s, 33, 4);
+    assert_eq!(good.0[pad], 0x80);
+    let mut old = Aligned([0; 16_384]);
+    old.0[..len].copy_from_slice(&good.0[..len]);
+    signed_coding(&mut old.0[..len], &m.topology);
+    assert_eq!(old.0[pad], 0);
+    old.0[pad] = 0x80;
+    reseal(&mut old.0[..len]);
+    assert_eq!(
+        Blob::parse(&old.0[..len]).map(|_| ()),
+        Err(Error::PaddingNotZero { layer: 0 })
+    );
+    // An f32 blob is not recoded.
+    let t = Topology::new(2, &[Layer::new(2, Softmax)]).unwrap();
+    let mut f = [0u8; crate::sizes::blob_len(2, &[Layer::new(2, Softmax)])];
+    crate::format::write_blob(&t, &[0.0; 6], &mut f).unwrap();
+    let before = f;
+    assert_eq!(recode_signed(&mut f), Err(Error::ElementType));
+    assert_eq!(f, before);
+}

@@ -1,7 +1,7 @@
 //! The semantic checks of an int8 payload, run by [`crate::Blob::parse`] (after the CRC)
 //! and by the writer before it returns: every scale finite and positive, zero points in
 //! range, multipliers non-negative, shifts at most 31 (or all of TFLite's rule), padding zero.
-use super::layout::{i32_at, params_at, section_of, weight_offset, Section};
+use super::layout::{i32_at, params_at, section_of, weight_offset, Section, WeightCoding};
 use super::{tflite_shift, TFLITE_RULE};
 use crate::{Activation, Error, Topology};
 
@@ -17,7 +17,11 @@ pub(crate) fn check_activations(topology: &Topology) -> Result<(), Error> {
 }
 
 /// Semantic checks of an int8 payload whose length matches `topology` (after the CRC).
-pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error> {
+pub(crate) fn validate(
+    topology: &Topology,
+    payload: &[u8],
+    coding: WeightCoding,
+) -> Result<(), Error> {
     let scale_ok = |s: f32| s.is_finite() && s > 0.0;
     let input = params_at(payload, 0);
     if !scale_ok(input.scale) {
@@ -77,16 +81,20 @@ pub(crate) fn validate(topology: &Topology, payload: &[u8]) -> Result<(), Error>
         }
         let padding = payload.get(s.shifts + s.units..s.weights).unwrap_or(&[]);
         let weights = payload.get(s.weights..s.end).unwrap_or(&[]);
-        if padding.iter().any(|&b| b != 0) || !padding_is_zero(&s, weights) {
+        if padding.iter().any(|&b| b != 0) || !padding_is_zero(&s, weights, coding) {
             return Err(Error::PaddingNotZero { layer: i });
         }
     }
     Ok(())
 }
 
-/// The zero row of an odd fan-in and the zero column of an odd unit count are zero.
-pub(crate) fn padding_is_zero(s: &Section, weights: &[u8]) -> bool {
-    let at = |i: usize, j: usize| weights.get(weight_offset(s, i, j)).copied().unwrap_or(0);
+/// The zero row of an odd fan-in and the zero column of an odd unit count are zero
+/// (in `coding`: 0x80 in an even column of [`WeightCoding::EvenOffset`]).
+pub(crate) fn padding_is_zero(s: &Section, weights: &[u8], coding: WeightCoding) -> bool {
+    let at = |i: usize, j: usize| {
+        let b = weights.get(weight_offset(s, i, j)).copied();
+        b.map_or(0, |b| b ^ coding.mask(j))
+    };
     let row_ok = s.fan_in.is_multiple_of(2) || (0..s.cols).all(|j| at(s.fan_in, j) == 0);
     let col_ok = s.units.is_multiple_of(2) || (0..2 * s.pairs).all(|i| at(i, s.units) == 0);
     row_ok && col_ok

@@ -1,5 +1,5 @@
 //! Writing an int8 blob from plain `[in][out]` weights and per-unit requantization.
-use super::layout::{section_of, weight_offset, Section};
+use super::layout::{section_of, weight_offset, Section, WeightCoding};
 use super::validation::{check_activations, validate};
 use super::QuantParams;
 use crate::format::{seal, split_blob};
@@ -83,13 +83,23 @@ pub(crate) fn write_with(
     let (header, payload) = split_blob(topology, ElementType::Int8, out)?;
     payload.fill(0);
     let mut w = PayloadWriter { payload };
+    // The padding row and column hold zeros in the coding too (0x80 in even columns).
+    for i in 0..shape.len() {
+        let s = section_of(topology.input(), shape, i);
+        if s.fan_in % 2 == 1 {
+            (0..s.cols).for_each(|j| w.weight(&s, s.fan_in, j, 0));
+        }
+        if s.units % 2 == 1 {
+            (0..2 * s.pairs).for_each(|r| w.weight(&s, r, s.units, 0));
+        }
+    }
     w.put(0, input.scale.to_le_bytes());
     w.put(4, input.zero_point.to_le_bytes());
     for i in 0..shape.len() {
         fill(i, &section_of(topology.input(), shape, i), &mut w)?;
     }
     let payload = w.payload;
-    validate(topology, payload)?;
+    validate(topology, payload, WeightCoding::EvenOffset)?;
     Ok(seal(header, payload))
 }
 
@@ -120,10 +130,10 @@ impl PayloadWriter<'_> {
         }
     }
 
-    /// `W[r][j]`.
+    /// `W[r][j]`, in the coding writers write ([`WeightCoding::EvenOffset`]).
     pub(crate) fn weight(&mut self, s: &Section, r: usize, j: usize, w: i8) {
         if let Some(b) = self.payload.get_mut(s.weights + weight_offset(s, r, j)) {
-            *b = w as u8;
+            *b = w as u8 ^ WeightCoding::EvenOffset.mask(j);
         }
     }
 }

@@ -3,8 +3,47 @@
 //! over the whole list, where the compiler's loop spilled them.
 use core::arch::asm;
 
-/// Adds every listed pair's products into the first `width` accumulators: six here
-/// (the 4- and 2-wide rest of a layer takes the portable loop); false for other widths.
+/// The loop for the accumulators `$a` (`acc[$i]`) whose column's bytes for the inputs x0
+/// and x1 are at offsets `$o0` and `$o1` of an entry's rows, loaded by `$ld` (LDRB for
+/// the even columns' `w + 128`, LDRSB for the odd ones): per entry LDRD, CMP, BEQ, ADD,
+/// ASR, SXTH, then per column two loads and two MLAs; B back.
+macro_rules! columns {
+    ($base:expr, $list:expr, $acc:expr,
+     [$(($a:ident, $i:literal, $ld:literal, $o0:literal, $o1:literal)),*]) => {{
+        let acc: &mut [i32; 6] = $acc;
+        $(let mut $a = acc[$i];)*
+        asm!(
+            "2:",
+            "ldrd {x0}, {p}, [{list}], #8",
+            "cmp {x0}, #0",
+            "beq 3f",
+            "add {p}, {base}, {p}",
+            "asr {x1}, {x0}, #16",
+            "sxth {x0}, {x0}",
+            $(
+                concat!($ld, " {t}, [{p}, #", $o0, "]"),
+                concat!("mla {", stringify!($a), "}, {t}, {x0}, {", stringify!($a), "}"),
+                concat!($ld, " {t}, [{p}, #", $o1, "]"),
+                concat!("mla {", stringify!($a), "}, {t}, {x1}, {", stringify!($a), "}"),
+            )*
+            "b 2b",
+            "3:",
+            list = inout(reg) $list => _,
+            base = in(reg) $base,
+            x0 = out(reg) _,
+            x1 = out(reg) _,
+            p = out(reg) _,
+            t = out(reg) _,
+            $($a = inout(reg) $a,)*
+            options(nostack, readonly),
+        );
+        $(acc[$i] = $a;)*
+    }};
+}
+
+/// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators
+/// (the even columns' as `w + 128`: `kernels::int8::undo_offset` corrects them); always
+/// true (every width has its loop).
 ///
 /// # Safety
 /// The list contract of `kernels::int8::accumulate`.
@@ -15,62 +54,37 @@ pub(crate) unsafe fn accumulate(
     width: usize,
     acc: &mut [i32; 6],
 ) -> bool {
-    if width == 6 {
-        six(base, list, acc);
+    match width {
+        6 => columns!(
+            base,
+            list,
+            acc,
+            [
+                (a0, 0, "ldrb", "0", "2"),
+                (a1, 1, "ldrsb", "1", "3"),
+                (a2, 2, "ldrb", "4", "6"),
+                (a3, 3, "ldrsb", "5", "7"),
+                (a4, 4, "ldrb", "8", "10"),
+                (a5, 5, "ldrsb", "9", "11")
+            ]
+        ),
+        4 => columns!(
+            base,
+            list,
+            acc,
+            [
+                (a0, 0, "ldrb", "0", "2"),
+                (a1, 1, "ldrsb", "1", "3"),
+                (a2, 2, "ldrb", "4", "6"),
+                (a3, 3, "ldrsb", "5", "7")
+            ]
+        ),
+        _ => columns!(
+            base,
+            list,
+            acc,
+            [(a0, 0, "ldrb", "0", "2"), (a1, 1, "ldrsb", "1", "3")]
+        ),
     }
-    width == 6
-}
-
-#[inline(always)]
-unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
-    let [mut a0, mut a1, mut a2, mut a3, mut a4, mut a5] = *acc;
-    asm!(
-        "2:",
-        "ldrd {x0}, {p}, [{list}], #8",
-        "cmp {x0}, #0",
-        "beq 3f",
-        "add {p}, {base}, {p}",
-        "asr {x1}, {x0}, #16",
-        "sxth {x0}, {x0}",
-        "ldrsb {t}, [{p}]",
-        "mla {a0}, {t}, {x0}, {a0}",
-        "ldrsb {t}, [{p}, #2]",
-        "mla {a0}, {t}, {x1}, {a0}",
-        "ldrsb {t}, [{p}, #1]",
-        "mla {a1}, {t}, {x0}, {a1}",
-        "ldrsb {t}, [{p}, #3]",
-        "mla {a1}, {t}, {x1}, {a1}",
-        "ldrsb {t}, [{p}, #4]",
-        "mla {a2}, {t}, {x0}, {a2}",
-        "ldrsb {t}, [{p}, #6]",
-        "mla {a2}, {t}, {x1}, {a2}",
-        "ldrsb {t}, [{p}, #5]",
-        "mla {a3}, {t}, {x0}, {a3}",
-        "ldrsb {t}, [{p}, #7]",
-        "mla {a3}, {t}, {x1}, {a3}",
-        "ldrsb {t}, [{p}, #8]",
-        "mla {a4}, {t}, {x0}, {a4}",
-        "ldrsb {t}, [{p}, #10]",
-        "mla {a4}, {t}, {x1}, {a4}",
-        "ldrsb {t}, [{p}, #9]",
-        "mla {a5}, {t}, {x0}, {a5}",
-        "ldrsb {t}, [{p}, #11]",
-        "mla {a5}, {t}, {x1}, {a5}",
-        "b 2b",
-        "3:",
-        list = inout(reg) list => _,
-        base = in(reg) base,
-        x0 = out(reg) _,
-        x1 = out(reg) _,
-        p = out(reg) _,
-        t = out(reg) _,
-        a0 = inout(reg) a0,
-        a1 = inout(reg) a1,
-        a2 = inout(reg) a2,
-        a3 = inout(reg) a3,
-        a4 = inout(reg) a4,
-        a5 = inout(reg) a5,
-        options(nostack, readonly),
-    );
-    *acc = [a0, a1, a2, a3, a4, a5];
+    true
 }

@@ -13,6 +13,12 @@
 //! SXTB16/SMLAD assembly ([`super::arm_dsp`]), and a hidden layer's whole chunks of six
 //! (biases, products, requantization, stores) run in one piece of assembly; everywhere
 //! else [`portable`] computes the same integers.
+//!
+//! Weights of [`WeightCoding::EvenOffset`] are read without undoing the even columns'
+//! offset: those bytes count as `w + 128` (unsigned; on the Cortex-M4 the raw word goes
+//! into SMLAD), and each even sum is corrected at the end with the listed inputs' sum
+//! ([`undo_offset`], [`list_sum`]). Blobs of the older coding take [`portable`], which
+//! flips their even bytes into the same reading.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
 /// This core's assembly loop over the list (one contract: [`accumulate`]'s).
@@ -23,7 +29,7 @@ use super::arm_v6m as arch;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
 use super::arm_v7m as arch;
 use crate::int8::layout::Section;
-use crate::int8::requantize_by_byte;
+use crate::int8::{requantize_by_byte, WeightCoding};
 
 /// Outputs accumulated in registers at a time (six: all a Cortex-M4 has room for beside
 /// the inputs, the list and the weights in flight).
@@ -84,30 +90,49 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
         let n = unsafe {
             super::arm_v6m_gather::pairs(pairs.as_ptr(), pairs.len(), row, list.as_mut_ptr())
         };
-        return finish(list, n);
+        return finish(list, n, None);
     }
-    let mut n = 0;
+    // Thumb-2 (Cortex-M3, M4): the pairs up to an even count in assembly, which sums
+    // their inputs too (the rest, at most one pair, is added below).
+    #[cfg(microdense_thumb2)]
+    let (mut n, done, mut sum) = match list.len() >= 2 * pairs.len() {
+        true => {
+            let done = pairs.len() / 2 * 2;
+            // SAFETY: `pairs` and `list` are u32 slices (4-aligned); `pairs` holds `done`
+            // words, `list` room for 2 · len(pairs) ≥ 2 · done words.
+            let list = list.as_mut_ptr();
+            let (n, sum) =
+                unsafe { super::arm_thumb2::gather_pairs(pairs.as_ptr(), done, row, list) };
+            (n, done, Some(sum))
+        }
+        false => (0, 0, None),
+    };
+    #[cfg(not(microdense_thumb2))]
+    let (mut n, done, mut sum): (usize, usize, Option<i32>) = (0, 0, None);
     {
-        let mut slots = list.chunks_exact_mut(2);
-        let mut off = 0;
-        for &w in pairs {
+        let mut slots = list.get_mut(2 * n..).unwrap_or(&mut []).chunks_exact_mut(2);
+        let mut off = done as u32 * row;
+        for &w in pairs.get(done..).unwrap_or(&[]) {
             if w != 0 {
                 if let Some(e) = slots.next() {
                     e[0] = w;
                     e[1] = off;
                     n += 1;
+                    let halves = i32::from(w as u16 as i16) + ((w as i32) >> 16);
+                    sum = sum.map(|s| s.wrapping_add(halves));
                 }
             }
             off += row;
         }
     }
-    finish(list, n)
+    finish(list, n, sum)
 }
 
 /// Gathers the pairs of `x` not both at `zp` into `list` as (inputs minus the zero point,
 /// packed as two i16 halves; byte offset of the pair's rows), pads the count to even with
-/// a (0, 0) entry, ends the list with a (0, 0) sentinel, and returns the count. `list`
-/// holds at least `list_words(x.len())` words (else the list is cut short).
+/// a (0, 0) entry, ends the list with the sentinel (0, the listed inputs' sum), and
+/// returns the count. `list` holds at least `list_words(x.len())` words (else the list is
+/// cut short).
 #[inline(never)]
 pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]) -> usize {
     #[cfg(microdense_thumb1)]
@@ -128,46 +153,78 @@ pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]
                 list.as_mut_ptr(),
             )
         };
-        return finish(list, n);
+        return finish(list, n, None);
     }
-    let n = {
+    let row = row_bytes as u32;
+    // Four inputs (one word) at a time; aligned inputs are read as words.
+    let (body, rest) = x.split_at(x.len() / 4 * 4);
+    let words = bytemuck::try_cast_slice::<i8, u32>(body);
+    let blank = u32::from_ne_bytes([zp as u8; 4]);
+    // The Cortex-M4 lists aligned words in assembly, summing as it goes: (entries, sum).
+    #[cfg(microdense_dsp)]
+    let done = match words {
+        Ok(w) if list.len() >= 4 * w.len() => {
+            let zp2 = u32::from(zp as u16) * 0x0001_0001;
+            // SAFETY: `w` is a u32 slice of `w.len()` words; `list` (a u32 slice) has
+            // room for two entries (4 words) per word, checked.
+            Some(unsafe {
+                dsp::gather_bytes(w.as_ptr(), w.len(), blank, zp2, row, list.as_mut_ptr())
+            })
+        }
+        _ => None,
+    };
+    #[cfg(not(microdense_dsp))]
+    let done: Option<(usize, i32)> = None;
+    let first = done.map_or(0, |(n, _)| n);
+    let slots = list.len() / 2;
+    let (n, tail) = {
         let mut g = Gather {
-            slots: list.chunks_exact_mut(2),
-            n: 0,
-            off: 0,
-            row: row_bytes as u32,
+            slots: list
+                .get_mut(2 * first..)
+                .unwrap_or(&mut [])
+                .chunks_exact_mut(2),
+            off: (body.len() / 2) as u32 * row,
+            row,
             zp,
-            blank: u32::from_ne_bytes([zp as u8; 4]),
+            blank,
+            sum: 0,
         };
-        // Four inputs (one word) at a time; aligned inputs are read as words.
-        let (body, rest) = x.split_at(x.len() / 4 * 4);
-        match bytemuck::try_cast_slice::<i8, u32>(body) {
-            Ok(words) => words.iter().for_each(|&w| g.quad(u32::from_le(w))),
-            Err(_) => body.chunks_exact(4).for_each(|q| {
-                g.quad(u32::from_le_bytes([
-                    q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
-                ]))
-            }),
+        if done.is_none() {
+            g.off = 0;
+            match words {
+                Ok(words) => words.iter().for_each(|&w| g.quad(u32::from_le(w))),
+                Err(_) => body.chunks_exact(4).for_each(|q| {
+                    g.quad(u32::from_le_bytes([
+                        q[0] as u8, q[1] as u8, q[2] as u8, q[3] as u8,
+                    ]))
+                }),
+            }
         }
         let at = |i: usize| rest.get(i).map_or(zp, |&q| i32::from(q));
         for k in (0..rest.len()).step_by(2) {
-            let entry = g.pack(at(k), at(k + 1));
-            if entry != 0 {
-                g.push(entry, g.off);
+            let (a, b) = (at(k), at(k + 1));
+            if a != zp || b != zp {
+                g.push(a, b, g.off);
+                g.sum = g.sum.wrapping_add(a - zp + b - zp);
             }
             g.off += g.row;
         }
-        g.n
+        // The entries written (no counter to keep: the compiled loop spilled it).
+        (slots.saturating_sub(first) - g.slots.len(), g.sum)
     };
-    finish(list, n)
+    finish(list, first + n, done.map(|(_, sum)| sum.wrapping_add(tail)))
 }
 
-/// Pads a list of `n` entries to an even count with a (0, 0) entry, ends it with a (0, 0)
-/// sentinel, and returns the count.
-fn finish(list: &mut [u32], n: usize) -> usize {
+/// Pads a list of `n` entries to an even count with a (0, 0) entry, ends it with the
+/// sentinel (0, the listed inputs' sum: `sum`, or summed here), and returns the count.
+fn finish(list: &mut [u32], n: usize, sum: Option<i32>) -> usize {
     let end = (n + n % 2).min(list.len() / 2);
     for e in list.get_mut(2 * n..2 * end + 2).unwrap_or(&mut []) {
         *e = 0;
+    }
+    let sum = sum.unwrap_or_else(|| list_sum(list.get(..2 * end + 2).unwrap_or(&[])));
+    if let Some(e) = list.get_mut(2 * end + 1) {
+        *e = sum as u32;
     }
     end
 }
@@ -175,7 +232,6 @@ fn finish(list: &mut [u32], n: usize) -> usize {
 /// The state of [`gather_bytes`].
 struct Gather<'l> {
     slots: core::slice::ChunksExactMut<'l, u32>,
-    n: usize,
     /// Byte offset of the current pair's rows.
     off: u32,
     /// Bytes of a row pair.
@@ -183,21 +239,19 @@ struct Gather<'l> {
     zp: i32,
     /// Four bytes at the zero point.
     blank: u32,
+    /// The inputs' sum of the pairs listed after the assembly's (see [`gather_bytes`]).
+    sum: i32,
 }
 
 impl Gather<'_> {
-    /// Two inputs minus the zero point, as the i16 halves of one word.
+    /// Lists inputs `a`, `b` minus the zero point, as the i16 halves of one word, with
+    /// their rows' offset.
     #[inline(always)]
-    fn pack(&self, a: i32, b: i32) -> u32 {
-        u32::from((a - self.zp) as u16) | (((b - self.zp) as u32) << 16)
-    }
-
-    #[inline(always)]
-    fn push(&mut self, entry: u32, off: u32) {
+    fn push(&mut self, a: i32, b: i32, off: u32) {
+        let (a, b) = (a - self.zp, b - self.zp);
         if let Some(e) = self.slots.next() {
-            e[0] = entry;
+            e[0] = u32::from(a as u16) | ((b as u32) << 16);
             e[1] = off;
-            self.n += 1;
         }
     }
 
@@ -209,26 +263,25 @@ impl Gather<'_> {
         if d != 0 {
             let byte = |w: u32| i32::from(w as u8 as i8);
             if d & 0xFFFF != 0 {
-                self.push(self.pack(byte(word), byte(word >> 8)), self.off);
+                self.push(byte(word), byte(word >> 8), self.off);
             }
             if d >> 16 != 0 {
-                self.push(
-                    self.pack(byte(word >> 16), byte(word >> 24)),
-                    self.off + self.row,
-                );
+                self.push(byte(word >> 16), byte(word >> 24), self.off + self.row);
             }
         }
         self.off += 2 * self.row;
     }
 }
 
-/// One dense layer: the gathered input pairs (`count` entries of `list`) through section
-/// `s` of `payload`, requantized into `sink` (the layer's `units` values) with
-/// [`Sink::put`].
+/// One dense layer: the gathered input pairs (`count` entries of `list`) through
+/// section `s` of `payload` (weights in `coding`), requantized into `sink` (the layer's
+/// `units` values) with [`Sink::put`].
 #[inline(never)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn dense(
     payload: &[u8],
     s: &Section,
+    coding: WeightCoding,
     list: &[u32],
     count: usize,
     mut sink: Sink,
@@ -239,6 +292,7 @@ pub(crate) fn dense(
     let weights = array(s.weights, 2 * s.pairs * s.cols);
     let units = s.units.min(sink.len());
     let entries = list.get(..2 * count + 2).unwrap_or(&[]);
+    let dsp = asm_fits(weights, s, coding, entries);
     let layer = Layer {
         weights,
         row_bytes: 2 * s.cols,
@@ -246,7 +300,10 @@ pub(crate) fn dense(
         biases: array(s.biases, 4 * units),
         multipliers: array(s.multipliers, 4 * units),
         shifts: array(s.shifts, units),
-        dsp: asm_fits(weights, s, entries),
+        dsp,
+        flip: coding.mask(0) ^ 0x80,
+        // The sentinel's second word (see `finish`).
+        sum: entries.last().map_or(0, |&s| s as i32),
         zp,
         low,
     };
@@ -308,16 +365,22 @@ struct Layer<'a> {
     shifts: &'a [u8],
     /// [`asm_fits`] for these weights and entries.
     dsp: bool,
+    /// What the even columns' bytes are XORed with to read `w + 128` unsigned: 0 for
+    /// [`WeightCoding::EvenOffset`], 0x80 for signed bytes.
+    flip: u8,
+    /// The listed inputs' sum, for [`undo_offset`].
+    sum: i32,
     zp: i32,
     low: i32,
 }
 
 /// Whether the assembly loops (Cortex-M4, M3, M0) may run on this layer: the weights are
-/// the whole, 4-aligned array of the section and the list is as the gathers leave it.
-/// (Never on other targets.)
+/// the whole, 4-aligned array of the section, in the coding they read, and the list is as
+/// the gathers leave it. (Never on other targets.)
 #[inline(always)]
-fn asm_fits(weights: &[u8], s: &Section, entries: &[u32]) -> bool {
+fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) -> bool {
     cfg!(any(microdense_dsp, microdense_thumb2, microdense_thumb1))
+        && coding == WeightCoding::EvenOffset
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
@@ -354,6 +417,8 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
         list: layer.entries.as_ptr(),
         base: layer.weights.as_ptr(),
         chunks: chunks as u32,
+        sum128: layer.sum.wrapping_shl(7),
+        half: (layer.entries.len() % 8 == 6) as u32,
     };
     // SAFETY: as in `accumulate` for the weights and the list (`asm_fits` held, and the
     // last chunk's columns end at 12·chunks ≤ row_bytes); biases (4-aligned),
@@ -463,11 +528,13 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
         // offset + col lies inside `weights`, aligned; the count of entries before the
         // sentinel is even and the sentinel's first word is 0 (the padding entry's too,
         // adding nothing); `entries` is u32-aligned.
+        let before = *acc;
         let done = unsafe {
             let base = layer.weights.as_ptr().add(col);
             arch::accumulate(base, layer.entries.as_ptr(), width, acc)
         };
         if done {
+            undo_offset(acc, &before, width, layer.sum, cfg!(microdense_dsp));
             return;
         }
     }
@@ -475,24 +542,86 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
     let entries = entries
         .get(..entries.len().saturating_sub(2))
         .unwrap_or(&[]);
-    portable(layer.weights, col, width, entries, acc);
+    let before = *acc;
+    portable(layer.weights, layer.flip, col, width, entries, acc);
+    undo_offset(acc, &before, width, layer.sum, false);
 }
 
-/// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
-/// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs).
-#[inline(never)]
-fn portable(weights: &[u8], col: usize, width: usize, entries: &[u32], acc: &mut [i32; WIDTH]) {
-    match width {
-        6 => portable_n::<6, 12>(weights, col, entries, acc),
-        4 => portable_n::<4, 8>(weights, col, entries, acc),
-        _ => portable_n::<2, 4>(weights, col, entries, acc),
+/// The listed inputs' sum Σ (x_2k + x_2k+1), wrapping (`entries` as [`accumulate`]
+/// takes them: the padding entry and the sentinel add 0).
+#[inline(always)]
+fn list_sum(entries: &[u32]) -> i32 {
+    #[cfg(microdense_dsp)]
+    if entries.len() % 4 == 2 {
+        // SAFETY: `entries` holds (len − 2) / 2 entries, an even count, then the sentinel.
+        return unsafe { dsp::list_sum(entries.as_ptr(), (entries.len() - 2) / 2) };
+    }
+    let pairs = entries.chunks_exact(2);
+    pairs.fold(0i32, |s, e| {
+        s.wrapping_add(i32::from(e[0] as u16 as i16) + ((e[0] as i32) >> 16))
+    })
+}
+
+/// Turns what a loop over weights of [`WeightCoding::EvenOffset`] added into the first
+/// `width` accumulators (from `before`) into the true sums: it read the even columns'
+/// bytes as `w + 128` (unsigned), adding 128 · `sum` too much to each; with `raw_words`
+/// (the Cortex-M4's SMLAD on the weight word) its even accumulators also hold 256 × what
+/// their odd neighbour gained. Exact modulo 2^32, as the sums themselves.
+#[inline(always)]
+fn undo_offset(
+    acc: &mut [i32; WIDTH],
+    before: &[i32; WIDTH],
+    width: usize,
+    sum: i32,
+    raw_words: bool,
+) {
+    for k in 0..width.min(WIDTH) / 2 {
+        let mut extra = sum.wrapping_shl(7);
+        if raw_words {
+            let odd = acc[2 * k + 1].wrapping_sub(before[2 * k + 1]);
+            extra = extra.wrapping_add(odd.wrapping_shl(8));
+        }
+        acc[2 * k] = acc[2 * k].wrapping_sub(extra);
     }
 }
 
-/// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry).
-#[inline(always)]
-fn portable_n<const N: usize, const B: usize>(
+/// The reference loop, on every target: the same sums as SMLAD, wrapping alike. One
+/// copy per width, so that the accumulators stay in registers (Cortex-M3, M0, PCs). The
+/// even columns' bytes, XORed with `flip`, are read unsigned as `w + 128` (for
+/// [`undo_offset`]): `flip` is 0 for [`WeightCoding::EvenOffset`], 0x80 for signed bytes.
+/// Where it is the main loop (RISC-V, PCs) the offset coding has its own copy without the
+/// XOR; Cortex-M cores run it rarely (their assembly takes the offset coding) and keep one
+/// copy for both codings (flash).
+#[inline(never)]
+fn portable(
     weights: &[u8],
+    flip: u8,
+    col: usize,
+    width: usize,
+    entries: &[u32],
+    acc: &mut [i32; WIDTH],
+) {
+    #[cfg(not(any(microdense_thumb1, microdense_thumb2)))]
+    if flip == 0 {
+        return match width {
+            6 => portable_n::<6, 12, false>(weights, 0, col, entries, acc),
+            4 => portable_n::<4, 8, false>(weights, 0, col, entries, acc),
+            _ => portable_n::<2, 4, false>(weights, 0, col, entries, acc),
+        };
+    }
+    match width {
+        6 => portable_n::<6, 12, true>(weights, flip, col, entries, acc),
+        4 => portable_n::<4, 8, true>(weights, flip, col, entries, acc),
+        _ => portable_n::<2, 4, true>(weights, flip, col, entries, acc),
+    }
+}
+
+/// [`portable`] for `N` accumulators (`B` = 2·N weight bytes per entry); `FLIP`: XOR
+/// the even bytes with `flip` (else `flip` is 0).
+#[inline(always)]
+fn portable_n<const N: usize, const B: usize, const FLIP: bool>(
+    weights: &[u8],
+    flip: u8,
     col: usize,
     entries: &[u32],
     acc: &mut [i32; WIDTH],
@@ -508,7 +637,12 @@ fn portable_n<const N: usize, const B: usize>(
         let Ok(w) = <&[u8; B]>::try_from(w) else {
             continue;
         };
-        let w = |i: usize| i32::from(w[i] as i8);
+        // Even byte indices are the even columns.
+        let w = |i: usize| match i.is_multiple_of(2) {
+            true if FLIP => i32::from(w[i] ^ flip),
+            true => i32::from(w[i]),
+            false => i32::from(w[i] as i8),
+        };
         for k in 0..N / 2 {
             a[2 * k] = a[2 * k].wrapping_add(x0 * w(4 * k) + x1 * w(4 * k + 2));
             a[2 * k + 1] = a[2 * k + 1].wrapping_add(x0 * w(4 * k + 1) + x1 * w(4 * k + 3));
@@ -554,7 +688,7 @@ mod tests {
             assert_eq!(a[..words], b[..words]);
             // The plain definition: every pair not at the zero point, in order.
             let mut want = [0u32; 48];
-            let mut k = 0;
+            let (mut k, mut sum) = (0, 0i32);
             for p in 0..len.div_ceil(2) {
                 let at = |i: usize| aligned.get(i).map_or(zp, |&q| i32::from(q)) - zp;
                 let (x0, x1) = (at(2 * p), at(2 * p + 1));
@@ -562,10 +696,108 @@ mod tests {
                     want[2 * k] = u32::from(x0 as u16) | ((x1 as u32) << 16);
                     want[2 * k + 1] = (12 * p) as u32;
                     k += 1;
+                    sum += x0 + x1;
                 }
             }
             assert_eq!(n, k + k % 2);
+            // The sentinel carries the listed inputs' sum.
+            want[2 * n + 1] = sum as u32;
             assert_eq!(a[..2 * n + 2], want[..2 * n + 2], "round {round}");
+        }
+    }
+
+    /// SMLAD as the Cortex-M4 computes it: both halfword products added, wrapping.
+    fn smlad(a: u32, b: u32, acc: i32) -> i32 {
+        let (a0, a1) = (i32::from(a as u16 as i16), (a as i32) >> 16);
+        let (b0, b1) = (i32::from(b as u16 as i16), (b as i32) >> 16);
+        acc.wrapping_add(a0 * b0).wrapping_add(a1 * b1)
+    }
+
+    /// SXTB16 with ROR 8: bytes 1 and 3 sign-extended into the two halves.
+    fn sxtb16_ror8(w: u32) -> u32 {
+        u32::from((w >> 8) as u8 as i8 as i16 as u16)
+            | (u32::from((w >> 24) as u8 as i8 as i16 as u16) << 16)
+    }
+
+    /// The offset coding's three readings (the signed bytes, the even bytes unsigned as on
+    /// a Cortex-M3 or M0, the raw words as the Cortex-M4's SMLAD) give the same sums once
+    /// [`undo_offset`] has run, extremes and wrapping included; a padding entry adds 0.
+    #[test]
+    fn offset_coding_sums_equal_the_signed_ones() {
+        let mut rng = crate::rng::Rng::new(18);
+        let pairs = 9;
+        let row = 12; // six columns
+        for round in 0..300 {
+            let extreme = round % 3 == 0;
+            let pick = |rng: &mut crate::rng::Rng, lo: i32, hi: i32| -> i32 {
+                if extreme && rng.below(2) == 0 {
+                    if rng.below(2) == 0 {
+                        lo
+                    } else {
+                        hi
+                    }
+                } else {
+                    lo + rng.below((hi - lo + 1) as usize) as i32
+                }
+            };
+            let mut signed = [0u8; 9 * 12];
+            let mut coded = [0u8; 9 * 12];
+            for (i, (s, c)) in signed.iter_mut().zip(coded.iter_mut()).enumerate() {
+                let w = pick(&mut rng, -128, 127) as i8;
+                *s = w as u8;
+                *c = w as u8 ^ if i % 2 == 0 { 0x80 } else { 0 };
+            }
+            let mut list = [0u32; 2 * 9 + 4];
+            let mut sum = 0i32;
+            let mut n = 0;
+            for p in 0..pairs {
+                if rng.below(4) == 0 {
+                    continue;
+                }
+                let (x0, x1) = (pick(&mut rng, -255, 255), pick(&mut rng, -255, 255));
+                list[2 * n] = u32::from(x0 as u16) | ((x1 as u32) << 16);
+                list[2 * n + 1] = (p * row) as u32;
+                sum += x0 + x1;
+                n += 1;
+            }
+            n += n % 2; // the padding entry (0, 0)
+            assert_eq!(list_sum(&list[..2 * n + 2]), sum);
+            let entries = &list[..2 * n];
+            let start: [i32; WIDTH] = core::array::from_fn(|_| rng.next_u64() as i32);
+            for (col, width) in [(0, 6), (0, 4), (4, 4), (0, 2), (8, 2)] {
+                // The plain definition, from the signed bytes.
+                let mut want = start;
+                for e in entries.chunks_exact(2) {
+                    let x = [i32::from(e[0] as u16 as i16), (e[0] as i32) >> 16];
+                    for (j, a) in want.iter_mut().enumerate().take(width) {
+                        for (r, &xr) in x.iter().enumerate() {
+                            let at = e[1] as usize + col + (j / 2) * 4 + r * 2 + j % 2;
+                            let w = i32::from(signed[at] as i8);
+                            *a = a.wrapping_add(xr * w);
+                        }
+                    }
+                }
+                let mut unsigned = start;
+                portable(&coded, 0, col, width, entries, &mut unsigned);
+                undo_offset(&mut unsigned, &start, width, sum, false);
+                let mut from_signed = start;
+                portable(&signed, 0x80, col, width, entries, &mut from_signed);
+                undo_offset(&mut from_signed, &start, width, sum, false);
+                assert_eq!(from_signed[..width], want[..width], "round {round}");
+                let mut raw = start;
+                for e in entries.chunks_exact(2) {
+                    for m in 0..width / 2 {
+                        let at = e[1] as usize + col + 4 * m;
+                        let b = &coded[at..at + 4];
+                        let w = u32::from_le_bytes([b[0], b[1], b[2], b[3]]);
+                        raw[2 * m] = smlad(w, e[0], raw[2 * m]);
+                        raw[2 * m + 1] = smlad(sxtb16_ror8(w), e[0], raw[2 * m + 1]);
+                    }
+                }
+                undo_offset(&mut raw, &start, width, sum, true);
+                assert_eq!(unsigned[..width], want[..width], "round {round}");
+                assert_eq!(raw[..width], want[..width], "round {round}");
+            }
         }
     }
 }

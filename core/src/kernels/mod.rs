@@ -15,6 +15,8 @@
 mod arm_dsp;
 #[cfg(all(target_arch = "arm", target_abi = "eabihf"))]
 mod arm_f32;
+#[cfg(microdense_thumb2)]
+mod arm_thumb2;
 #[cfg(microdense_thumb1)]
 mod arm_v6m;
 #[cfg(microdense_thumb1)]

@@ -214,9 +214,13 @@ impl QuantModel {
         check_classifier(path, blob.topology())?;
         blob.input_section()
             .map_err(|e| anyhow!("{}: {e}", path.display()))?;
+        // A file of the older weight coding becomes today's (what exports and chips use).
+        let mut bytes = bytes.to_vec();
+        microdense::int8::recode_signed(&mut bytes)
+            .map_err(|e| anyhow!("{}: {e}", path.display()))?;
         Ok(QuantModel {
             topology: blob.topology().clone(),
-            bytes: bytes.to_vec(),
+            bytes,
         })
     }
 
@@ -227,7 +231,7 @@ impl QuantModel {
         Some(ModelInput::from_section(&s, self.topology.input()))
     }
 
-    /// The model in the weights format (the file's bytes).
+    /// The model in the weights format (the file's bytes, recoded if of element type 1).
     pub fn bytes(&self) -> &[u8] {
         &self.bytes
     }
