@@ -29,6 +29,8 @@ pub(crate) mod dense;
 pub(crate) mod int8;
 pub(crate) mod sparse;
 #[cfg(target_arch = "x86_64")]
+mod x86_sparse;
+#[cfg(target_arch = "x86_64")]
 mod x86_tiled;
 
 /// Defines `fn name(args)` twice over the same body: as is, and compiled with AVX2, and

@@ -11,14 +11,16 @@
 //! nothing, when the CPU lacks AVX2 or the shapes are not its own, and the caller then
 //! runs the portable loops.
 use core::arch::x86_64::{
-    __m256, __m256i, _mm256_add_ps, _mm256_castps256_ps128, _mm256_cmpgt_epi32,
-    _mm256_extractf128_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps,
-    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setr_ps, _mm256_setzero_ps,
-    _mm256_storeu_ps, _mm_add_ps, _mm_storeu_ps,
+    __m256, __m256i, _mm256_add_ps, _mm256_and_ps, _mm256_andnot_ps, _mm256_castps256_ps128,
+    _mm256_cmp_ps, _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_loadu_ps, _mm256_maskload_ps,
+    _mm256_maskstore_ps, _mm256_mul_ps, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32,
+    _mm256_setr_ps, _mm256_setzero_ps, _mm256_storeu_ps, _mm256_sub_ps, _mm_add_ps, _mm_storeu_ps,
+    _CMP_EQ_OQ, _CMP_GT_OQ,
 };
 
 use super::dense::GradientRows;
 use super::sparse::{nonzero_mask, Nonzeros};
+use super::x86_sparse::{self, Sink};
 use crate::{Activation, Sgd};
 
 /// Outputs per tile: two AVX registers.
@@ -33,7 +35,7 @@ fn mostly_nonzero(x: &[f32]) -> bool {
 
 /// The mask of the first `n` of eight lanes.
 #[inline(always)]
-unsafe fn lanes(n: usize) -> __m256i {
+pub(super) unsafe fn lanes(n: usize) -> __m256i {
     let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), index)
 }
@@ -41,7 +43,7 @@ unsafe fn lanes(n: usize) -> __m256i {
 /// Eight floats from `p`; for the last register of a masked (`M`) tile, only the lanes
 /// of `mask` (the others read as zero and are never stored).
 #[inline(always)]
-unsafe fn load<const M: bool>(p: *const f32, last: bool, mask: __m256i) -> __m256 {
+pub(super) unsafe fn load<const M: bool>(p: *const f32, last: bool, mask: __m256i) -> __m256 {
     if M && last {
         _mm256_maskload_ps(p, mask)
     } else {
@@ -50,7 +52,7 @@ unsafe fn load<const M: bool>(p: *const f32, last: bool, mask: __m256i) -> __m25
 }
 
 #[inline(always)]
-unsafe fn store<const M: bool>(p: *mut f32, last: bool, mask: __m256i, v: __m256) {
+pub(super) unsafe fn store<const M: bool>(p: *mut f32, last: bool, mask: __m256i, v: __m256) {
     if M && last {
         _mm256_maskstore_ps(p, mask, v)
     } else {
@@ -103,12 +105,15 @@ pub(crate) fn forward(
         && weights.len() == fan_in * units
         && outputs.len() == n * units
         && inputs.len() == n * fan_in;
-    if !shapes || n == 0 || !mostly_nonzero(&inputs[..fan_in]) {
+    if !shapes || n == 0 {
         return false;
     }
     // SAFETY: avx2() checked that the CPU and the OS support AVX2; the lengths are
-    // checked above, as `forward_avx2` requires.
-    unsafe { forward_avx2(weights, biases, inputs, outputs, fan_in, n) };
+    // checked above, as both `forward_avx2`s require.
+    match mostly_nonzero(&inputs[..fan_in]) {
+        true => unsafe { forward_avx2(weights, biases, inputs, outputs, fan_in, n) },
+        false => unsafe { x86_sparse::forward_avx2(weights, biases, inputs, outputs, fan_in, n) },
+    }
     true
 }
 
@@ -135,10 +140,11 @@ unsafe fn forward_avx2(
         while s < n {
             let tile = if n - s >= 4 { 4 } else { 1 };
             // Bit i of nonzero[k]: sample s + k's input first + i is not zero.
-            let nonzero: [u64; 4] = core::array::from_fn(|k| {
+            let mut nonzero = [0u64; 4];
+            for (k, m) in nonzero.iter_mut().enumerate() {
                 let at = (s + k.min(tile - 1)) * fan_in + first;
-                nonzero_mask(&inputs[at..at + count])
-            });
+                *m = x86_sparse::mask(&inputs[at..at + count]);
+            }
             let check = nonzero.iter().any(|&m| m != full);
             let x = inputs.as_ptr().add(s * fan_in + first);
             for column in (0..units).step_by(COLS) {
@@ -231,11 +237,15 @@ pub(crate) fn gradients(
         && rows.first + held <= fan_in
         && (velocity.is_empty() || velocity.len() == into.len())
         && (!update || n <= Nonzeros::BLOCK);
-    if !shapes || !mostly_nonzero(&prev[..fan_in]) {
+    if !shapes {
         return false;
     }
+    let (x, d, v) = (prev, deltas, velocity);
     // SAFETY: avx2() checked AVX2; the shapes are checked above.
-    unsafe { gradients_avx2(prev, deltas, into, velocity, units, update, sgd, n, rows) };
+    match mostly_nonzero(&prev[..fan_in]) {
+        true => unsafe { gradients_avx2(x, d, into, v, units, update, sgd, n, rows) },
+        false => unsafe { x86_sparse::gradients_avx2(x, d, into, v, units, update, sgd, n, rows) },
+    }
     true
 }
 
@@ -269,18 +279,37 @@ unsafe fn gradients_avx2(
         let chunk = &deltas[first * units..][..count * units];
         let (add, xs) = (first > 0, &prev[first * fan_in..][..count * fan_in]);
         let mut r = 0;
+        // Bit k: some sample's input row0 + zeros_at + k is zero (a tile of 4 rows
+        // starts at a multiple of 4, so it never straddles two of these blocks).
+        let (mut zeros, mut zeros_at) = (0u64, usize::MAX);
         while r < held {
             let rows = if held - r >= 4 { 4 } else { 1 };
-            let check = xs
-                .chunks_exact(fan_in)
-                .any(|x| x[row0 + r..row0 + r + rows].contains(&0.0));
+            if r / 64 * 64 != zeros_at {
+                zeros_at = r / 64 * 64;
+                let width = (held - zeros_at).min(64);
+                let all = u64::MAX >> (64 - width);
+                zeros = xs.chunks_exact(fan_in).fold(0, |z, x| {
+                    z | !x86_sparse::mask(&x[row0 + zeros_at..][..width]) & all
+                });
+            }
+            let check = zeros >> (r - zeros_at) & ((1 << rows) - 1) != 0;
             for column in (0..units).step_by(COLS) {
                 let width = (units - column).min(COLS);
-                let mut sums = [[0.0f32; COLS]; 4];
-                let mut seen = [false; 4];
                 let (x, d) = (xs.as_ptr().add(row0 + r), chunk.as_ptr().add(column));
-                let s = sums.as_mut_ptr().cast::<f32>();
-                let args = (x, fan_in, d, units, count, s, &mut seen);
+                let mut seen = [false; 4];
+                if update && !sgd.needs_state() {
+                    // Applied straight from the registers.
+                    let w = weights.as_mut_ptr().add(r * units + column);
+                    let (lr, wd) = (sgd.lr, sgd.weight_decay);
+                    let sink = Sink::Sgd { w, lr, wd, plain };
+                    let args = (x, fan_in, d, units, count, sink, &mut seen);
+                    tile!(rows, width, check, gradient_tile(args));
+                    continue;
+                }
+                let mut sums = [[0.0f32; COLS]; 4];
+                let (at, stride) = (sums.as_mut_ptr().cast::<f32>(), COLS);
+                let sink = Sink::Sums { at, stride };
+                let args = (x, fan_in, d, units, count, sink, &mut seen);
                 tile!(rows, width, check, gradient_tile(args));
                 for (k, sum) in sums.iter().enumerate().take(rows) {
                     // Rows without a non-zero input are left alone under plain SGD, as
@@ -304,20 +333,20 @@ unsafe fn gradients_avx2(
     }
 }
 
-/// For rows `r < S` and the tile's outputs: `sums[r·COLS..] = Σ_s x[s·fan_in + r]·
-/// d[s·units..]` over `count` samples in order, zero inputs skipped; `seen[r]` tells
+/// For rows `r < S` and the tile's outputs: `g_r = Σ_s x[s·fan_in + r]·d[s·units..]`
+/// over `count` samples in order, zero inputs skipped, into `sink`; `seen[r]` tells
 /// whether row r had a non-zero input.
 /// Without `C` every input is non-zero.
 #[inline(always)]
 #[allow(clippy::type_complexity)]
 unsafe fn gradient_tile<const S: usize, const V: usize, const M: bool, const C: bool>(
-    (x, fan_in, d, units, count, sums, seen): (
+    (x, fan_in, d, units, count, sink, seen): (
         *const f32,
         usize,
         *const f32,
         usize,
         usize,
-        *mut f32,
+        Sink,
         &mut [bool; 4],
     ),
     mask: __m256i,
@@ -341,12 +370,7 @@ unsafe fn gradient_tile<const S: usize, const V: usize, const M: bool, const C: 
             }
         }
     }
-    for (r, acc) in acc.iter().enumerate() {
-        for (v, &a) in acc.iter().enumerate() {
-            // The sums buffer has COLS lanes per row: whole registers fit.
-            _mm256_storeu_ps(sums.add(r * COLS + 8 * v), a);
-        }
-    }
+    x86_sparse::drain::<S, V, M>(&acc, &any, sink, units, mask);
     seen[..S].copy_from_slice(&any);
 }
 
@@ -452,6 +476,29 @@ fn delta_below(gs: &mut [f32], dots: &[f32], ys: &[f32], below: Activation) {
     }
 }
 
+/// [`delta_below`] for eight lanes: the same operations on each lane (multiply and
+/// subtract in the scalar's order), so the same bits.
+#[inline(always)]
+unsafe fn delta_below8(gs: &mut [f32], dots: __m256, ys: &[f32], below: Activation) {
+    let (y, one, zero) = (
+        _mm256_loadu_ps(ys[..8].as_ptr()),
+        _mm256_set1_ps(1.0),
+        _mm256_setzero_ps(),
+    );
+    let g = match below {
+        Activation::Linear | Activation::Softmax => _mm256_mul_ps(dots, one),
+        // 1.0 where y > 0, else 0.0; then +0.0 where y == 0.
+        Activation::Relu => {
+            let d = _mm256_and_ps(_mm256_cmp_ps::<_CMP_GT_OQ>(y, zero), one);
+            let g = _mm256_mul_ps(dots, d);
+            _mm256_andnot_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(y, zero), g)
+        }
+        Activation::Sigmoid => _mm256_mul_ps(dots, _mm256_mul_ps(y, _mm256_sub_ps(one, y))),
+        Activation::Tanh => _mm256_mul_ps(dots, _mm256_sub_ps(one, _mm256_mul_ps(y, y))),
+    };
+    _mm256_storeu_ps(gs[..8].as_mut_ptr(), g);
+}
+
 /// Layers up to this many outputs run backprop by [`backprop_narrow`].
 const NARROW: usize = 64;
 
@@ -497,11 +544,10 @@ unsafe fn backprop_narrow(
             let (a, add) = (&acc, |x, y| _mm256_add_ps(x, y));
             let left = add(add(a[0], a[4]), add(a[1], a[5]));
             let right = add(add(a[2], a[6]), add(a[3], a[7]));
-            let mut dots = [0.0f32; 8];
-            _mm256_storeu_ps(dots.as_mut_ptr(), add(add(left, right), tail));
+            let dots = add(add(left, right), tail);
             let at = s * fan_in + i;
             let (ys, gs) = (&prev[at..at + 8], &mut deltas_prev[at..at + 8]);
-            delta_below(gs, &dots, ys, below);
+            delta_below8(gs, dots, ys, below);
         }
     }
 }
@@ -611,14 +657,21 @@ mod tests {
                 .for_each(|v| *v = -0.5);
             for x in [&x, &dense] {
                 let x = x.clone();
-                let d = values(&mut rng, n * units);
+                let mut d = values(&mut rng, n * units);
+                // A skipped zero input then shows: 0·∞ would make a NaN.
+                d[0] = f32::INFINITY;
 
                 let (mut tiled, mut plain) = (std::vec![0.0; n * units], std::vec![0.0; n * units]);
                 assert!(forward(&w, &b, &x, &mut tiled), "{what}");
                 dense_forward_loops(&w, &b, &x, &mut plain);
                 assert_eq!(bits(&tiled), bits(&plain), "forward, {what}");
 
-                for below in [Activation::Linear, Activation::Relu, Activation::Tanh] {
+                for below in [
+                    Activation::Linear,
+                    Activation::Relu,
+                    Activation::Tanh,
+                    Activation::Sigmoid,
+                ] {
                     let y: Vec<f32> = match below {
                         Activation::Relu => x.iter().map(|v| v.max(0.0)).collect(),
                         _ => x.clone(),
@@ -633,6 +686,7 @@ mod tests {
                 let sgds = [
                     (false, Sgd::new(0.1)),
                     (true, Sgd::new(0.1)),
+                    (true, Sgd::new(0.1).with_weight_decay(1e-3)),
                     (
                         true,
                         Sgd::new(0.1).with_momentum(0.9).with_weight_decay(1e-3),
@@ -694,11 +748,9 @@ mod tests {
         }
     }
 
+    /// Below three quarters non-zero, the sparse tiles (`x86_sparse`) take the layer.
     #[test]
-    fn sparse_inputs_keep_the_gather() {
-        let x = [0.0f32, 0.0, 0.5, 0.0];
-        let (w, b) = ([0.5f32; 8], [0.0f32; 2]);
-        assert!(!forward(&w, &b, &x, &mut [0.0; 2]));
+    fn mostly_nonzero_picks_the_tiles() {
         assert!(mostly_nonzero(&[1.0, -2.0, 0.0, 3.0]));
         assert!(!mostly_nonzero(&[1.0, 0.0, -0.0, 3.0]));
     }

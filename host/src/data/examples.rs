@@ -17,6 +17,10 @@ pub trait Examples: Sync {
     /// Fills `xs` with the inputs and `labels` with the labels of `indices`, in order.
     fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>);
 
+    /// Asks the cache for the examples of `indices`, which a later [`Examples::gather`]
+    /// will read (a hint: it may do nothing).
+    fn prefetch(&self, _indices: &[usize]) {}
+
     /// Example `i`'s pixels, when the inputs are pixels /255 of these bytes (IDX data):
     /// int8 models quantize them straight from the bytes.
     fn pixels(&self, _i: usize) -> Option<&[u8]> {
@@ -38,6 +42,10 @@ impl Examples for Dataset {
 
     fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
         super::gather(self, indices, xs, labels);
+    }
+
+    fn prefetch(&self, indices: &[usize]) {
+        super::prefetch(self, indices);
     }
 
     fn pixels(&self, i: usize) -> Option<&[u8]> {

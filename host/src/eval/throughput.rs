@@ -2,10 +2,10 @@
 //! `bench/pytorch/bench.py` times PyTorch, so that the two can be compared.
 //!
 //! Timed, per step: the next batch of indices from a shuffled order (reshuffled at each
-//! epoch's end), copying those rows of the pre-scaled f32 training set into one
-//! contiguous batch with their labels, and `Trainer::step` (forward, softmax
-//! cross-entropy, backward, SGD update). Not timed: loading and scaling the data, setting
-//! up the network (every repeat starts again from the same initial weights and the same
+//! epoch's end), gathering those images' pixels, scaled to f32, into one contiguous batch
+//! with their labels as training does (`data::gather`), asking the cache for the next
+//! batch's images, and `Trainer::step` (forward, softmax cross-entropy, backward, SGD
+//! update). Not timed: loading the data, setting up the network (every repeat starts again from the same initial weights and the same
 //! shuffle, so every repeat does the same work). A warm-up comes first; the figure is the
 //! median of the repeats.
 use std::time::{Duration, Instant};
@@ -60,47 +60,9 @@ pub struct Throughput {
     pub last_loss: f32,
 }
 
-/// The training set as the steps read it: every image scaled to [0, 1] once, up front.
-pub struct Prescaled {
-    pixels: Vec<f32>,
-    labels: Vec<u8>,
-    width: usize,
-}
-
-impl Prescaled {
-    pub fn new(set: &Dataset) -> Self {
-        let width = set.input_size();
-        let pixels = (0..set.len())
-            .flat_map(|i| crate::data::scaled(set.image(i)))
-            .collect();
-        Prescaled {
-            pixels,
-            labels: set.labels.clone(),
-            width,
-        }
-    }
-
-    pub fn len(&self) -> usize {
-        self.labels.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.labels.is_empty()
-    }
-
-    fn gather(&self, indices: &[usize], xs: &mut Vec<f32>, labels: &mut Vec<u8>) {
-        xs.clear();
-        labels.clear();
-        for &i in indices {
-            xs.extend_from_slice(&self.pixels[i * self.width..(i + 1) * self.width]);
-            labels.push(self.labels[i]);
-        }
-    }
-}
-
 /// A network, trainer state and shuffle, reset to the same start before every repeat.
 struct Session<'d> {
-    data: &'d Prescaled,
+    data: &'d Dataset,
     cfg: &'d BenchConfig,
     start: Model,
     model: Model,
@@ -113,8 +75,8 @@ struct Session<'d> {
 }
 
 impl<'d> Session<'d> {
-    fn new(data: &'d Prescaled, cfg: &'d BenchConfig, classes: usize) -> Result<Self> {
-        let topology = mlp(data.width, &cfg.hidden, cfg.activation, classes)?;
+    fn new(data: &'d Dataset, cfg: &'d BenchConfig, classes: usize) -> Result<Self> {
+        let topology = mlp(data.input_size(), &cfg.hidden, cfg.activation, classes)?;
         let start = Model::init(topology.clone(), cfg.init, cfg.seed);
         let velocity_len = if cfg.momentum != 0.0 {
             topology.optimizer_len()
@@ -129,7 +91,7 @@ impl<'d> Session<'d> {
             sampler: Sampler::new(data.len(), cfg.seed),
             scratch: vec![0.0; topology.train_scratch_len(cfg.batch)],
             velocity: vec![0.0; velocity_len],
-            xs: Vec::with_capacity(cfg.batch * data.width),
+            xs: Vec::with_capacity(cfg.batch * data.input_size()),
             labels: Vec::with_capacity(cfg.batch),
             pool: crate::parallel::Pool::new(cfg.threads),
         })
@@ -163,7 +125,8 @@ impl<'d> Session<'d> {
         let started = Instant::now();
         for step in 0..steps {
             let (indices, _) = self.sampler.next_batch(self.cfg.batch);
-            self.data.gather(indices, &mut self.xs, &mut self.labels);
+            crate::data::gather(self.data, indices, &mut self.xs, &mut self.labels);
+            crate::data::prefetch(self.data, self.sampler.upcoming(self.cfg.batch));
             loss = trainer
                 .step(&mut net, &self.xs, &self.labels)
                 .map_err(|e| anyhow!("step {}: {e} (try a smaller --lr)", step + 1))?;
@@ -174,7 +137,7 @@ impl<'d> Session<'d> {
 }
 
 /// Measures `cfg` on `data` (labels below `classes`).
-pub fn measure(data: &Prescaled, classes: usize, cfg: &BenchConfig) -> Result<Throughput> {
+pub fn measure(data: &Dataset, classes: usize, cfg: &BenchConfig) -> Result<Throughput> {
     if data.is_empty() {
         return Err(anyhow!("no training images to benchmark on"));
     }
@@ -258,19 +221,8 @@ mod tests {
     }
 
     #[test]
-    fn gathers_the_scaled_rows() {
-        let s = set();
-        let p = Prescaled::new(&s);
-        let (mut xs, mut ys) = (Vec::new(), Vec::new());
-        p.gather(&[3, 0], &mut xs, &mut ys);
-        let mut want = Vec::new();
-        crate::data::gather(&s, &[3, 0], &mut want, &mut Vec::new());
-        assert_eq!((xs, ys), (want, vec![0, 0]));
-    }
-
-    #[test]
     fn repeats_do_the_same_work() {
-        let p = Prescaled::new(&set());
+        let p = set();
         let t = measure(&p, 3, &cfg()).unwrap();
         assert_eq!((t.steps, t.repeats.len()), (20, 3));
         // 20 steps of 8 over 50 samples: epochs of 6 full batches and one of 2.
@@ -286,7 +238,7 @@ mod tests {
 
     #[test]
     fn momentum_and_a_diverging_rate() {
-        let p = Prescaled::new(&set());
+        let p = set();
         let m = BenchConfig {
             momentum: 0.9,
             repeats: 1,

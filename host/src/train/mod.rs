@@ -254,6 +254,13 @@ impl Sampler {
         self.at >= self.order.len()
     }
 
+    /// The batch after the one last handed out, as far as this epoch's order holds it
+    /// (empty at an epoch's end: the next order is not drawn yet).
+    pub fn upcoming(&self, batch: usize) -> &[usize] {
+        let at = self.at.min(self.order.len());
+        &self.order[at..(at + batch).min(self.order.len())]
+    }
+
     /// The next batch, and the (0-based) epoch it belongs to.
     pub fn next_batch(&mut self, batch: usize) -> (&[usize], u32) {
         if self.at >= self.order.len() {
@@ -534,6 +541,7 @@ impl Batches<'_> {
     ) -> (u32, Result<f32, Error>) {
         let (indices, epoch) = sampler.next_batch(self.cfg.batch);
         self.train.gather(indices, &mut self.xs, &mut self.labels);
+        self.train.prefetch(sampler.upcoming(self.cfg.batch));
         let lr = self.cfg.lr_at(step, self.total);
         let result = trainer
             .set_optimizer(self.cfg.optimizer().with_lr(lr))
@@ -652,6 +660,19 @@ mod tests {
         assert_eq!(seen, (0..10).collect::<Vec<_>>());
         let (b, e) = s.next_batch(4);
         assert_eq!((b.len(), e), (4, 1));
+    }
+
+    #[test]
+    fn upcoming_is_the_next_batch_within_the_epoch() {
+        let mut s = Sampler::new(10, 1);
+        for want in [4, 4, 2, 0] {
+            let next = s.upcoming(4).to_vec();
+            assert_eq!(next.len(), want);
+            if want == 0 {
+                break;
+            }
+            assert_eq!(s.next_batch(4).0, next);
+        }
     }
 
     #[test]
