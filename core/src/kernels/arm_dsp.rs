@@ -254,7 +254,8 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
         };
     }
     // The rounding term `(1 << s) >> 1` of the shift in r9, into r10: from the table
-    // (in `$t`), or, for the first output while every register is taken, computed.
+    // (in `$t`; for the first output, while every other register is taken, the table's
+    // address goes through r10 itself).
     macro_rules! from_table {
         ($t:literal) => {
             concat!("ldr r10, [", $t, ", r9, lsl #2]")
@@ -266,7 +267,7 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
                 "ldr {t}, [{t}, #16]",
                 (
                     "r0",
-                    "mov r10, #1\n lsl r10, r10, r9\n lsr r10, r10, #1",
+                    "ldr r10, [sp, #8]\n ldr r10, [r10, r9, lsl #2]",
                     "ldr r0, [sp, #8]"
                 ),
                 ("r1", from_table!("r0"), ""),
