@@ -30,6 +30,8 @@ pub(crate) mod int8;
 pub(crate) mod sparse;
 #[cfg(target_arch = "x86_64")]
 mod x86_sparse;
+#[cfg(all(test, target_arch = "x86_64"))]
+mod x86_testing;
 #[cfg(target_arch = "x86_64")]
 mod x86_tiled;
 

@@ -400,12 +400,9 @@ mod tests {
     use std::vec::Vec;
 
     use super::super::dense::{dense_forward_loops, dense_gradient_rows, dense_gradients_loops};
+    use super::super::x86_testing::{bits, sgd_cases, skipped_without_avx2};
     use super::*;
     use crate::rng::Rng;
-
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
-    }
 
     /// Mostly zeros of both signs (the skipped terms, about MNIST's share), the rest of
     /// both signs and wide magnitudes, so that rounding depends on the order.
@@ -418,16 +415,6 @@ mod tests {
                 _ => rng.next_f64() as f32 - 0.5,
             })
             .collect()
-    }
-
-    fn skipped_without_avx2(name: &str) -> bool {
-        if super::super::avx2() {
-            return false;
-        }
-        // Past the test harness's capture, so that `cargo test` shows it.
-        let note = std::format!("SKIPPED: {name}: no AVX2 (or miri)\n");
-        let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
-        true
     }
 
     #[test]
@@ -501,16 +488,7 @@ mod tests {
             dense_forward_loops(&w, &b, &x, &mut plain);
             assert_eq!(bits(&tiled), bits(&plain), "forward, {what}");
 
-            let sgds = [
-                (false, Sgd::new(0.1)),
-                (true, Sgd::new(0.1)),
-                (true, Sgd::new(0.1).with_weight_decay(1e-3)),
-                (
-                    true,
-                    Sgd::new(0.1).with_momentum(0.9).with_weight_decay(1e-3),
-                ),
-            ];
-            for (update, sgd) in sgds {
+            for (update, sgd) in sgd_cases() {
                 if update && n > Nonzeros::BLOCK {
                     continue;
                 }

@@ -595,12 +595,9 @@ mod tests {
     use std::vec::Vec;
 
     use super::super::dense::{dense_backprop_loops, dense_forward_loops, dense_gradients_loops};
+    use super::super::x86_testing::{bits, sgd_cases, skipped_without_avx2};
     use super::*;
     use crate::rng::Rng;
-
-    fn bits(v: &[f32]) -> Vec<u32> {
-        v.iter().map(|x| x.to_bits()).collect()
-    }
 
     /// Mostly non-zero values of both signs, with some exact zeros of both signs (the
     /// skipped terms) and a few wide magnitudes, so that rounding depends on the order.
@@ -620,10 +617,7 @@ mod tests {
     /// of the row tile, batches over one block of samples.
     #[test]
     fn tiles_give_the_bits_of_the_portable_loops() {
-        if !super::super::avx2() {
-            // Past the test harness's capture, so that `cargo test` shows it.
-            let note = "SKIPPED: tiles_give_the_bits_of_the_portable_loops: no AVX2 (or miri)\n";
-            let _ = std::io::Write::write_all(&mut std::io::stderr(), note.as_bytes());
+        if skipped_without_avx2("tiles_give_the_bits_of_the_portable_loops") {
             return;
         }
         let mut rng = Rng::new(19);
@@ -683,16 +677,7 @@ mod tests {
                     assert_eq!(bits(&tiled), bits(&plain), "backprop {below:?}, {what}");
                 }
 
-                let sgds = [
-                    (false, Sgd::new(0.1)),
-                    (true, Sgd::new(0.1)),
-                    (true, Sgd::new(0.1).with_weight_decay(1e-3)),
-                    (
-                        true,
-                        Sgd::new(0.1).with_momentum(0.9).with_weight_decay(1e-3),
-                    ),
-                ];
-                for (update, sgd) in sgds {
+                for (update, sgd) in sgd_cases() {
                     if update && n > Nonzeros::BLOCK {
                         continue;
                     }
