@@ -581,13 +581,15 @@ pub(crate) unsafe fn list_sum(list: *const u32, count: usize) -> i32 {
 
 /// The list of `kernels::int8::gather_bytes` for `n` words of int8 inputs at `words`
 /// (four inputs each; `blank` is four zero points, `zp2` the zero point in both
-/// halfwords): per word not blank, SXTB16 twice, SSUB16 twice and PKHBT/PKHTB give both
-/// pairs minus the zero point, each listed (STRD) unless zero, with its rows' offset
-/// (`row` bytes per pair). Returns the entries written from `list` and their inputs' sum
-/// (one SMLAD with (1, 1) per pair; a zero pair adds 0).
+/// halfwords): per word not blank, SXTAB16 twice (the bytes added to minus the zero point)
+/// and PKHBT/PKHTB give both pairs minus the zero point, each listed (STRD) unless zero,
+/// with its rows' offset (`row` bytes per pair, from the word's index by one MLA, so a
+/// blank word costs 5: LDR, CMP, BNE, ADDS, BNE). Returns the entries written from `list`
+/// and their inputs' sum (one SMLAD with (1, 1) per pair; a zero pair adds 0).
 ///
 /// # Safety
-/// `words` is 4-aligned and holds `n` words; `list` is 4-aligned with room for `4 · n`.
+/// `words` is 4-aligned and holds `n` words; `list` is 4-aligned with room for `4 · n`;
+/// `row` is even.
 #[inline(always)]
 pub(crate) unsafe fn gather_bytes(
     words: *const u32,
@@ -600,44 +602,48 @@ pub(crate) unsafe fn gather_bytes(
     let end = words.add(n);
     let mut dst = list;
     let mut sum = 0i32;
+    // Minus the zero point in both halfwords (SXTAB16 adds each sign-extended byte to it;
+    // the results lie in -255..=255, as SSUB16's did).
+    let nzp2 = u32::from((zp2 as u16).wrapping_neg()) * 0x0001_0001;
+    // The words are read at `end` + idx, idx from -4n up to 0 (ADDS sets the loop's flag);
+    // word k's first pair is at 2k · row = (idx + 4n) · row / 2 (row is even).
+    let idx = (4 * n as u32).wrapping_neg();
+    let base = (n as u32).wrapping_mul(2 * row);
     asm!(
-        "cmp {src}, {end}",
+        "cmp {idx}, #0",
         "beq 5f",
         "1:",
-        "ldr r2, [{src}], #4",
+        "ldr r2, [{end}, {idx}]",
         "cmp r2, {blank}",
-        "beq 4f",
-        "sxtb16 {e0}, r2",
-        "sxtb16 r3, r2, ror #8",
-        "ssub16 {e0}, {e0}, {zp2}",
-        "ssub16 r3, r3, {zp2}",
+        "bne 2f",
+        "adds {idx}, {idx}, #4",
+        "bne 1b",
+        "b 5f",
+        "2:",
+        "sxtab16 {e0}, {nzp2}, r2",
+        "sxtab16 r3, {nzp2}, r2, ror #8",
         "pkhbt r2, {e0}, r3, lsl #16",
         "pkhtb r3, r3, {e0}, asr #16",
         "smlad {sum}, r2, {ones}, {sum}",
         "smlad {sum}, r3, {ones}, {sum}",
-        "cbz r2, 2f",
-        "strd r2, {off}, [{dst}], #8",
-        "2:",
-        "add {off}, {off}, {row}",
-        "cbz r3, 3f",
-        "strd r3, {off}, [{dst}], #8",
+        "mla {e0}, {idx}, {rowh}, {base}",
+        "cbz r2, 3f",
+        "strd r2, {e0}, [{dst}], #8",
         "3:",
-        "add {off}, {off}, {row}",
-        "cmp {src}, {end}",
-        "bne 1b",
-        "b 5f",
+        "add {e0}, {e0}, {rowh}, lsl #1",
+        "cbz r3, 4f",
+        "strd r3, {e0}, [{dst}], #8",
         "4:",
-        "add {off}, {off}, {row}, lsl #1",
-        "cmp {src}, {end}",
+        "adds {idx}, {idx}, #4",
         "bne 1b",
         "5:",
-        src = inout(reg) words => _,
         end = in(reg) end,
+        idx = inout(reg) idx => _,
+        base = in(reg) base,
+        rowh = in(reg) row / 2,
         dst = inout(reg) dst,
-        off = inout(reg) 0u32 => _,
-        row = in(reg) row,
         blank = in(reg) blank,
-        zp2 = in(reg) zp2,
+        nzp2 = in(reg) nzp2,
         ones = in(reg) 0x0001_0001u32,
         sum = inout(reg) sum,
         e0 = out(reg) _,
