@@ -162,7 +162,7 @@ pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]
     // The Cortex-M4 lists aligned words in assembly, summing as it goes: (entries, sum).
     #[cfg(microdense_dsp)]
     let done = match words {
-        Ok(w) if list.len() >= 4 * w.len() && row % 2 == 0 => {
+        Ok(w) if list.len() >= 4 * w.len() && row.is_multiple_of(2) => {
             let zp2 = u32::from(zp as u16) * 0x0001_0001;
             // SAFETY: `w` is a u32 slice of `w.len()` words; `list` (a u32 slice) has
             // room for two entries (4 words) per word, checked.
