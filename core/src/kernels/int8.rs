@@ -322,6 +322,9 @@ pub(crate) fn dense(
     {
         j0 += chunks_thumb1(&layer, &mut sink, units);
     }
+    // Whether the chunks left requantize in assembly (checked once per layer).
+    #[cfg(microdense_dsp)]
+    let asm_out = outputs_fit(&layer, &sink, units);
     // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
     // included): biases, the products of every listed pair, requantization.
     while j0 < units {
@@ -333,7 +336,8 @@ pub(crate) fn dense(
         }
         accumulate(&layer, 2 * j0, n + n % 2, &mut acc);
         #[cfg(microdense_dsp)]
-        if outputs_dsp(&layer, &acc, &mut sink, j0, n, units) {
+        // SAFETY: `asm_out` is `outputs_fit` of this layer, sink and `units`.
+        if asm_out && unsafe { outputs_dsp(&layer, &acc, &mut sink, j0, n, units) } {
             j0 += n;
             continue;
         }
@@ -440,12 +444,28 @@ fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
     true
 }
 
-/// Requantizes and stores outputs `j0..j0 + n` of `acc` on the Cortex-M4 in assembly
-/// (as [`Sink::put`] with `requantize_by_byte`); false when the layer does not allow it
-/// (the TFLite rule; an output layer's zero point other than 0; short arrays).
+/// Whether [`outputs_dsp`] may requantize a layer's outputs: the core's rule (a blob uses
+/// one rule throughout), `units` multipliers, shifts and sink places; an output layer's
+/// zero point 0.
 #[cfg(microdense_dsp)]
 #[inline(always)]
-fn outputs_dsp(
+fn outputs_fit(layer: &Layer, sink: &Sink, units: usize) -> bool {
+    let (m, sh) = (layer.multipliers, layer.shifts);
+    units <= sink.len()
+        && m.len() >= 4 * units
+        && sh.len() >= units
+        && sh.first().is_some_and(|&s| s <= 31)
+        && (matches!(sink, Sink::Hidden(_)) || layer.zp == 0)
+}
+
+/// Requantizes and stores outputs `j0..j0 + n` of `acc` on the Cortex-M4 in assembly
+/// (as [`Sink::put`] with `requantize_by_byte`); false when `n` or `j0` are out of range.
+///
+/// # Safety
+/// [`outputs_fit`] held for `layer`, `sink` and `units` (checked once per layer).
+#[cfg(microdense_dsp)]
+#[inline(always)]
+unsafe fn outputs_dsp(
     layer: &Layer,
     acc: &[i32; WIDTH],
     sink: &mut Sink,
@@ -454,18 +474,11 @@ fn outputs_dsp(
     units: usize,
 ) -> bool {
     let (m, sh) = (layer.multipliers, layer.shifts);
-    if !(n <= WIDTH
-        && j0 + n <= units
-        && units <= sink.len()
-        && m.len() >= 4 * units
-        && sh.len() >= units
-        // The core's rule only (a blob uses one rule throughout).
-        && sh.first().is_some_and(|&s| s <= 31))
-    {
+    if !(n <= WIDTH && j0 + n <= units) {
         return false;
     }
-    // SAFETY: outputs j0..j0 + n ≤ units of the multipliers, shifts and `sink`, checked
-    // above; the shifts of a parsed blob are at most 31.
+    // SAFETY: outputs j0..j0 + n ≤ units of the multipliers, shifts and `sink` (checked
+    // above and by `outputs_fit`); the shifts of a parsed blob are at most 31.
     unsafe {
         let (m, sh) = (m.as_ptr().add(4 * j0), sh.as_ptr().add(j0));
         match sink {
