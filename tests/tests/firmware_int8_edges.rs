@@ -1,10 +1,10 @@
 //! The int8 kernels' assembly against the portable definition on edge cases, on every
 //! Cortex-M core with its own loop and requantization: a hand-made int8 model
-//! (784-26-36-10: relu and linear hidden layers with whole chunks of six and a 2-wide
-//! rest) whose per-unit parameters take the extremes: multipliers 0, 1, 2^30 (rounding
+//! (784-29-33-10: relu and linear hidden layers, whole chunks of six and last chunks of 5
+//! and 3 outputs) whose per-unit parameters take the extremes: multipliers 0, 1, 2^30 (rounding
 //! ties) and i32::MAX with shifts 0, 1, 30 and 31 at every position of a chunk, biases i32::MIN and i32::MAX (wrapping
-//! accumulators) and random ones of every size, weights −128..=127, zero points at both
-//! ends; random, blank and all-white images. `demo` on the micro:bit (Cortex-M0: the
+//! accumulators) and random ones of every size, weights −128..=127, zero points −37, −128
+//! and 0; random, blank and all-white images. `demo` on the micro:bit (Cortex-M0: the
 //! Thumb-1 loop and requantization), the LM3S6965 (M3) and the STM32F405 (M4: SMLAD and
 //! SMMLAR) must reproduce the host's i32 outputs bit for bit. Needs qemu-system-arm and
 //! the three thumb targets, not MNIST; a missing one skips loudly.
@@ -89,9 +89,12 @@ fn weights(rng: &mut Rng, n: usize) -> Vec<i8> {
 }
 
 fn model() -> QuantModel {
+    // Whole chunks of six and last chunks of 5 (six wide) and 3 (four wide) outputs: relu
+    // with its own zero point, linear at zero point −128 (the Cortex-M4's one-USAT clamp);
+    // the output layer 6 + 4.
     let shape = [
-        Layer::new(26, Activation::Relu),
-        Layer::new(36, Activation::Linear),
+        Layer::new(29, Activation::Relu),
+        Layer::new(33, Activation::Linear),
         Layer::new(10, Activation::Softmax),
     ];
     let topology = Topology::new(784, &shape).unwrap();
@@ -103,17 +106,21 @@ fn model() -> QuantModel {
         },
         QuantParams {
             scale: 0.1,
-            zero_point: 127,
+            zero_point: -128,
         },
         QuantParams {
             scale: 0.01,
             zero_point: 0,
         },
     ];
+    // Where each layer starts in the extreme pairs: a rounding tie (2^30, 1), whose outputs
+    // vary, falls on the six-wide chunks' fifth output (units 28 and 4 of the first and last
+    // layers), which multipliers 0 or 1 with shift 0 would hide.
+    let turns = [3, 3, 1];
     let mut parts = Vec::new();
     for (i, out) in outputs.iter().enumerate() {
         let (fan_in, units) = (topology.fan_in(i), shape[i].units);
-        let (b, m, s) = unit_params(&mut rng, units, 3 * i);
+        let (b, m, s) = unit_params(&mut rng, units, turns[i]);
         parts.push((weights(&mut rng, fan_in * units), b, m, s, *out));
     }
     let layers: Vec<Int8Layer> = parts

@@ -1,34 +1,13 @@
-//! The Cortex-M4 loop: SXTB16 and SMLAD (Armv7E-M DSP extension), four list entries per
-//! iteration (a count of 4k + 2 enters halfway), and whole chunks of a hidden layer in one piece of assembly. Weights are
-//! of `WeightCoding::EvenOffset`: three instructions per four multiply-adds.
+//! The Cortex-M4's int8 assembly (Armv7E-M DSP extension: SXTB16, SMLAD, SMMLAR): the
+//! list's loop at three instructions per four multiply-adds, four list entries per
+//! iteration (a count of 4k + 2 enters halfway), for whole chunks of six outputs of a
+//! hidden layer with their requantization ([`chunks6_hidden`]) and for any other chunk
+//! ([`sums`], then [`outputs_hidden`] or [`outputs_last`]); `kernels::int8_dsp` drives
+//! them. Weights are of `WeightCoding::EvenOffset`.
 use core::arch::asm;
 
-/// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators,
-/// the even ones as the raw weight words give them (`kernels::int8::undo_offset`
-/// corrects them); always true (every width has its loop). `half`: the list's count is
-/// 2 more than a multiple of 4.
-///
-/// # Safety
-/// The list contract of `kernels::int8::accumulate`.
-#[inline(always)]
-pub(crate) unsafe fn accumulate(
-    base: *const u8,
-    list: *const u32,
-    width: usize,
-    acc: &mut [i32; 6],
-    half: bool,
-) -> bool {
-    let [a0, a1, a2, a3, a4, a5] = acc;
-    let half = u32::from(half);
-    match width {
-        6 => six(base, list, [a0, a1, a2, a3, a4, a5], half),
-        4 => four(base, list, [a0, a1, a2, a3], half),
-        _ => two(base, list, [a0, a1], half),
-    }
-    true
-}
-
-/// What [`chunks6_hidden`] works on; it advances the pointers as it goes.
+/// What [`chunks6_hidden`] and [`sums`] work on (the field order is the assembly's: LDM
+/// and LDRD take neighbours); [`chunks6_hidden`] advances the pointers as it goes.
 #[repr(C)]
 pub(crate) struct ChunkIo {
     /// i32 multipliers, six per chunk.
@@ -40,83 +19,71 @@ pub(crate) struct ChunkIo {
     /// i32 biases, six per chunk (4-aligned).
     pub biases: *const u8,
     pub zp: i32,
-    /// The gathered list (as [`accumulate`] takes it).
+    /// The gathered list (as `kernels::int8::gather_bytes` leaves it).
     pub list: *const u32,
-    /// The weights plus the current chunk's column offset.
+    /// The weights plus the current chunk's column offset (4-aligned).
     pub base: *const u8,
-    /// Where the last chunk's outputs end (at least one chunk).
+    /// Where the last whole chunk's outputs end.
     pub end: *mut i16,
     /// 128 × the listed inputs' sum (wrapping), for the even columns' correction.
     pub sum128: i32,
     /// Whether the list's count is 2 more than a multiple of 4 (the loop's entry point).
     pub half: u32,
+    /// Where [`sums`] stores its accumulators (six i32s, 4-aligned).
+    pub acc: *mut i32,
 }
 
-/// One list entry of six outputs, the inputs in register `$x` and the offset in r10
-/// (loaded by the previous entry): ADD, LDM of the 12 weight bytes, per weight word
-/// SMLAD of the raw word (the even column, plus 256 × the odd one and the offset, undone
-/// by `kernels::int8::undo_offset`), SXTB16 (ROR 8, in place) and SMLAD (the odd
+/// One list entry of six outputs in the fixed registers of [`chunks6_hidden`] and [`sums`]
+/// (inputs in lr, the entry's offset in r10 as the previous entry loaded it, the weights
+/// in r12, the list in r11, accumulators r0–r5): ADD, LDM of the 12 weight bytes, per
+/// weight word SMLAD of the raw word (the even column, plus 256 × the odd one and
+/// 128 × the inputs, undone after the loop), SXTB16 (ROR 8, in place) and SMLAD (the odd
 /// column); then LDRD of the next entry.
 macro_rules! entry6 {
-    ($x:literal) => {
-        entry6!($x, "{base}", "{list}", "{a0}", "{a1}", "{a2}", "{a3}", "{a4}", "{a5}")
-    };
-    ($x:literal, $base:literal, $list:literal, $a0:literal, $a1:literal, $a2:literal, $a3:literal, $a4:literal, $a5:literal) => {
+    () => {
         concat!(
-            "add r10, ",
-            $base,
-            ", r10\n",
+            "add r10, r12, r10\n",
             "ldm r10, {{r8, r9, r10}}\n",
-            "smlad ",
-            $a0,
-            ", r8, ",
-            $x,
-            ", ",
-            $a0,
-            "\n",
+            "smlad r0, r8, lr, r0\n",
             "sxtb16 r8, r8, ror #8\n",
-            "smlad ",
-            $a1,
-            ", r8, ",
-            $x,
-            ", ",
-            $a1,
-            "\n",
-            "smlad ",
-            $a2,
-            ", r9, ",
-            $x,
-            ", ",
-            $a2,
-            "\n",
+            "smlad r1, r8, lr, r1\n",
+            "smlad r2, r9, lr, r2\n",
             "sxtb16 r9, r9, ror #8\n",
-            "smlad ",
-            $a3,
-            ", r9, ",
-            $x,
-            ", ",
-            $a3,
-            "\n",
-            "smlad ",
-            $a4,
-            ", r10, ",
-            $x,
-            ", ",
-            $a4,
-            "\n",
+            "smlad r3, r9, lr, r3\n",
+            "smlad r4, r10, lr, r4\n",
             "sxtb16 r10, r10, ror #8\n",
-            "smlad ",
-            $a5,
-            ", r10, ",
-            $x,
-            ", ",
-            $a5,
-            "\n",
-            "ldrd ",
-            $x,
-            ", r10, [",
-            $list,
-            "], #8"
+            "smlad r5, r10, lr, r5\n",
+            "ldrd lr, r10, [r11], #8"
+        )
+    };
+}
+
+/// As [`entry6`] for four outputs (r0–r3): LDRD of the 8 weight bytes.
+macro_rules! entry4 {
+    () => {
+        concat!(
+            "add r10, r12, r10\n",
+            "ldrd r8, r9, [r10]\n",
+            "smlad r0, r8, lr, r0\n",
+            "sxtb16 r8, r8, ror #8\n",
+            "smlad r1, r8, lr, r1\n",
+            "smlad r2, r9, lr, r2\n",
+            "sxtb16 r9, r9, ror #8\n",
+            "smlad r3, r9, lr, r3\n",
+            "ldrd lr, r10, [r11], #8"
+        )
+    };
+}
+
+/// As [`entry6`] for two outputs (r0, r1): one LDR (register offset) of the 4 weight bytes.
+macro_rules! entry2 {
+    () => {
+        concat!(
+            "ldr r8, [r12, r10]\n",
+            "smlad r0, r8, lr, r0\n",
+            "sxtb16 r8, r8, ror #8\n",
+            "smlad r1, r8, lr, r1\n",
+            "ldrd lr, r10, [r11], #8"
         )
     };
 }
@@ -144,7 +111,7 @@ pub(crate) mod clamp {
 }
 
 /// Whole chunks of six outputs of a hidden layer, one after the other: per chunk the
-/// biases into six accumulators, the loop of [`six`], the correction of
+/// biases into six accumulators, the list's loop ([`entry6`]), the correction of
 /// `kernels::int8::undo_offset` (with `io.sum128`), then per output the
 /// requantization and store of `requantize` and `<i16 as Output>::store` (as
 /// [`clamp`]`::CLAMP` says), with nothing spilled between.
@@ -196,13 +163,13 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
                 "ldrd r11, r12, [{t}, #20]",
                 "ldrd lr, r10, [r11], #8",
                 "ldr pc, [sp, #4]",
-                // The products (as `six`), four entries per iteration.
+                // The products, four entries per iteration.
                 "2:",
-                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
-                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
+                entry6!(),
+                entry6!(),
                 "5:",
-                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
-                entry6!("lr", "r12", "r11", "r0", "r1", "r2", "r3", "r4", "r5"),
+                entry6!(),
+                entry6!(),
                 "cmp lr, #0",
                 "bne 2b",
                 "3:",
@@ -314,142 +281,80 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
     }
 }
 
-/// Six accumulators: per entry one LDRD (inputs, offset), one ADD, one LDM of the
-/// 12 weight bytes, then per weight word SMLAD (the raw word: the even column, plus 256 ×
-/// the odd one and the offset, undone by the caller), SXTB16 (ROR 8, in place) and SMLAD
-/// (the odd column); four entries per loop iteration (`half`: enter at the third).
+/// The sums of one chunk of `W` (6, 4 or 2) outputs, stored at `io.acc`: `W` biases from
+/// `io.biases`, every listed pair's products through the weights at `io.base` (the loop of
+/// [`chunks6_hidden`], `W` wide), then the even columns' correction (256 × the odd
+/// neighbour's gain, its bias included, and `io.sum128`).
+///
+/// # Safety
+/// `io.biases` holds `W` i32s (4-aligned; past the layer's last bias they are only read,
+/// into accumulators whose outputs are not stored); `io.list` is a gathered list
+/// (4-aligned, an even count of entries, then the sentinel) whose every offset plus
+/// `io.base` is readable for `2 · W` bytes and 4-aligned; `io.acc` holds six i32s.
 #[inline(always)]
-unsafe fn six(base: *const u8, list: *const u32, acc: [&mut i32; 6], half: u32) {
-    let [r0, r1, r2, r3, r4, r5] = acc;
-    let (mut a0, mut a1, mut a2, mut a3, mut a4, mut a5) = (*r0, *r1, *r2, *r3, *r4, *r5);
-    asm!(
-        "ldrd {x}, r10, [{list}], #8",
-        "cmp {x}, #0",
-        "beq 3f",
-        "cmp r9, #0",
-        "bne 5f",
-        "2:",
-        entry6!("{x}"),
-        entry6!("{x}"),
-        "5:",
-        entry6!("{x}"),
-        entry6!("{x}"),
-        "cmp {x}, #0",
-        "bne 2b",
-        "3:",
-        list = inout(reg) list => _,
-        base = in(reg) base,
-        x = out(reg) _,
-        out("r8") _,
-        inout("r9") half => _,
-        out("r10") _,
-        a0 = inout(reg) a0,
-        a1 = inout(reg) a1,
-        a2 = inout(reg) a2,
-        a3 = inout(reg) a3,
-        a4 = inout(reg) a4,
-        a5 = inout(reg) a5,
-        options(nostack, readonly),
-    );
-    (*r0, *r1, *r2, *r3, *r4, *r5) = (a0, a1, a2, a3, a4, a5);
-}
-
-/// One list entry of four outputs (as `entry6!`): LDRD of the 8 weight bytes.
-macro_rules! entry4 {
-    () => {
-        concat!(
-            "add r10, {base}, r10\n",
-            "ldrd r8, r9, [r10]\n",
-            "smlad {a0}, r8, {x}, {a0}\n",
-            "sxtb16 r8, r8, ror #8\n",
-            "smlad {a1}, r8, {x}, {a1}\n",
-            "smlad {a2}, r9, {x}, {a2}\n",
-            "sxtb16 r9, r9, ror #8\n",
-            "smlad {a3}, r9, {x}, {a3}\n",
-            "ldrd {x}, r10, [{list}], #8"
-        )
-    };
-}
-
-/// Four accumulators: LDRD of the 8 weight bytes.
-#[inline(always)]
-unsafe fn four(base: *const u8, list: *const u32, acc: [&mut i32; 4], half: u32) {
-    let [r0, r1, r2, r3] = acc;
-    let (mut a0, mut a1, mut a2, mut a3) = (*r0, *r1, *r2, *r3);
-    asm!(
-        "ldrd {x}, r10, [{list}], #8",
-        "cmp {x}, #0",
-        "beq 3f",
-        "cmp r9, #0",
-        "bne 5f",
-        "2:",
-        entry4!(),
-        entry4!(),
-        "5:",
-        entry4!(),
-        entry4!(),
-        "cmp {x}, #0",
-        "bne 2b",
-        "3:",
-        list = inout(reg) list => _,
-        base = in(reg) base,
-        x = out(reg) _,
-        out("r8") _,
-        inout("r9") half => _,
-        out("r10") _,
-        a0 = inout(reg) a0,
-        a1 = inout(reg) a1,
-        a2 = inout(reg) a2,
-        a3 = inout(reg) a3,
-        options(nostack, readonly),
-    );
-    (*r0, *r1, *r2, *r3) = (a0, a1, a2, a3);
-}
-
-/// One list entry of two outputs: one LDR (register offset) of the 4 weight bytes.
-macro_rules! entry2 {
-    () => {
-        concat!(
-            "ldr {w}, [{base}, {p}]\n",
-            "smlad {a0}, {w}, {x}, {a0}\n",
-            "sxtb16 {w}, {w}, ror #8\n",
-            "smlad {a1}, {w}, {x}, {a1}\n",
-            "ldrd {x}, {p}, [{list}], #8"
-        )
-    };
-}
-
-/// Two accumulators: one LDR (register offset) of the 4 weight bytes.
-#[inline(always)]
-unsafe fn two(base: *const u8, list: *const u32, acc: [&mut i32; 2], half: u32) {
-    let [r0, r1] = acc;
-    let (mut a0, mut a1) = (*r0, *r1);
-    asm!(
-        "ldrd {x}, {p}, [{list}], #8",
-        "cmp {x}, #0",
-        "beq 3f",
-        "cmp {h}, #0",
-        "bne 5f",
-        "2:",
-        entry2!(),
-        entry2!(),
-        "5:",
-        entry2!(),
-        entry2!(),
-        "cmp {x}, #0",
-        "bne 2b",
-        "3:",
-        list = inout(reg) list => _,
-        base = in(reg) base,
-        h = in(reg) half,
-        x = out(reg) _,
-        p = out(reg) _,
-        w = out(reg) _,
-        a0 = inout(reg) a0,
-        a1 = inout(reg) a1,
-        options(nostack, readonly),
-    );
-    (*r0, *r1) = (a0, a1);
+pub(crate) unsafe fn sums<const W: usize>(io: &ChunkIo) {
+    macro_rules! sums {
+        ($load:literal, $entry:expr, $undo:literal, $store:literal) => {
+            asm!(
+                "ldr r10, [{t}, #12]",
+                $load,
+                "ldrd r11, r12, [{t}, #20]",
+                "ldr r9, [{t}, #36]",
+                "ldrd lr, r10, [r11], #8",
+                "cmp lr, #0",
+                "beq 3f",
+                "cmp r9, #0",
+                "bne 5f",
+                "2:",
+                $entry,
+                $entry,
+                "5:",
+                $entry,
+                $entry,
+                "cmp lr, #0",
+                "bne 2b",
+                "3:",
+                "ldr r8, [{t}, #32]",
+                $undo,
+                "ldr r8, [{t}, #40]",
+                $store,
+                t = in(reg) io as *const ChunkIo,
+                out("r0") _,
+                out("r1") _,
+                out("r2") _,
+                out("r3") _,
+                out("r4") _,
+                out("r5") _,
+                out("r8") _,
+                out("r9") _,
+                out("r10") _,
+                out("r11") _,
+                out("r12") _,
+                out("lr") _,
+                options(nostack),
+            )
+        };
+    }
+    match W {
+        6 => sums!(
+            "ldm r10, {{r0, r1, r2, r3, r4, r5}}\n add r0, r0, r1, lsl #8\n add r2, r2, r3, lsl #8\n add r4, r4, r5, lsl #8",
+            entry6!(),
+            "sub r0, r0, r1, lsl #8\n sub r0, r0, r8\n sub r2, r2, r3, lsl #8\n sub r2, r2, r8\n sub r4, r4, r5, lsl #8\n sub r4, r4, r8",
+            "stm r8, {{r0, r1, r2, r3, r4, r5}}"
+        ),
+        4 => sums!(
+            "ldm r10, {{r0, r1, r2, r3}}\n add r0, r0, r1, lsl #8\n add r2, r2, r3, lsl #8",
+            entry4!(),
+            "sub r0, r0, r1, lsl #8\n sub r0, r0, r8\n sub r2, r2, r3, lsl #8\n sub r2, r2, r8",
+            "stm r8, {{r0, r1, r2, r3}}"
+        ),
+        _ => sums!(
+            "ldrd r0, r1, [r10]\n add r0, r0, r1, lsl #8",
+            entry2!(),
+            "sub r0, r0, r1, lsl #8\n sub r0, r0, r8",
+            "strd r0, r1, [r8]"
+        ),
+    }
 }
 
 /// Requantizes `acc`'s first `n` (at least 1) values by `m`'s multipliers and `sh`'s

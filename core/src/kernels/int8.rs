@@ -9,10 +9,10 @@
 //! list, and requantized at the end. Hidden layers store their int8 outputs minus the
 //! zero point as i16s, so the next layer's pairs are ready-made words.
 //!
-//! On a Cortex-M4 (`cfg(microdense_dsp)`, see core/build.rs) the loop over the list is
-//! SXTB16/SMLAD assembly ([`super::arm_dsp`]), and a hidden layer's whole chunks of six
-//! (biases, products, requantization, stores) run in one piece of assembly; everywhere
-//! else [`portable`] computes the same integers.
+//! On a Cortex-M4 (`cfg(microdense_dsp)`, see core/build.rs) a layer runs in
+//! SXTB16/SMLAD assembly after one check of its buffers (`super::int8_dsp`); the
+//! Cortex-M3 and M0 have their own loops over the list (`arch`), and [`portable`]
+//! computes the same integers everywhere else.
 //!
 //! Weights of [`WeightCoding::EvenOffset`] are read without undoing the even columns'
 //! offset: those bytes count as `w + 128` (unsigned; on the Cortex-M4 the raw word goes
@@ -21,8 +21,7 @@
 //! flips their even bytes into the same reading.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
-/// This core's assembly loop over the list (one contract: [`accumulate`]'s; the
-/// Cortex-M4's also takes the count's parity).
+/// This core's assembly loop over the list (one contract: [`accumulate`]'s).
 #[cfg(microdense_thumb1)]
 use super::arm_v6m as arch;
 #[cfg(all(microdense_thumb2, not(microdense_dsp)))]
@@ -69,7 +68,7 @@ impl Sink<'_> {
         }
     }
 
-    fn len(&self) -> usize {
+    pub(super) fn len(&self) -> usize {
         match self {
             Sink::Hidden(out) => out.len(),
             Sink::Last(out, _) => out.len(),
@@ -299,6 +298,12 @@ pub(crate) fn dense(
     zp: i32,
     low: i32,
 ) {
+    // On the Cortex-M4 (and the other cores with the DSP extension) every chunk runs in
+    // assembly when the layer's buffers allow it.
+    #[cfg(microdense_dsp)]
+    if super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
+        return;
+    }
     let array = |at: usize, len: usize| payload.get(at..at + len).unwrap_or(&[]);
     let weights = array(s.weights, 2 * s.pairs * s.cols);
     let units = s.units.min(sink.len());
@@ -319,24 +324,11 @@ pub(crate) fn dense(
         low,
     };
     let mut j0 = 0;
-    // On a Cortex-M4 a hidden layer's whole chunks of six run in one piece of assembly.
-    #[cfg(microdense_dsp)]
-    if let Sink::Hidden(out) = &mut sink {
-        let whole = units / WIDTH * WIDTH;
-        if let Some(o) = out.get_mut(..whole) {
-            if chunks6_dsp(&layer, o) {
-                j0 = whole;
-            }
-        }
-    }
     // On a Cortex-M0 the chunks requantize in assembly.
     #[cfg(microdense_thumb1)]
     {
         j0 += chunks_thumb1(&layer, &mut sink, units);
     }
-    // Whether the chunks left requantize in assembly (checked once per layer).
-    #[cfg(microdense_dsp)]
-    let asm_out = outputs_fit(&layer, &sink, units);
     // Six outputs at a time (the last chunk 2 or 4 wide, an odd count's zero column
     // included): biases, the products of every listed pair, requantization.
     while j0 < units {
@@ -347,12 +339,6 @@ pub(crate) fn dense(
             *a = le_i32(b);
         }
         accumulate(&layer, 2 * j0, n + n % 2, &mut acc);
-        #[cfg(microdense_dsp)]
-        // SAFETY: `asm_out` is `outputs_fit` of this layer, sink and `units`.
-        if asm_out && unsafe { outputs_dsp(&layer, &acc, &mut sink, j0, n, units) } {
-            j0 += n;
-            continue;
-        }
         let multipliers = layer.multipliers.get(4 * j0..).unwrap_or(&[]);
         let shifts = layer.shifts.get(j0..).unwrap_or(&[]);
         let requant = acc.iter().zip(multipliers.chunks_exact(4)).zip(shifts);
@@ -374,8 +360,8 @@ fn le_i32(b: &[u8]) -> i32 {
     i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// What the chunks of one layer share (some of it only the Cortex-M4 code reads).
-#[cfg_attr(not(microdense_dsp), allow(dead_code))]
+/// What the chunks of one layer share (some of it only the Cortex-M3 and M0 code reads).
+#[cfg_attr(not(microdense_thumb1), allow(dead_code))]
 struct Layer<'a> {
     weights: &'a [u8],
     row_bytes: usize,
@@ -394,118 +380,18 @@ struct Layer<'a> {
     low: i32,
 }
 
-/// Whether the assembly loops (Cortex-M4, M3, M0) may run on this layer: the weights are
-/// the whole, 4-aligned array of the section, in the coding they read, and the list is as
-/// the gathers leave it. (Never on other targets.)
+/// Whether the assembly loops (Cortex-M3, M0) may run on this layer: the weights are the
+/// whole, 4-aligned array of the section, in the coding they read, and the list is as
+/// the gathers leave it. (Never on other targets; the Cortex-M4 has `int8_dsp`.)
 #[inline(always)]
 fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) -> bool {
-    cfg!(any(microdense_dsp, microdense_thumb2, microdense_thumb1))
-        && coding == WeightCoding::EvenOffset
+    cfg!(any(
+        all(microdense_thumb2, not(microdense_dsp)),
+        microdense_thumb1
+    )) && coding == WeightCoding::EvenOffset
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
-}
-
-/// All `o.len() / 6` whole chunks of six outputs of a hidden layer on the Cortex-M4 in
-/// one piece of assembly (biases, products, requantization, stores); false when the
-/// buffers do not allow it (the caller then computes the chunks itself).
-#[cfg(microdense_dsp)]
-#[inline(always)]
-fn chunks6_dsp(layer: &Layer, o: &mut [i16]) -> bool {
-    let chunks = o.len() / WIDTH;
-    let (b, m, sh) = (layer.biases, layer.multipliers, layer.shifts);
-    let relu = layer.low != -128;
-    if chunks == 0
-        || !(layer.dsp
-            && 2 * WIDTH * chunks <= layer.row_bytes
-            && b.len() >= 4 * WIDTH * chunks
-            && (b.as_ptr() as usize).is_multiple_of(4)
-            && m.len() >= 4 * WIDTH * chunks
-            && sh.len() >= WIDTH * chunks
-            // The assembly does the core's rule only (a blob uses one rule throughout).
-            && sh.first().is_some_and(|&s| s <= 31)
-            && (!relu || layer.low == layer.zp))
-    {
-        return false;
-    }
-    let mut io = dsp::ChunkIo {
-        biases: b.as_ptr(),
-        multipliers: m.as_ptr(),
-        shifts: sh.as_ptr(),
-        out: o.as_mut_ptr(),
-        zp: layer.zp,
-        list: layer.entries.as_ptr(),
-        base: layer.weights.as_ptr(),
-        end: o.as_mut_ptr_range().end,
-        sum128: layer.sum.wrapping_shl(7),
-        half: (layer.entries.len() % 8 == 6) as u32,
-    };
-    // SAFETY: as in `accumulate` for the weights and the list (`asm_fits` held, and the
-    // last chunk's columns end at 12·chunks ≤ row_bytes); biases (4-aligned),
-    // multipliers, shifts and outputs hold at least six values per chunk, all checked
-    // above; the shifts of a parsed blob are at most 31.
-    unsafe {
-        match (layer.zp, relu) {
-            // Zero point −128: the clamp is to 0..=255 whether relu or not (the checks
-            // above: relu's lower bound is the zero point, else −128).
-            (-128, _) => dsp::chunks6_hidden::<{ dsp::clamp::ZP_MIN }>(&mut io),
-            (_, true) => dsp::chunks6_hidden::<{ dsp::clamp::RELU }>(&mut io),
-            (_, false) => dsp::chunks6_hidden::<{ dsp::clamp::LINEAR }>(&mut io),
-        }
-    }
-    true
-}
-
-/// Whether [`outputs_dsp`] may requantize a layer's outputs: the core's rule (a blob uses
-/// one rule throughout), `units` multipliers, shifts and sink places; an output layer's
-/// zero point 0.
-#[cfg(microdense_dsp)]
-#[inline(always)]
-fn outputs_fit(layer: &Layer, sink: &Sink, units: usize) -> bool {
-    let (m, sh) = (layer.multipliers, layer.shifts);
-    units <= sink.len()
-        && m.len() >= 4 * units
-        && sh.len() >= units
-        && sh.first().is_some_and(|&s| s <= 31)
-        && (matches!(sink, Sink::Hidden(_)) || layer.zp == 0)
-}
-
-/// Requantizes and stores outputs `j0..j0 + n` of `acc` on the Cortex-M4 in assembly
-/// (as [`Sink::put`] with `requantize_by_byte`); false when `n` or `j0` are out of range.
-///
-/// # Safety
-/// [`outputs_fit`] held for `layer`, `sink` and `units` (checked once per layer).
-#[cfg(microdense_dsp)]
-#[inline(always)]
-unsafe fn outputs_dsp(
-    layer: &Layer,
-    acc: &[i32; WIDTH],
-    sink: &mut Sink,
-    j0: usize,
-    n: usize,
-    units: usize,
-) -> bool {
-    let (m, sh) = (layer.multipliers, layer.shifts);
-    if !(n <= WIDTH && j0 + n <= units) {
-        return false;
-    }
-    // SAFETY: outputs j0..j0 + n ≤ units of the multipliers, shifts and `sink` (checked
-    // above and by `outputs_fit`); the shifts of a parsed blob are at most 31.
-    unsafe {
-        let (m, sh) = (m.as_ptr().add(4 * j0), sh.as_ptr().add(j0));
-        match sink {
-            Sink::Hidden(out) => {
-                let out = out.as_mut_ptr().add(j0);
-                dsp::outputs_hidden(acc.as_ptr(), n, m, sh, out, layer.zp, layer.low);
-            }
-            Sink::Last(out, high) if layer.zp == 0 => {
-                let out = out.as_mut_ptr().add(j0);
-                dsp::outputs_last(acc.as_ptr(), n, m, sh, out, layer.low, *high);
-            }
-            Sink::Last(..) => return false,
-        }
-    }
-    true
 }
 
 /// Every chunk of a layer on a Cortex-M0: per chunk the biases, [`accumulate`], then
@@ -593,7 +479,7 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
 /// 0. An `arch` loop returns false for a width it has no loop for.
 #[inline(always)]
 fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
-    #[cfg(any(microdense_dsp, microdense_thumb2, microdense_thumb1))]
+    #[cfg(any(all(microdense_thumb2, not(microdense_dsp)), microdense_thumb1))]
     if layer.dsp && col + 2 * width <= layer.row_bytes {
         // SAFETY: `asm_fits` held: `weights` is the section's whole 4-aligned array,
         // `row_bytes` (2·cols, a multiple of 4) per row pair, and the gathers listed only
@@ -603,18 +489,9 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
         // sentinel is even and the sentinel's first word is 0 (the padding entry's too,
         // adding nothing); `entries` is u32-aligned.
         let before = *acc;
-        let done = unsafe {
-            let base = layer.weights.as_ptr().add(col);
-            #[cfg(microdense_dsp)]
-            let half = layer.entries.len() % 8 == 6;
-            #[cfg(microdense_dsp)]
-            let done = dsp::accumulate(base, layer.entries.as_ptr(), width, acc, half);
-            #[cfg(not(microdense_dsp))]
-            let done = arch::accumulate(base, layer.entries.as_ptr(), width, acc);
-            done
-        };
-        if done {
-            undo_offset(acc, &before, width, layer.sum, cfg!(microdense_dsp));
+        let base = unsafe { layer.weights.as_ptr().add(col) };
+        if unsafe { arch::accumulate(base, layer.entries.as_ptr(), width, acc) } {
+            undo_offset(acc, &before, width, layer.sum, false);
             return;
         }
     }
