@@ -34,7 +34,6 @@ pub(super) fn dense(
     let Some(arrays) = payload.get(s.biases..s.end) else {
         return false;
     };
-    let row_bytes = 2 * s.cols;
     if !(coding == WeightCoding::EvenOffset
         && units > 0
         && units <= sink.len()
@@ -47,7 +46,7 @@ pub(super) fn dense(
         return false;
     }
     // No overflow: 8 · units ≤ the slice's length (at most isize::MAX).
-    let head = 8 * units + units.next_multiple_of(4);
+    let (head, row_bytes) = (8 * units + units.next_multiple_of(4), 2 * s.cols);
     let Some(weights) = arrays.len().checked_sub(head) else {
         return false;
     };
@@ -74,7 +73,9 @@ pub(super) fn dense(
         Sink::Last(out, high) => (out.as_mut_ptr().cast::<u8>(), *high),
     };
     let hidden = matches!(sink, Sink::Hidden(_));
+    // The accumulators of `sums`, read back through the same pointer.
     let mut acc = [0i32; 6];
+    let acc = acc.as_mut_ptr();
     let mut io = dsp::ChunkIo {
         multipliers: m,
         shifts: sh,
@@ -86,7 +87,7 @@ pub(super) fn dense(
         end: out.cast(),
         sum128: sum.wrapping_shl(7),
         half: u32::from(count % 4 == 2),
-        acc: acc.as_mut_ptr(),
+        acc,
     };
     let mut j0 = 0;
     // A hidden layer's whole chunks of six (the core's rule, the zero point and lower
@@ -134,20 +135,22 @@ pub(super) fn dense(
                 let (m, sh) = (m.add(4 * j0), sh.add(j0));
                 if hidden {
                     let out = out.cast::<i16>().add(j0);
-                    dsp::outputs_hidden(acc.as_ptr(), n, m, sh, out, zp, low);
+                    dsp::outputs_hidden(acc, n, m, sh, out, zp, low);
                 } else {
                     let out = out.cast::<i32>().add(j0);
-                    dsp::outputs_last(acc.as_ptr(), n, m, sh, out, low, high);
+                    dsp::outputs_last(acc, n, m, sh, out, low, high);
                 }
             }
         } else {
             // TFLite's rule (imported models): requantized in Rust.
-            for (c, &a) in acc.iter().enumerate().take(n) {
+            for c in 0..n {
                 let j = j0 + c;
-                // SAFETY: j < units: the multipliers and shifts hold `units` values.
-                let (mj, shj) = unsafe {
+                // SAFETY: c < 6 accumulators; j < units: the multipliers and shifts hold
+                // `units` values.
+                let (a, mj, shj) = unsafe {
                     let at = m.add(4 * j);
                     (
+                        *acc.add(c),
                         i32::from_le_bytes([*at, *at.add(1), *at.add(2), *at.add(3)]),
                         *sh.add(j),
                     )
