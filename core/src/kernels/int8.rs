@@ -85,10 +85,10 @@ pub(crate) fn gather_pairs(pairs: &[u32], row_bytes: usize, list: &mut [u32]) ->
     #[cfg(microdense_thumb1)]
     if list.len() >= 2 * pairs.len() + 4 {
         // SAFETY: `list` has room for an entry per word (and `finish`'s two more).
-        let n = unsafe {
+        let (n, sum) = unsafe {
             super::arm_v6m_gather::pairs(pairs.as_ptr(), pairs.len(), row, list.as_mut_ptr())
         };
-        return finish(list, n, None);
+        return finish(list, n, Some(sum));
     }
     // Thumb-2 (Cortex-M3, M4): the pairs up to an even count in assembly, which sums
     // their inputs too (the rest, at most one pair, is added below).
@@ -141,7 +141,7 @@ pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]
         let blank = u32::from_ne_bytes([zp as u8; 4]);
         // SAFETY: `words` is the whole input (a multiple of four bytes, 4-aligned) and
         // `list` has room for an entry per pair (and `finish`'s two more).
-        let n = unsafe {
+        let (n, sum) = unsafe {
             super::arm_v6m_gather::bytes(
                 words.as_ptr(),
                 words.len(),
@@ -151,7 +151,7 @@ pub(crate) fn gather_bytes(x: &[i8], zp: i32, row_bytes: usize, list: &mut [u32]
                 list.as_mut_ptr(),
             )
         };
-        return finish(list, n, None);
+        return finish(list, n, Some(sum));
     }
     let row = row_bytes as u32;
     // Four inputs (one word) at a time; aligned inputs are read as words.
