@@ -4,11 +4,13 @@
 //! accumulator held in a high register; the six accumulators stay in registers over the
 //! whole list, where the compiled loop kept them in memory. The weights' base lives in r6
 //! (LLVM's base pointer, saved on the stack around the loop), added to each entry's
-//! offset by one ADDS.
+//! offset by one ADDS. The offset coding's correction (`int8::undo_offset`) is taken off
+//! the even accumulators as they are loaded (one SUBS each; wrapping sums, so the same
+//! bits), which saves copying the accumulators and correcting them in memory.
 use core::arch::asm;
 
-/// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
-/// always true (every width has its loop).
+/// Subtracts `extra` from the even ones of the first `width` (6, 4 or 2) accumulators
+/// and adds every listed pair's products into them.
 ///
 /// # Safety
 /// The list contract of `kernels::int8::accumulate`.
@@ -18,30 +20,33 @@ pub(crate) unsafe fn accumulate(
     list: *const u32,
     width: usize,
     acc: &mut [i32; 6],
-) -> bool {
+    extra: i32,
+) {
     match width {
-        6 => six(base, list, acc),
-        4 => four(base, list, acc),
-        _ => two(base, list, acc),
+        6 => six(base, list, acc, extra),
+        4 => four(base, list, acc, extra),
+        _ => two(base, list, acc, extra),
     }
-    true
 }
 
 /// 6 accumulators (3 weight words per entry), two entries per loop
-/// iteration; the accumulators live in high registers (loaded and stored here: Thumb-1
-/// code cannot take them as operands).
+/// iteration; the accumulators live in high registers (loaded, the even ones less
+/// `extra`, and stored here: Thumb-1 code cannot take them as operands).
 #[inline(always)]
-unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
+unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6], extra: i32) {
     asm!(
             "ldr r1, [r0, #0]",
+            "subs r1, r1, r2",
             "mov r8, r1",
             "ldr r1, [r0, #4]",
             "mov r9, r1",
             "ldr r1, [r0, #8]",
+            "subs r1, r1, r2",
             "mov r10, r1",
             "ldr r1, [r0, #12]",
             "mov r11, r1",
             "ldr r1, [r0, #16]",
+            "subs r1, r1, r2",
             "mov r12, r1",
             "ldr r1, [r0, #20]",
             "mov lr, r1",
@@ -170,7 +175,7 @@ unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
             inout("r4") base => _,
             inout("r5") list => _,
             out("r1") _,
-            out("r2") _,
+            inout("r2") extra => _,
             out("r3") _,
             out("r8") _,
             out("r9") _,
@@ -182,16 +187,18 @@ unsafe fn six(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
 }
 
 /// 4 accumulators (2 weight words per entry), two entries per loop
-/// iteration; the accumulators live in high registers (loaded and stored here: Thumb-1
-/// code cannot take them as operands).
+/// iteration; the accumulators live in high registers (loaded, the even ones less
+/// `extra`, and stored here: Thumb-1 code cannot take them as operands).
 #[inline(always)]
-unsafe fn four(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
+unsafe fn four(base: *const u8, list: *const u32, acc: &mut [i32; 6], extra: i32) {
     asm!(
             "ldr r1, [r0, #0]",
+            "subs r1, r1, r2",
             "mov r8, r1",
             "ldr r1, [r0, #4]",
             "mov r9, r1",
             "ldr r1, [r0, #8]",
+            "subs r1, r1, r2",
             "mov r10, r1",
             "ldr r1, [r0, #12]",
             "mov r11, r1",
@@ -286,7 +293,7 @@ unsafe fn four(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
             inout("r4") base => _,
             inout("r5") list => _,
             out("r1") _,
-            out("r2") _,
+            inout("r2") extra => _,
             out("r3") _,
             out("r8") _,
             out("r9") _,
@@ -296,12 +303,13 @@ unsafe fn four(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
 }
 
 /// 2 accumulators (1 weight word per entry), two entries per loop
-/// iteration; the accumulators live in high registers (loaded and stored here: Thumb-1
-/// code cannot take them as operands).
+/// iteration; the accumulators live in high registers (loaded, the even ones less
+/// `extra`, and stored here: Thumb-1 code cannot take them as operands).
 #[inline(always)]
-unsafe fn two(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
+unsafe fn two(base: *const u8, list: *const u32, acc: &mut [i32; 6], extra: i32) {
     asm!(
             "ldr r1, [r0, #0]",
+            "subs r1, r1, r2",
             "mov r8, r1",
             "ldr r1, [r0, #4]",
             "mov r9, r1",
@@ -362,7 +370,7 @@ unsafe fn two(base: *const u8, list: *const u32, acc: &mut [i32; 6]) {
             inout("r4") base => _,
             inout("r5") list => _,
             out("r1") _,
-            out("r2") _,
+            inout("r2") extra => _,
             out("r3") _,
             out("r8") _,
             out("r9") _,

@@ -488,11 +488,22 @@ fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
         // offset + col lies inside `weights`, aligned; the count of entries before the
         // sentinel is even and the sentinel's first word is 0 (the padding entry's too,
         // adding nothing); `entries` is u32-aligned.
-        let before = *acc;
         let base = unsafe { layer.weights.as_ptr().add(col) };
-        if unsafe { arch::accumulate(base, layer.entries.as_ptr(), width, acc) } {
-            undo_offset(acc, &before, width, layer.sum, false);
+        // The Cortex-M0's loop takes `undo_offset`'s correction off as it loads the
+        // accumulators (the same bits: the sums wrap).
+        #[cfg(microdense_thumb1)]
+        {
+            let extra = layer.sum.wrapping_shl(7);
+            unsafe { arch::accumulate(base, layer.entries.as_ptr(), width, acc, extra) };
             return;
+        }
+        #[cfg(not(microdense_thumb1))]
+        {
+            let before = *acc;
+            if unsafe { arch::accumulate(base, layer.entries.as_ptr(), width, acc) } {
+                undo_offset(acc, &before, width, layer.sum, false);
+                return;
+            }
         }
     }
     let entries = layer.entries;
