@@ -18,6 +18,7 @@
 //! alone. The compiled code took about 97 instructions per output (spilling the
 //! products); this takes 31.
 
+use super::arm_v6m::entry6;
 use core::arch::asm;
 
 /// The arithmetic of one output, from the accumulator in r3 and the multiplier in r4 to
@@ -65,37 +66,63 @@ macro_rules! requant_one {
     };
 }
 
-/// Requantizes `acc` (six accumulators) with `multipliers` (six i32, 4-aligned) and
-/// `shifts` (six bytes, each at most 31: the core's rule), clamps each result `y` to
-/// `lo..=hi` and stores it as an i16 at `out`. With `hi = 127 − zp` and
-/// `lo = max(−128, low) − zp` that is `Sink::put` for a hidden layer: `y + zp` clamped
-/// to `low..=127`, minus `zp` (no overflow: `|y| ≤ 2^30 + 1`, `zp` an int8 value).
+/// Every whole chunk of six outputs of a hidden layer in one piece of assembly, so that
+/// the accumulators stay in registers from the biases to the requantization: per chunk
+/// the biases (the even ones less `extra`, the offset coding's correction: see
+/// `arm_v6m::accumulate`), the products of every listed pair (`arm_v6m`'s six-wide loop),
+/// then each accumulator requantized with its multiplier and shift (at most 31: the
+/// core's rule), clamped to `lo..=hi` and stored as an i16 at `out`. With `hi = 127 − zp`
+/// and `lo = max(−128, low) − zp` that is `Sink::put` for a hidden layer: `y + zp`
+/// clamped to `low..=127`, minus `zp` (no overflow: `|y| ≤ 2^30 + 1`, `zp` an int8 value).
+/// Chunk c reads the weights at `weights + 12·c` plus each listed offset.
 ///
 /// # Safety
-/// `multipliers` holds six i32s and is 4-aligned; `shifts` holds six bytes; `out` has
-/// room for six i16s and is 2-aligned.
+/// `chunks ≥ 1`; `biases` and `multipliers` hold `6 · chunks` i32s and are 4-aligned;
+/// `shifts` holds `6 · chunks` bytes; `out` has room for `6 · chunks` i16s and is
+/// 2-aligned; `weights + 12·c` (c < `chunks`) and `list` meet the list contract of
+/// `kernels::int8::accumulate` for a width of 6.
+#[allow(clippy::too_many_arguments)]
 #[inline(always)]
-pub(crate) unsafe fn hidden6(
-    acc: &[i32; 6],
+pub(crate) unsafe fn hidden_chunks(
+    weights: *const u8,
+    list: *const u32,
+    biases: *const u8,
+    extra: i32,
     multipliers: *const u8,
     shifts: *const u8,
     out: *mut i16,
-    hi: i32,
-    lo: i32,
+    (hi, lo): (i32, i32),
+    chunks: usize,
 ) {
-    // One output: the accumulator and multiplier at immediate offsets, the result stored
-    // through r10. r6 and r7 (LLVM's base and frame pointers) are saved around the block.
+    // What does not fit in registers, read and advanced through r0: biases, weights,
+    // list, extra, multipliers, shifts, out, hi, lo, chunks left, then two slots for
+    // accumulators 0 and 1 while r8 and r9 hold the bounds.
+    let mut frame = [
+        biases as u32,
+        weights as u32,
+        list as u32,
+        extra as u32,
+        multipliers as u32,
+        shifts as u32,
+        out as u32,
+        hi as u32,
+        lo as u32,
+        chunks as u32,
+        0,
+        0,
+    ];
+    // One output: the accumulator by `$acc`, the multiplier and shift at immediate
+    // offsets, the result stored through `out`.
     macro_rules! output {
-        ($a:literal, $s:literal, $o:literal) => {
+        ($acc:literal, $m:literal, $s:literal, $o:literal) => {
             concat!(
-                "ldr r3, [r0, #",
-                $a,
-                "]\n",
+                $acc,
+                "\n",
                 "ldr r4, [r1, #",
-                $a,
+                $m,
                 "]\n",
                 requant_one!(concat!("ldrb r6, [r2, #", $s, "]")),
-                "mov r6, r10\n",
+                "ldr r6, [r0, #24]\n",
                 "strh r3, [r6, #",
                 $o,
                 "]\n",
@@ -103,27 +130,92 @@ pub(crate) unsafe fn hidden6(
         };
     }
     asm!(
-        // Thumb-1 operands are low registers: the bounds and `out` move up.
+        // r6 and r7 (LLVM's base and frame pointers) are saved around the block; the
+        // frame's address stays at [sp].
+        "push {{r0, r6, r7}}",
+        "7:",
+        "ldr r0, [sp]",
+        "ldr r1, [r0, #0]",
+        "ldr r2, [r0, #12]",
+        "ldr r3, [r1, #0]",
+        "subs r3, r3, r2",
         "mov r8, r3",
-        "mov r9, r4",
-        "mov r10, r5",
-        "push {{r6, r7}}",
-        output!("0", "0", "0"),
-        output!("4", "1", "2"),
-        output!("8", "2", "4"),
-        output!("12", "3", "6"),
-        output!("16", "4", "8"),
-        output!("20", "5", "10"),
-        "pop {{r6, r7}}",
-        in("r0") acc.as_ptr(),
-        in("r1") multipliers,
-        in("r2") shifts,
-        inout("r3") hi => _,
-        inout("r4") lo => _,
-        inout("r5") out => _,
+        "ldr r3, [r1, #4]",
+        "mov r9, r3",
+        "ldr r3, [r1, #8]",
+        "subs r3, r3, r2",
+        "mov r10, r3",
+        "ldr r3, [r1, #12]",
+        "mov r11, r3",
+        "ldr r3, [r1, #16]",
+        "subs r3, r3, r2",
+        "mov r12, r3",
+        "ldr r3, [r1, #20]",
+        "mov lr, r3",
+        "adds r1, #24",
+        "str r1, [r0, #0]",
+        "ldr r6, [r0, #4]",
+        "adds r6, #12",
+        "str r6, [r0, #4]",
+        "subs r6, #12",
+        "ldr r5, [r0, #8]",
+        // The list, two entries per iteration (as `arm_v6m`'s `six`).
+        "ldm r5!, {{r0, r1}}",
+        "cmp r0, #0",
+        "beq 3f",
+        "2:",
+        entry6!(),
+        "ldm r5!, {{r0, r1}}",
+        entry6!(),
+        "ldm r5!, {{r0, r1}}",
+        "cmp r0, #0",
+        "bne 2b",
+        "3:",
+        // Accumulators 0 and 1 to the frame, the bounds to r8 and r9.
+        "ldr r0, [sp]",
+        "mov r3, r8",
+        "str r3, [r0, #40]",
+        "mov r3, r9",
+        "str r3, [r0, #44]",
+        "ldr r3, [r0, #28]",
+        "mov r8, r3",
+        "ldr r3, [r0, #32]",
+        "mov r9, r3",
+        "ldr r1, [r0, #16]",
+        "ldr r2, [r0, #20]",
+        output!("ldr r3, [r0, #40]", "0", "0", "0"),
+        output!("ldr r3, [r0, #44]", "4", "1", "2"),
+        output!("mov r3, r10", "8", "2", "4"),
+        output!("mov r3, r11", "12", "3", "6"),
+        output!("mov r3, r12", "16", "4", "8"),
+        output!("mov r3, lr", "20", "5", "10"),
+        "adds r1, #24",
+        "str r1, [r0, #16]",
+        "adds r2, #6",
+        "str r2, [r0, #20]",
+        "ldr r3, [r0, #24]",
+        "adds r3, #12",
+        "str r3, [r0, #24]",
+        "ldr r3, [r0, #36]",
+        "subs r3, #1",
+        "str r3, [r0, #36]",
+        // The chunk is further back than a conditional branch reaches.
+        "beq 8f",
+        "b 7b",
+        "8:",
+        "pop {{r0, r6, r7}}",
+        inout("r0") frame.as_mut_ptr() => _,
+        out("r1") _,
+        out("r2") _,
+        out("r3") _,
+        out("r4") _,
+        out("r5") _,
         out("r8") _,
         out("r9") _,
         out("r10") _,
+        out("r11") _,
+        out("r12") _,
+        out("lr") _,
     );
 }
 
@@ -151,7 +243,7 @@ pub(crate) unsafe fn biases6(biases: *const u8) -> [i32; 6] {
     acc.assume_init()
 }
 
-/// The first `n` (1..=6) accumulators of `acc` requantized as [`hidden6`] does, each
+/// The first `n` (1..=6) accumulators of `acc` requantized as [`hidden_chunks`] does, each
 /// result clamped to `lo..=hi` and stored at `out` as an i16 (`WIDE` false: a hidden
 /// layer's chunk of two or four) or an i32 (`WIDE`: the output layer, where the core's
 /// rule has zero point 0 and `lo..=hi` is `low..=high` itself).

@@ -396,7 +396,7 @@ fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) 
 
 /// Every chunk of a layer on a Cortex-M0: per chunk the biases, [`accumulate`], then
 /// requantization, clamp and stores in assembly ([`super::arm_v6m_requant`]; a hidden
-/// layer's whole chunks of six by `hidden6`, the rest by `outputs`). Returns the outputs
+/// layer's whole chunks of six all in one by `hidden_chunks`, the rest by `outputs`). Returns the outputs
 /// done: all `units`, or 0 when the buffers or the rule do not allow it (the caller then
 /// computes every chunk itself).
 #[cfg(microdense_thumb1)]
@@ -405,7 +405,7 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
     use super::arm_v6m_requant as rq;
     let (b, m, sh) = (layer.biases, layer.multipliers, layer.shifts);
     let (zp, low) = (layer.zp, layer.low);
-    // The bounds of `y` itself (see `rq::hidden6` and `rq::outputs`).
+    // The bounds of `y` itself (see `rq::hidden_chunks` and `rq::outputs`).
     let (hi, lo) = match sink {
         Sink::Hidden(_) => (127 - zp, low - zp),
         Sink::Last(_, high) => (*high, low),
@@ -430,6 +430,30 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
         return 0;
     }
     let mut j0 = 0;
+    // A hidden layer's whole chunks of six in one piece of assembly.
+    let chunks = units / WIDTH;
+    if let (Sink::Hidden(out), true) = (&mut *sink, 2 * WIDTH * chunks <= layer.row_bytes) {
+        if chunks > 0 {
+            // SAFETY: the arrays and `out` hold `units` ≥ 6 · chunks outputs (checked
+            // above; biases and multipliers 4-aligned, shifts at most 31); with
+            // 12 · chunks ≤ `row_bytes`, every chunk's columns lie inside a row pair, so
+            // the list contract holds for each as in `accumulate`.
+            unsafe {
+                rq::hidden_chunks(
+                    layer.weights.as_ptr(),
+                    layer.entries.as_ptr(),
+                    b.as_ptr(),
+                    layer.sum.wrapping_shl(7),
+                    m.as_ptr(),
+                    sh.as_ptr(),
+                    out.as_mut_ptr(),
+                    (hi, lo),
+                    chunks,
+                )
+            };
+            j0 = WIDTH * chunks;
+        }
+    }
     while j0 < units {
         let n = (units - j0).min(WIDTH);
         // SAFETY (every block below): outputs j0..j0 + n < units of the arrays and of
@@ -452,9 +476,6 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
         let (m, sh) = unsafe { (m.as_ptr().add(4 * j0), sh.as_ptr().add(j0)) };
         unsafe {
             match sink {
-                Sink::Hidden(out) if n == WIDTH => {
-                    rq::hidden6(&acc, m, sh, out.as_mut_ptr().add(j0), hi, lo);
-                }
                 Sink::Hidden(out) => {
                     let out = out.as_mut_ptr().add(j0).cast();
                     rq::outputs::<false>(&acc, n, m, sh, out, hi, lo);
