@@ -1,6 +1,7 @@
-//! Cortex-M0 requantization (Armv6-M, Thumb-1): six accumulators of a hidden layer to
-//! their int8 outputs in one piece of assembly, the same integers as
-//! `requantize_by_byte` (the core's rule) and `Sink::put` compute.
+//! Cortex-M0 requantization (Armv6-M, Thumb-1), the same integers as
+//! `requantize_by_byte` (the core's rule) and `Sink::put` compute: a hidden layer's
+//! chunks of six from biases to int8 outputs in one piece of assembly (with `arm_v6m`'s
+//! six-wide loop), and any 1..=6 accumulators of the other chunks.
 //!
 //! Thumb-1 has no 32×32→64 multiply: the rounded high word `(a·m + 2^31) >> 32` is built
 //! from four 16×16-bit products, a signed and an unsigned half of `a` (`a = ah·2^16 + al`,

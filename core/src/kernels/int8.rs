@@ -394,11 +394,11 @@ fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) 
         && entries.len() % 4 == 2
 }
 
-/// Every chunk of a layer on a Cortex-M0: per chunk the biases, [`accumulate`], then
-/// requantization, clamp and stores in assembly ([`super::arm_v6m_requant`]; a hidden
-/// layer's whole chunks of six all in one by `hidden_chunks`, the rest by `outputs`). Returns the outputs
-/// done: all `units`, or 0 when the buffers or the rule do not allow it (the caller then
-/// computes every chunk itself).
+/// Every chunk of a layer on a Cortex-M0: a hidden layer's whole chunks of six in one
+/// piece of assembly (`hidden_chunks`), every other chunk the biases, [`accumulate`],
+/// then requantization, clamp and stores in assembly (`outputs`; both in
+/// [`super::arm_v6m_requant`]). Returns the outputs done: all `units`, or 0 when the
+/// buffers or the rule do not allow it (the caller then computes every chunk itself).
 #[cfg(microdense_thumb1)]
 #[inline(always)]
 fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
