@@ -9,10 +9,10 @@
 //! list, and requantized at the end. Hidden layers store their int8 outputs minus the
 //! zero point as i16s, so the next layer's pairs are ready-made words.
 //!
-//! On a Cortex-M4 (`cfg(microdense_dsp)`, see core/build.rs) a layer runs in
-//! SXTB16/SMLAD assembly after one check of its buffers (`super::int8_dsp`); the
-//! Cortex-M3 and M0 have their own loops over the list (`arch`), and [`portable`]
-//! computes the same integers everywhere else.
+//! On Thumb-2 cores (`cfg(microdense_thumb2)`, see core/build.rs: the Cortex-M3 and M4) a
+//! layer runs in assembly after one check of its buffers (`super::int8_dsp`); the
+//! Cortex-M0 has its own loop over the list (`arch`), and [`portable`] computes the same
+//! integers everywhere else.
 //!
 //! Weights of [`WeightCoding::EvenOffset`] are read without undoing the even columns'
 //! offset: those bytes count as `w + 128` (unsigned; on the Cortex-M4 the raw word goes
@@ -21,11 +21,9 @@
 //! flips their even bytes into the same reading.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
-/// This core's assembly loop over the list (one contract: [`accumulate`]'s).
+/// The Cortex-M0's assembly loop over the list (the contract: [`accumulate`]'s).
 #[cfg(microdense_thumb1)]
 use super::arm_v6m as arch;
-#[cfg(all(microdense_thumb2, not(microdense_dsp)))]
-use super::arm_v7m as arch;
 use crate::int8::layout::Section;
 use crate::int8::{requantize_by_byte, WeightCoding};
 
@@ -298,9 +296,9 @@ pub(crate) fn dense(
     zp: i32,
     low: i32,
 ) {
-    // On the Cortex-M4 (and the other cores with the DSP extension) every chunk runs in
-    // assembly when the layer's buffers allow it.
-    #[cfg(microdense_dsp)]
+    // On Thumb-2 cores (the Cortex-M3, M4 and the others) every chunk runs in assembly
+    // when the layer's buffers allow it.
+    #[cfg(microdense_thumb2)]
     if super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
         return;
     }
@@ -360,7 +358,7 @@ fn le_i32(b: &[u8]) -> i32 {
     i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// What the chunks of one layer share (some of it only the Cortex-M3 and M0 code reads).
+/// What the chunks of one layer share (some of it only the Cortex-M0 code reads).
 #[cfg_attr(not(microdense_thumb1), allow(dead_code))]
 struct Layer<'a> {
     weights: &'a [u8],
@@ -380,15 +378,13 @@ struct Layer<'a> {
     low: i32,
 }
 
-/// Whether the assembly loops (Cortex-M3, M0) may run on this layer: the weights are the
+/// Whether the Cortex-M0's assembly loop may run on this layer: the weights are the
 /// whole, 4-aligned array of the section, in the coding they read, and the list is as
-/// the gathers leave it. (Never on other targets; the Cortex-M4 has `int8_dsp`.)
+/// the gathers leave it. (Never on other targets; Thumb-2 cores have `int8_dsp`.)
 #[inline(always)]
 fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) -> bool {
-    cfg!(any(
-        all(microdense_thumb2, not(microdense_dsp)),
-        microdense_thumb1
-    )) && coding == WeightCoding::EvenOffset
+    cfg!(microdense_thumb1)
+        && coding == WeightCoding::EvenOffset
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
@@ -471,15 +467,15 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
 }
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
-/// `col` is the byte offset of the first one's column within a row pair. On Cortex-M
-/// cores the `arch` loop runs when the buffers fit, under one contract (the list
+/// `col` is the byte offset of the first one's column within a row pair. On a Cortex-M0
+/// the `arch` loop runs when the buffers fit, under one contract (the list
 /// contract): `base` (the weights plus `col`) plus every listed offset is readable for
 /// `2 · width` bytes and 4-aligned; the list is 4-aligned and holds an even number of
 /// entries (two words each, the first non-zero) followed by an entry whose first word is
 /// 0. An `arch` loop returns false for a width it has no loop for.
 #[inline(always)]
 fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
-    #[cfg(any(all(microdense_thumb2, not(microdense_dsp)), microdense_thumb1))]
+    #[cfg(microdense_thumb1)]
     if layer.dsp && col + 2 * width <= layer.row_bytes {
         // SAFETY: `asm_fits` held: `weights` is the section's whole 4-aligned array,
         // `row_bytes` (2·cols, a multiple of 4) per row pair, and the gathers listed only

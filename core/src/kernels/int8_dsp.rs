@@ -1,10 +1,14 @@
-//! A dense int8 layer on cores with the Armv7E-M DSP extension (Cortex-M4, M7, M33, M55):
-//! one check of the layer's buffers, then every chunk in [`super::arm_dsp`]'s assembly: a
-//! hidden layer's whole chunks of six with their requantization in one piece
-//! (`chunks6_hidden`), every other chunk (a hidden layer's last 1–5 outputs, the output
-//! layer's chunks) by `sums` and a requantization loop. The same integers as
-//! `kernels::int8::dense`'s portable path, which runs when the check fails.
+//! A dense int8 layer on Thumb-2 cores: one check of the layer's buffers, then every
+//! chunk in assembly, the Armv7E-M DSP extension's (Cortex-M4, M7, M33, M55:
+//! [`super::arm_dsp`]) or the Cortex-M3's ([`super::arm_v7m`], the same pieces): a hidden
+//! layer's whole chunks of six with their requantization in one piece (`chunks6_hidden`;
+//! on the Cortex-M3 at zero point −128 only), every other chunk (a hidden layer's last 1–5
+//! outputs, the output layer's chunks) by `sums` and a requantization loop. The same
+//! integers as `kernels::int8::dense`'s portable path, which runs when the check fails.
+#[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
+#[cfg(not(microdense_dsp))]
+use super::arm_v7m as dsp;
 use super::int8::Sink;
 use crate::int8::layout::Section;
 use crate::int8::{requantize_by_byte, WeightCoding};
@@ -92,7 +96,14 @@ pub(super) fn dense(
     let mut j0 = 0;
     // A hidden layer's whole chunks of six (the core's rule, the zero point and lower
     // bound of an int8 layer: relu's is the zero point, else −128).
-    if hidden && core_rule && units >= 6 && (-128..=127).contains(&zp) && (low == zp || low == -128)
+    // (The Cortex-M3 has the piece for zero point −128 only.)
+    let clamp_fits = cfg!(microdense_dsp) || zp == -128;
+    if hidden
+        && core_rule
+        && units >= 6
+        && (-128..=127).contains(&zp)
+        && (low == zp || low == -128)
+        && clamp_fits
     {
         let whole = units / 6 * 6;
         // SAFETY: `out` holds `units` ≥ `whole` i16s.
@@ -103,8 +114,12 @@ pub(super) fn dense(
         unsafe {
             match (zp, low != -128) {
                 (-128, _) => dsp::chunks6_hidden::<{ dsp::clamp::ZP_MIN }>(&mut io),
+                #[cfg(microdense_dsp)]
                 (_, true) => dsp::chunks6_hidden::<{ dsp::clamp::RELU }>(&mut io),
+                #[cfg(microdense_dsp)]
                 (_, false) => dsp::chunks6_hidden::<{ dsp::clamp::LINEAR }>(&mut io),
+                #[cfg(not(microdense_dsp))]
+                _ => {}
             }
         }
         j0 = whole;
