@@ -88,6 +88,14 @@ macro_rules! list_loop {
     };
 }
 
+/// The six-wide list loop as a function of its own, one copy for [`chunks6_hidden`] and
+/// [`sums`] (called by BL, for flash): accumulators r0–r5, the list in r11 (advanced),
+/// the weights in r12; r8–r10 scratch, lr saved.
+#[unsafe(naked)]
+unsafe extern "C" fn list6() {
+    core::arch::naked_asm!("push {{lr}}", list_loop!(entry6!()), "pop {{pc}}")
+}
+
 /// Requantizes the accumulator `$acc` into r10 as `requantize` (the core's rule) does,
 /// the multiplier from r11 and the shift `s` from r12 (both advanced), `$lo` a free
 /// register: SMLAL adds the product to `(2^31 >> (32 − s)) · 2^32 + 2^31` (the rounding
@@ -140,7 +148,7 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
         "ldm r10!, {{r0, r1, r2, r3, r4, r5}}",
         "str r10, [{t}, #12]",
         "ldrd r11, r12, [{t}, #20]",
-        list_loop!(entry6!()),
+        "bl {list6}",
         "ldr r8, [{t}, #32]",
         "sub r0, r0, r8",
         "sub r2, r2, r8",
@@ -175,6 +183,7 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
         "bne 4b",
         "add sp, sp, #4",
         t = inout(reg) io as *mut ChunkIo => _,
+        list6 = sym list6,
         out("r0") _,
         out("r1") _,
         out("r2") _,
@@ -202,17 +211,18 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
 #[inline(always)]
 pub(crate) unsafe fn sums<const W: usize>(io: &ChunkIo) {
     macro_rules! sums {
-        ($load:literal, $entry:expr, $undo:literal, $store:literal) => {
+        ($load:literal, $loop:expr, $undo:literal, $store:literal $(, $sym:ident)?) => {
             asm!(
                 "ldr r10, [{t}, #12]",
                 $load,
                 "ldrd r11, r12, [{t}, #20]",
-                list_loop!($entry),
+                $loop,
                 "ldr r8, [{t}, #32]",
                 $undo,
                 "ldr r8, [{t}, #40]",
                 $store,
                 t = in(reg) io as *const ChunkIo,
+                $($sym = sym $sym,)?
                 out("r0") _,
                 out("r1") _,
                 out("r2") _,
@@ -225,26 +235,26 @@ pub(crate) unsafe fn sums<const W: usize>(io: &ChunkIo) {
                 out("r11") _,
                 out("r12") _,
                 out("lr") _,
-                options(nostack),
             )
         };
     }
     match W {
         6 => sums!(
             "ldm r10, {{r0, r1, r2, r3, r4, r5}}",
-            entry6!(),
+            "bl {list6}",
             "sub r0, r0, r8\n sub r2, r2, r8\n sub r4, r4, r8",
-            "stm r8, {{r0, r1, r2, r3, r4, r5}}"
+            "stm r8, {{r0, r1, r2, r3, r4, r5}}",
+            list6
         ),
         4 => sums!(
             "ldm r10, {{r0, r1, r2, r3}}",
-            entry4!(),
+            list_loop!(entry4!()),
             "sub r0, r0, r8\n sub r2, r2, r8",
             "stm r8, {{r0, r1, r2, r3}}"
         ),
         _ => sums!(
             "ldrd r0, r1, [r10]",
-            entry2!(),
+            list_loop!(entry2!()),
             "sub r0, r0, r8",
             "strd r0, r1, [r8]"
         ),

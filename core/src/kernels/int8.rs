@@ -292,16 +292,101 @@ pub(crate) fn dense(
     coding: WeightCoding,
     list: &[u32],
     count: usize,
-    mut sink: Sink,
+    sink: Sink,
     zp: i32,
     low: i32,
 ) {
     // On Thumb-2 cores (the Cortex-M3, M4 and the others) every chunk runs in assembly
-    // when the layer's buffers allow it.
+    // when the layer's buffers allow it, else one output at a time.
     #[cfg(microdense_thumb2)]
-    if super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
-        return;
+    {
+        let mut sink = sink;
+        if !super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
+            by_output(payload, s, coding, list, count, &mut sink, zp, low);
+        }
     }
+    #[cfg(not(microdense_thumb2))]
+    chunks(payload, s, coding, list, count, sink, zp, low);
+}
+
+/// Thumb-2 cores' layer when `int8_dsp`'s check fails (a blob of the older coding, an
+/// unaligned payload): one output at a time over the whole list, each weight read as its
+/// i8 value, the same integers as [`chunks`] (the sums are exact modulo 2^32 either way).
+/// Rarely run, so small: [`chunks`] with [`portable`]'s copies per width took 1.3 KiB of
+/// the LM3S6965's flash.
+#[cfg_attr(not(microdense_thumb2), allow(dead_code))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn by_output(
+    payload: &[u8],
+    s: &Section,
+    coding: WeightCoding,
+    list: &[u32],
+    count: usize,
+    sink: &mut Sink,
+    zp: i32,
+    low: i32,
+) {
+    let from = |at: usize| payload.get(at..).unwrap_or(&[]);
+    let weights = payload.get(s.weights..s.weights + 2 * s.pairs * s.cols);
+    let weights = weights.unwrap_or(&[]);
+    let entries = list
+        .get(..2 * count + 2)
+        .map_or(&[][..], |e| &e[..2 * count]);
+    let (biases, multipliers, shifts) = (from(s.biases), from(s.multipliers), from(s.shifts));
+    for j in 0..s.units.min(sink.len()) {
+        let mut a = biases.get(4 * j..4 * j + 4).map_or(0, le_i32);
+        // Column j's bytes for the pair's two inputs (a row pair interleaves columns two
+        // by two: see `layout`).
+        let (at, mask) = (2 * j - j % 2, coding.mask(j));
+        for e in entries.chunks_exact(2) {
+            let at = e[1] as usize + at;
+            if let (Some(&w0), Some(&w1)) = (weights.get(at), weights.get(at + 2)) {
+                let (x0, x1) = (i32::from(e[0] as u16 as i16), (e[0] as i32) >> 16);
+                let (w0, w1) = (i32::from((w0 ^ mask) as i8), i32::from((w1 ^ mask) as i8));
+                a = a.wrapping_add(x0 * w0 + x1 * w1);
+            }
+        }
+        let (m, sh) = (multipliers.get(4 * j..), shifts.get(j..));
+        put_chunk(sink, j, &[a], m.unwrap_or(&[]), sh.unwrap_or(&[]), zp, low);
+    }
+}
+
+/// Requantizes `acc` (outputs `j0..j0 + acc.len()`) by the multipliers and shifts from
+/// `m` and `sh` (4 bytes and 1 per output) into `sink` with [`Sink::put`]: on Thumb-2
+/// cores TFLite's rule (imported models) and the path of [`by_output`], one copy.
+#[cfg_attr(not(microdense_thumb2), allow(dead_code))]
+#[inline(never)]
+pub(super) fn put_chunk(
+    sink: &mut Sink,
+    j0: usize,
+    acc: &[i32],
+    m: &[u8],
+    sh: &[u8],
+    zp: i32,
+    low: i32,
+) {
+    let requant = acc.iter().zip(m.chunks_exact(4)).zip(sh);
+    for (c, ((&a, m), &s)) in requant.enumerate() {
+        sink.put(j0 + c, requantize_by_byte(a, le_i32(m), s), zp, low);
+    }
+}
+
+/// [`dense`] off Thumb-2 cores: six outputs at a time, through the Cortex-M0's assembly
+/// or [`portable`].
+#[cfg_attr(microdense_thumb2, allow(dead_code))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn chunks(
+    payload: &[u8],
+    s: &Section,
+    coding: WeightCoding,
+    list: &[u32],
+    count: usize,
+    mut sink: Sink,
+    zp: i32,
+    low: i32,
+) {
     let array = |at: usize, len: usize| payload.get(at..at + len).unwrap_or(&[]);
     let weights = array(s.weights, 2 * s.pairs * s.cols);
     let units = s.units.min(sink.len());

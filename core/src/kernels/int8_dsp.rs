@@ -11,7 +11,7 @@ use super::arm_dsp as dsp;
 use super::arm_v7m as dsp;
 use super::int8::Sink;
 use crate::int8::layout::Section;
-use crate::int8::{requantize_by_byte, WeightCoding};
+use crate::int8::WeightCoding;
 
 /// Layer `s` of `payload` (weights in `coding`) on the `count` gathered entries of `list`
 /// (as `gather_bytes` and `gather_pairs` leave it, for an input of at most `s.pairs`
@@ -158,20 +158,18 @@ pub(super) fn dense(
             }
         } else {
             // TFLite's rule (imported models): requantized in Rust.
-            for c in 0..n {
-                let j = j0 + c;
-                // SAFETY: c < 6 accumulators; j < units: the multipliers and shifts hold
-                // `units` values.
-                let (a, mj, shj) = unsafe {
-                    let at = m.add(4 * j);
-                    (
-                        *acc.add(c),
-                        i32::from_le_bytes([*at, *at.add(1), *at.add(2), *at.add(3)]),
-                        *sh.add(j),
-                    )
-                };
-                sink.put(j, requantize_by_byte(a, mj, shj), zp, low);
-            }
+            // SAFETY: n ≤ 6 accumulators; outputs j0..j0 + n < units of the multipliers
+            // and shifts.
+            let (acc, m, sh) = unsafe {
+                use core::slice::from_raw_parts;
+                let acc = from_raw_parts(acc.cast_const(), n);
+                (
+                    acc,
+                    from_raw_parts(m.add(4 * j0), 4 * n),
+                    from_raw_parts(sh.add(j0), n),
+                )
+            };
+            super::int8::put_chunk(sink, j0, acc, m, sh, zp, low);
         }
         j0 += n;
     }
