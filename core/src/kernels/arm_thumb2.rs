@@ -142,4 +142,6 @@ pub(crate) struct ChunkIo {
     pub half: u32,
     /// Where `sums` stores its accumulators (six i32s, 4-aligned).
     pub acc: *mut i32,
+    /// The lower bound of a hidden layer's outputs (the Cortex-M3's `chunks6_hidden`).
+    pub low: i32,
 }

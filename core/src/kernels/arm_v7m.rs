@@ -10,14 +10,6 @@ use core::arch::asm;
 
 pub(crate) use super::arm_thumb2::ChunkIo;
 
-/// How [`chunks6_hidden`] clamps (as `arm_dsp::clamp`): the Cortex-M3 has a piece of its
-/// own for zero point −128 only (one USAT; the other hidden layers take [`sums`] and
-/// [`outputs_hidden`], for flash).
-pub(crate) mod clamp {
-    /// Zero point −128 (relu or not): `clamp(y, 0, 255)`, one USAT.
-    pub(crate) const ZP_MIN: u8 = 2;
-}
-
 /// One list entry's products for the accumulators r0..: (column offset, LDRB for the
 /// even columns' `w + 128` or LDRSB for the odd ones, accumulator) per column. The entry
 /// is in r8 (inputs) and r10 (its rows' offset), the weights in r12, the list in r11:
@@ -96,53 +88,57 @@ unsafe extern "C" fn list6() {
     core::arch::naked_asm!("push {{lr}}", list_loop!(entry6!()), "pop {{pc}}")
 }
 
-/// Requantizes the accumulator `$acc` into r10 as `requantize` (the core's rule) does,
-/// the multiplier from r11 and the shift `s` from r12 (both advanced), `$lo` a free
-/// register: SMLAL adds the product to `(2^31 >> (32 − s)) · 2^32 + 2^31` (the rounding
-/// term `(1 << s) >> 1` of the shift, already in the high word, and the 2^31 of the
-/// high word's own rounding), so the high word is `t + ((1 << s) >> 1)`, wrapping as
-/// `requantize`; then ASR by `s`. (LSR by a register shifts 32 to 0, as `s = 0` needs.)
-macro_rules! requant {
-    ($acc:literal, $lo:literal) => {
-        concat!(
-            "ldr r8, [r11], #4\n",
-            "ldrb r9, [r12], #1\n",
-            "mov ",
-            $lo,
-            ", #0x80000000\n",
-            "rsb r10, r9, #32\n",
-            "lsr r10, ",
-            $lo,
-            ", r10\n",
-            "smlal ",
-            $lo,
-            ", r10, ",
-            $acc,
-            ", r8\n",
-            "asr r10, r10, r9"
-        )
-    };
+/// Requantizes the `n` accumulators from r0 and stores them as a hidden layer does, as a
+/// function of its own (called by BL from [`chunks6_hidden`] and [`outputs_hidden`]): r0
+/// the accumulators, r1 `n` (at least 1), r2 the multipliers, r11 the shifts (at most
+/// 31), r12 the i16 outputs (all four advanced), r3 the zero point, r4 the lower bound;
+/// r5, r8–r10 scratch, lr saved. Per output `requantize` (the core's rule): SMLAL adds
+/// the product to `(2^31 >> (32 − s)) · 2^32 + 2^31`, the rounding term
+/// `(1 << s) >> 1` of the shift already in the high word beside the 2^31 of the high
+/// word's own rounding, so the high word is `t + ((1 << s) >> 1)`, wrapping as
+/// `requantize` (LSR by a register shifts 32 to 0, as `s = 0` needs); ASR by `s`. Then
+/// `<i16 as Output>::store`: `clamp(y + zp, −128, 127)` (SSAT), at least the lower bound,
+/// minus `zp`.
+#[unsafe(naked)]
+unsafe extern "C" fn requant_hidden() {
+    core::arch::naked_asm!(
+        "push {{lr}}",
+        "2:",
+        "ldr r5, [r0], #4",
+        "ldr r8, [r2], #4",
+        "ldrb r9, [r11], #1",
+        "mov lr, #0x80000000",
+        "rsb r10, r9, #32",
+        "lsr r10, lr, r10",
+        "smlal lr, r10, r5, r8",
+        "asr r10, r10, r9",
+        "add r10, r10, r3",
+        "ssat r10, #8, r10",
+        "cmp r10, r4",
+        "it lt",
+        "movlt r10, r4",
+        "sub r10, r10, r3",
+        "strh r10, [r12], #2",
+        "subs r1, r1, #1",
+        "bne 2b",
+        "pop {{pc}}",
+    )
 }
 
-/// Whole chunks of six outputs of a hidden layer at zero point −128, one after the other:
-/// per chunk the biases into r0–r5, the list's loop ([`entry6`]), the even columns'
-/// correction (`io.sum128`), then per output [`requant!`] and USAT (`clamp(y, 0, 255)`:
-/// `<i16 as Output>::store` at zero point −128, relu or not), with nothing spilled
-/// between. `CLAMP` is [`clamp::ZP_MIN`] (the driver's signature is the Cortex-M4's).
+/// Whole chunks of six outputs of a hidden layer, one after the other: per chunk the
+/// biases into r0–r5, the list's loop ([`list6`]), the even columns' correction
+/// (`io.sum128`), the six sums stored at `io.acc` and requantized by [`requant_hidden`]
+/// (zero point `io.zp`, lower bound `io.low`), with no compiled code between.
 ///
 /// # Safety
 /// For every chunk, the list contract of `kernels::int8::accumulate` for `io.base`
 /// (advanced by 12 bytes a chunk) and `io.list`; `io`'s arrays hold six values per chunk
-/// up to `io.end` (at least one chunk), the biases 4-aligned.
+/// up to `io.end` (at least one chunk), the biases 4-aligned; the shifts at most 31;
+/// `io.acc` holds six i32s.
 #[inline(always)]
-pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
-    const { assert!(CLAMP == clamp::ZP_MIN) };
-    // Fixed registers: accumulators r0–r5; in the loop r8–r10 and lr as in `entry!`, the
-    // list in r11, the weights in r12; in the requantization the multipliers in r11, the
-    // shifts in r12, the outputs in lr (one LDM and one STM of `io`'s fields), `t` (which
-    // holds `io`, pushed) the low word of the product.
+pub(crate) unsafe fn chunks6_hidden(io: &mut ChunkIo) {
+    // `t` holds `io` throughout (neither subroutine touches it).
     asm!(
-        "push {{{t}}}",
         "4:",
         "ldr r10, [{t}, #12]",
         "ldm r10!, {{r0, r1, r2, r3, r4, r5}}",
@@ -153,37 +149,25 @@ pub(crate) unsafe fn chunks6_hidden<const CLAMP: u8>(io: &mut ChunkIo) {
         "sub r0, r0, r8",
         "sub r2, r2, r8",
         "sub r4, r4, r8",
-        // The next chunk's weights; multipliers, shifts and outputs.
+        // The next chunk's weights; the sums out, requantized.
         "add r12, r12, #12",
         "str r12, [{t}, #24]",
-        "ldm {t}, {{r11, r12, lr}}",
-        requant!("r0", "{t}"),
-        "usat r10, #8, r10",
-        "strh r10, [lr], #2",
-        requant!("r1", "{t}"),
-        "usat r10, #8, r10",
-        "strh r10, [lr], #2",
-        requant!("r2", "{t}"),
-        "usat r10, #8, r10",
-        "strh r10, [lr], #2",
-        requant!("r3", "{t}"),
-        "usat r10, #8, r10",
-        "strh r10, [lr], #2",
-        requant!("r4", "{t}"),
-        "usat r10, #8, r10",
-        "strh r10, [lr], #2",
-        requant!("r5", "{t}"),
-        "usat r10, #8, r10",
-        "strh r10, [lr], #2",
+        "ldr r8, [{t}, #40]",
+        "stm r8, {{r0, r1, r2, r3, r4, r5}}",
+        "mov r0, r8",
+        "movs r1, #6",
+        "ldm {t}, {{r2, r11, r12}}",
+        "ldr r3, [{t}, #16]",
+        "ldr r4, [{t}, #44]",
+        "bl {requant}",
         // Store the advanced pointers; next chunk.
-        "ldr {t}, [sp]",
-        "stm {t}, {{r11, r12, lr}}",
+        "stm {t}, {{r2, r11, r12}}",
         "ldr r9, [{t}, #28]",
-        "cmp lr, r9",
+        "cmp r12, r9",
         "bne 4b",
-        "add sp, sp, #4",
-        t = inout(reg) io as *mut ChunkIo => _,
+        t = in(reg) io as *mut ChunkIo,
         list6 = sym list6,
+        requant = sym requant_hidden,
         out("r0") _,
         out("r1") _,
         out("r2") _,
@@ -262,8 +246,8 @@ pub(crate) unsafe fn sums<const W: usize>(io: &ChunkIo) {
 }
 
 /// Requantizes `acc`'s first `n` (at least 1) values by `m`'s multipliers and `sh`'s
-/// shifts ([`requant!`]: `requantize`, the core's rule) and stores them as a hidden layer
-/// does (`<i16 as Output>::store`): `clamp(y + zp, −128, 127)`, at least `low`, minus `zp`.
+/// shifts and stores them as a hidden layer does: [`requant_hidden`] with zero point `zp`
+/// and lower bound `low`.
 ///
 /// # Safety
 /// `acc`, `m` (i32s, any alignment), `sh` (at most 31) and `out` hold `n` values.
@@ -278,36 +262,25 @@ pub(crate) unsafe fn outputs_hidden(
     low: i32,
 ) {
     asm!(
-        "2:",
-        "ldr lr, [{acc}], #4",
-        requant!("lr", "{lo}"),
-        "add r10, r10, {zp}",
-        "ssat r10, #8, r10",
-        "cmp r10, {low}",
-        "it lt",
-        "movlt r10, {low}",
-        "sub r10, r10, {zp}",
-        "strh r10, [{out}], #2",
-        "subs {n}, {n}, #1",
-        "bne 2b",
-        acc = inout(reg) acc => _,
-        n = inout(reg) n => _,
-        inout("r11") m => _,
-        inout("r12") sh => _,
-        out = inout(reg) out => _,
-        zp = in(reg) zp,
-        low = in(reg) low,
-        lo = out(reg) _,
+        "bl {requant}",
+        requant = sym requant_hidden,
+        inout("r0") acc => _,
+        inout("r1") n => _,
+        inout("r2") m => _,
+        in("r3") zp,
+        in("r4") low,
+        inout("r11") sh => _,
+        inout("r12") out => _,
+        out("r5") _,
         out("r8") _,
         out("r9") _,
         out("r10") _,
         out("lr") _,
-        options(nostack),
     );
 }
 
-/// As [`outputs_hidden`] for the output layer (zero point 0): `y` within `low..=high`,
-/// as i32s.
+/// As [`outputs_hidden`] for the output layer (zero point 0): each `y` (the
+/// requantization of [`requant_hidden`]) within `low..=high`, as i32s.
 ///
 /// # Safety
 /// As [`outputs_hidden`].
@@ -324,7 +297,13 @@ pub(crate) unsafe fn outputs_last(
     asm!(
         "2:",
         "ldr lr, [{acc}], #4",
-        requant!("lr", "{lo}"),
+        "ldr r8, [r11], #4",
+        "ldrb r9, [r12], #1",
+        "mov {lo}, #0x80000000",
+        "rsb r10, r9, #32",
+        "lsr r10, {lo}, r10",
+        "smlal {lo}, r10, lr, r8",
+        "asr r10, r10, r9",
         "cmp r10, {low}",
         "it lt",
         "movlt r10, {low}",

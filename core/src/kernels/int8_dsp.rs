@@ -1,8 +1,8 @@
 //! A dense int8 layer on Thumb-2 cores: one check of the layer's buffers, then every
 //! chunk in assembly, the Armv7E-M DSP extension's (Cortex-M4, M7, M33, M55:
 //! [`super::arm_dsp`]) or the Cortex-M3's ([`super::arm_v7m`], the same pieces): a hidden
-//! layer's whole chunks of six with their requantization in one piece (`chunks6_hidden`;
-//! on the Cortex-M3 at zero point −128 only), every other chunk (a hidden layer's last 1–5
+//! layer's whole chunks of six with their requantization in one piece (`chunks6_hidden`),
+//! every other chunk (a hidden layer's last 1–5
 //! outputs, the output layer's chunks) by `sums` and a requantization loop. The same
 //! integers as `kernels::int8::dense`'s portable path, which runs when the check fails.
 #[cfg(microdense_dsp)]
@@ -92,18 +92,12 @@ pub(super) fn dense(
         sum128: sum.wrapping_shl(7),
         half: u32::from(count % 4 == 2),
         acc,
+        low,
     };
     let mut j0 = 0;
     // A hidden layer's whole chunks of six (the core's rule, the zero point and lower
     // bound of an int8 layer: relu's is the zero point, else −128).
-    // (The Cortex-M3 has the piece for zero point −128 only.)
-    let clamp_fits = cfg!(microdense_dsp) || zp == -128;
-    if hidden
-        && core_rule
-        && units >= 6
-        && (-128..=127).contains(&zp)
-        && (low == zp || low == -128)
-        && clamp_fits
+    if hidden && core_rule && units >= 6 && (-128..=127).contains(&zp) && (low == zp || low == -128)
     {
         let whole = units / 6 * 6;
         // SAFETY: `out` holds `units` ≥ `whole` i16s.
@@ -111,17 +105,19 @@ pub(super) fn dense(
         // SAFETY: the list and the weights as for the chunks below (columns 0..whole ≤ cols);
         // the arrays hold `units` ≥ `whole` values, biases 4-aligned; a parsed blob's
         // shifts are at most 31 throughout when its first is; ZP_MIN only for zp −128.
+        #[cfg(microdense_dsp)]
         unsafe {
             match (zp, low != -128) {
                 (-128, _) => dsp::chunks6_hidden::<{ dsp::clamp::ZP_MIN }>(&mut io),
-                #[cfg(microdense_dsp)]
                 (_, true) => dsp::chunks6_hidden::<{ dsp::clamp::RELU }>(&mut io),
-                #[cfg(microdense_dsp)]
                 (_, false) => dsp::chunks6_hidden::<{ dsp::clamp::LINEAR }>(&mut io),
-                #[cfg(not(microdense_dsp))]
-                _ => {}
             }
         }
+        // (The Cortex-M3 has one piece for every clamp.)
+        #[cfg(not(microdense_dsp))]
+        unsafe {
+            dsp::chunks6_hidden(&mut io)
+        };
         j0 = whole;
     }
     // Every other chunk: at most six outputs (the last one 1–5), its sums `n + n % 2` wide
