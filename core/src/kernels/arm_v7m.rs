@@ -89,7 +89,8 @@ unsafe extern "C" fn list6() {
 }
 
 /// Requantizes the `n` accumulators from r0 and stores them as a hidden layer does, as a
-/// function of its own (called by BL from [`chunks6_hidden`] and [`outputs_hidden`]): r0
+/// function of its own (called by BL from [`outputs_hidden`]; [`chunks6_hidden`] has its
+/// own unrolled copy): r0
 /// the accumulators, r1 `n` (at least 1), r2 the multipliers, r11 the shifts (at most
 /// 31), r12 the i16 outputs (all four advanced), r3 the zero point, r4 the lower bound;
 /// r5, r8–r10 scratch, lr saved. Per output `requantize` (the core's rule): SMLAL adds
@@ -125,20 +126,71 @@ unsafe extern "C" fn requant_hidden() {
     )
 }
 
+/// The requantization of [`requant_hidden`] for the accumulator `$acc` in
+/// [`chunks6_hidden`], into r10: the multiplier and shift from r11 and r12 (advanced) into
+/// r8 and r9, the product's low word in `{t}`.
+macro_rules! requant6 {
+    ($acc:literal) => {
+        concat!(
+            "ldr r8, [r11], #4\n",
+            "ldrb r9, [r12], #1\n",
+            "mov {t}, #0x80000000\n",
+            "rsb r10, r9, #32\n",
+            "lsr r10, {t}, r10\n",
+            "smlal {t}, r10, ",
+            $acc,
+            ", r8\n",
+            "asr r10, r10, r9\n"
+        )
+    };
+}
+
+/// The clamp and store of [`requant_hidden`] for r10 in [`chunks6_hidden`] (zero point
+/// `$zp`, lower bound `$low`; the outputs in lr).
+macro_rules! store6 {
+    ($zp:literal, $low:literal) => {
+        concat!(
+            "add r10, r10, ",
+            $zp,
+            "\n",
+            "ssat r10, #8, r10\n",
+            "cmp r10, ",
+            $low,
+            "\n",
+            "it lt\n",
+            "movlt r10, ",
+            $low,
+            "\n",
+            "sub r10, r10, ",
+            $zp,
+            "\n",
+            "strh r10, [lr], #2\n"
+        )
+    };
+}
+
 /// Whole chunks of six outputs of a hidden layer, one after the other: per chunk the
 /// biases into r0–r5, the list's loop ([`list6`]), the even columns' correction
-/// (`io.sum128`), the six sums stored at `io.acc` and requantized by [`requant_hidden`]
-/// (zero point `io.zp`, lower bound `io.low`), with no compiled code between.
+/// (`io.sum128`), then per output the requantization, clamp and store of
+/// [`requant_hidden`] (zero point `io.zp`, lower bound `io.low`), with nothing spilled
+/// between.
 ///
 /// # Safety
 /// For every chunk, the list contract of `kernels::int8::accumulate` for `io.base`
 /// (advanced by 12 bytes a chunk) and `io.list`; `io`'s arrays hold six values per chunk
-/// up to `io.end` (at least one chunk), the biases 4-aligned; the shifts at most 31;
-/// `io.acc` holds six i32s.
+/// up to `io.end` (at least one chunk), the biases 4-aligned; the shifts at most 31.
 #[inline(always)]
 pub(crate) unsafe fn chunks6_hidden(io: &mut ChunkIo) {
-    // `t` holds `io` throughout (neither subroutine touches it).
+    // Fixed registers: accumulators r0–r5; in the loop r8–r12 and lr as in `list6`; in
+    // the requantization the multipliers in r11, the shifts in r12, the outputs in lr
+    // (one LDM and one STM of `io`'s fields), `t` the product's low word. The stack:
+    // the zero point and the lower bound (into r8 and `t` for the first two outputs, r0
+    // and r1 for the others), `io`.
     asm!(
+        "push {{{t}}}",
+        "ldr r8, [{t}, #16]",
+        "ldr r9, [{t}, #44]",
+        "push {{r8, r9}}",
         "4:",
         "ldr r10, [{t}, #12]",
         "ldm r10!, {{r0, r1, r2, r3, r4, r5}}",
@@ -149,25 +201,34 @@ pub(crate) unsafe fn chunks6_hidden(io: &mut ChunkIo) {
         "sub r0, r0, r8",
         "sub r2, r2, r8",
         "sub r4, r4, r8",
-        // The next chunk's weights; the sums out, requantized.
+        // The next chunk's weights; multipliers, shifts and outputs.
         "add r12, r12, #12",
         "str r12, [{t}, #24]",
-        "ldr r8, [{t}, #40]",
-        "stm r8, {{r0, r1, r2, r3, r4, r5}}",
-        "mov r0, r8",
-        "movs r1, #6",
-        "ldm {t}, {{r2, r11, r12}}",
-        "ldr r3, [{t}, #16]",
-        "ldr r4, [{t}, #44]",
-        "bl {requant}",
+        "ldm {t}, {{r11, r12, lr}}",
+        requant6!("r0"),
+        "ldrd r8, {t}, [sp]",
+        store6!("r8", "{t}"),
+        requant6!("r1"),
+        "ldrd r8, {t}, [sp]",
+        store6!("r8", "{t}"),
+        "ldrd r0, r1, [sp]",
+        requant6!("r2"),
+        store6!("r0", "r1"),
+        requant6!("r3"),
+        store6!("r0", "r1"),
+        requant6!("r4"),
+        store6!("r0", "r1"),
+        requant6!("r5"),
+        store6!("r0", "r1"),
         // Store the advanced pointers; next chunk.
-        "stm {t}, {{r2, r11, r12}}",
+        "ldr {t}, [sp, #8]",
+        "stm {t}, {{r11, r12, lr}}",
         "ldr r9, [{t}, #28]",
-        "cmp r12, r9",
+        "cmp lr, r9",
         "bne 4b",
-        t = in(reg) io as *mut ChunkIo,
+        "add sp, sp, #12",
+        t = inout(reg) io as *mut ChunkIo => _,
         list6 = sym list6,
-        requant = sym requant_hidden,
         out("r0") _,
         out("r1") _,
         out("r2") _,

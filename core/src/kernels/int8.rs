@@ -347,14 +347,14 @@ fn by_output(
                 a = a.wrapping_add(x0 * w0 + x1 * w1);
             }
         }
-        let (m, sh) = (multipliers.get(4 * j..), shifts.get(j..));
-        put_chunk(sink, j, &[a], m.unwrap_or(&[]), sh.unwrap_or(&[]), zp, low);
+        put_chunk(sink, j, &[a], multipliers, shifts, zp, low);
     }
 }
 
-/// Requantizes `acc` (outputs `j0..j0 + acc.len()`) by the multipliers and shifts from
-/// `m` and `sh` (4 bytes and 1 per output) into `sink` with [`Sink::put`]: on Thumb-2
-/// cores TFLite's rule (imported models) and the path of [`by_output`], one copy.
+/// Requantizes `acc` (outputs `j0..j0 + acc.len()`) by the layer's multipliers and
+/// shifts `m` and `sh` (4 bytes and 1 per output, from output 0) into `sink` with
+/// [`Sink::put`]: on Thumb-2 cores TFLite's rule (imported models) and the path of
+/// [`by_output`], one copy.
 #[cfg_attr(not(microdense_thumb2), allow(dead_code))]
 #[inline(never)]
 pub(super) fn put_chunk(
@@ -366,9 +366,10 @@ pub(super) fn put_chunk(
     zp: i32,
     low: i32,
 ) {
-    let requant = acc.iter().zip(m.chunks_exact(4)).zip(sh);
-    for (c, ((&a, m), &s)) in requant.enumerate() {
-        sink.put(j0 + c, requantize_by_byte(a, le_i32(m), s), zp, low);
+    for (j, &a) in (j0..).zip(acc) {
+        if let (Some(m), Some(&s)) = (m.get(4 * j..4 * j + 4), sh.get(j)) {
+            sink.put(j, requantize_by_byte(a, le_i32(m), s), zp, low);
+        }
     }
 }
 

@@ -78,8 +78,8 @@ pub(super) fn dense(
     };
     let hidden = matches!(sink, Sink::Hidden(_));
     // The accumulators of `sums`, read back through the same pointer.
-    let mut acc = [0i32; 6];
-    let acc = acc.as_mut_ptr();
+    let mut acc = core::mem::MaybeUninit::<[i32; 6]>::uninit();
+    let acc = acc.as_mut_ptr().cast::<i32>();
     let mut io = dsp::ChunkIo {
         multipliers: m,
         shifts: sh,
@@ -154,16 +154,12 @@ pub(super) fn dense(
             }
         } else {
             // TFLite's rule (imported models): requantized in Rust.
-            // SAFETY: n ≤ 6 accumulators; outputs j0..j0 + n < units of the multipliers
-            // and shifts.
+            // SAFETY: n ≤ 6 accumulators (written by `sums`); the layer's `units`
+            // multipliers and shifts.
             let (acc, m, sh) = unsafe {
                 use core::slice::from_raw_parts;
                 let acc = from_raw_parts(acc.cast_const(), n);
-                (
-                    acc,
-                    from_raw_parts(m.add(4 * j0), 4 * n),
-                    from_raw_parts(sh.add(j0), n),
-                )
+                (acc, from_raw_parts(m, 4 * units), from_raw_parts(sh, units))
             };
             super::int8::put_chunk(sink, j0, acc, m, sh, zp, low);
         }
