@@ -745,6 +745,89 @@ mod tests {
         }
     }
 
+    /// Thumb-2 cores' fallback (one output at a time, weights read signed) gives the
+    /// chunked path's integers: both codings, hidden and output sinks, both rules.
+    #[test]
+    fn by_output_matches_the_chunks() {
+        let mut rng = crate::rng::Rng::new(27);
+        for round in 0..200 {
+            let (fan_in, units) = (1 + rng.below(20), 1 + rng.below(15));
+            let (pairs, cols) = (fan_in.div_ceil(2), units + units % 2);
+            let biases = 8;
+            let (multipliers, shifts) = (biases + 4 * units, biases + 8 * units);
+            let weights = shifts + units.next_multiple_of(4);
+            let end = weights + 2 * pairs * cols;
+            let s = Section {
+                fan_in,
+                units,
+                pairs,
+                cols,
+                params: 0,
+                biases,
+                multipliers,
+                shifts,
+                weights,
+                end,
+            };
+            let mut payload = [0u8; 600];
+            for b in &mut payload[..end] {
+                *b = rng.next_u64() as u8;
+            }
+            let tflite = round % 4 == 3;
+            for j in 0..units {
+                let m = (rng.next_u64() as u32 >> 1).to_le_bytes();
+                payload[multipliers + 4 * j..][..4].copy_from_slice(&m);
+                let sh = rng.below(31) as u8;
+                payload[shifts + j] = if tflite { 0x80 | sh } else { sh };
+            }
+            let zp = rng.below(256) as i32 - 128;
+            let x: [i8; 20] = core::array::from_fn(|_| match rng.below(3) {
+                0 => zp as i8,
+                _ => rng.next_u64() as i8,
+            });
+            let mut list = [0u32; 2 * 10 + 4];
+            let count = gather_bytes(&x[..fan_in], zp, 2 * cols, &mut list);
+            let coding = match round % 2 {
+                0 => WeightCoding::EvenOffset,
+                _ => WeightCoding::Signed,
+            };
+            let low = if round % 3 == 0 { zp } else { -128 };
+            let (mut want, mut got) = ([0i16; 15], [0i16; 15]);
+            chunks(
+                &payload,
+                &s,
+                coding,
+                &list,
+                count,
+                Sink::Hidden(&mut want[..units]),
+                zp,
+                low,
+            );
+            let mut sink = Sink::Hidden(&mut got[..units]);
+            by_output(&payload, &s, coding, &list, count, &mut sink, zp, low);
+            assert_eq!(want, got, "round {round}");
+            let (mut want, mut got) = ([0i32; 15], [0i32; 15]);
+            let (zp, low, high) = if tflite {
+                (zp, -128, 127)
+            } else {
+                (0, i32::MIN, i32::MAX)
+            };
+            chunks(
+                &payload,
+                &s,
+                coding,
+                &list,
+                count,
+                Sink::Last(&mut want[..units], high),
+                zp,
+                low,
+            );
+            let mut sink = Sink::Last(&mut got[..units], high);
+            by_output(&payload, &s, coding, &list, count, &mut sink, zp, low);
+            assert_eq!(want, got, "round {round}");
+        }
+    }
+
     /// SMLAD as the Cortex-M4 computes it: both halfword products added, wrapping.
     fn smlad(a: u32, b: u32, acc: i32) -> i32 {
         let (a0, a1) = (i32::from(a as u16 as i16), (a as i32) >> 16);
