@@ -353,8 +353,8 @@ fn by_output(
 
 /// Requantizes `acc` (outputs `j0..j0 + acc.len()`) by the layer's multipliers and
 /// shifts `m` and `sh` (4 bytes and 1 per output, from output 0) into `sink` with
-/// [`Sink::put`]: on Thumb-2 cores TFLite's rule (imported models) and the path of
-/// [`by_output`], one copy.
+/// [`Sink::put`]: on Thumb-2 cores the path of [`by_output`], and on the Cortex-M3
+/// TFLite's rule (imported models) too, one copy for flash.
 #[cfg_attr(not(microdense_thumb2), allow(dead_code))]
 #[inline(never)]
 pub(super) fn put_chunk(

@@ -11,6 +11,8 @@ use super::arm_dsp as dsp;
 use super::arm_v7m as dsp;
 use super::int8::Sink;
 use crate::int8::layout::Section;
+#[cfg(microdense_dsp)]
+use crate::int8::requantize_by_byte;
 use crate::int8::WeightCoding;
 
 /// Layer `s` of `payload` (weights in `coding`) on the `count` gathered entries of `list`
@@ -153,15 +155,34 @@ pub(super) fn dense(
                 }
             }
         } else {
-            // TFLite's rule (imported models): requantized in Rust.
-            // SAFETY: n ≤ 6 accumulators (written by `sums`); the layer's `units`
-            // multipliers and shifts.
-            let (acc, m, sh) = unsafe {
-                use core::slice::from_raw_parts;
-                let acc = from_raw_parts(acc.cast_const(), n);
-                (acc, from_raw_parts(m, 4 * units), from_raw_parts(sh, units))
-            };
-            super::int8::put_chunk(sink, j0, acc, m, sh, zp, low);
+            // TFLite's rule (imported models): requantized in Rust, on the Cortex-M3 by
+            // `put_chunk` (one copy, for flash).
+            #[cfg(not(microdense_dsp))]
+            {
+                // SAFETY: n ≤ 6 accumulators (written by `sums`); the layer's `units`
+                // multipliers and shifts.
+                let (acc, m, sh) = unsafe {
+                    use core::slice::from_raw_parts;
+                    let acc = from_raw_parts(acc.cast_const(), n);
+                    (acc, from_raw_parts(m, 4 * units), from_raw_parts(sh, units))
+                };
+                super::int8::put_chunk(sink, j0, acc, m, sh, zp, low);
+            }
+            #[cfg(microdense_dsp)]
+            for c in 0..n {
+                let j = j0 + c;
+                // SAFETY: c < 6 accumulators; j < units: the multipliers and shifts hold
+                // `units` values.
+                let (a, mj, shj) = unsafe {
+                    let at = m.add(4 * j);
+                    (
+                        *acc.add(c),
+                        i32::from_le_bytes([*at, *at.add(1), *at.add(2), *at.add(3)]),
+                        *sh.add(j),
+                    )
+                };
+                sink.put(j, requantize_by_byte(a, mj, shj), zp, low);
+            }
         }
         j0 += n;
     }
