@@ -2,8 +2,8 @@
 //! instructions per multiply-add (LDRB/LDRSB with an immediate offset, MLA), six
 //! accumulators in registers over the whole list; the requantization by SMLAL. The same
 //! pieces as the Cortex-M4's `arm_dsp`, driven by `kernels::int8_dsp`: a hidden layer's
-//! whole chunks of six at zero point −128 with their requantization in one piece
-//! ([`chunks6_hidden`]), every other chunk by [`sums`] and [`outputs_hidden`] or
+//! whole chunks of six with their requantization in one piece ([`chunks6_hidden`]),
+//! every other chunk by [`sums`] and [`outputs_hidden`] or
 //! [`outputs_last`]. Weights are of `WeightCoding::EvenOffset`: the even columns' bytes
 //! are read unsigned (LDRB) as `w + 128`, corrected after the loop with `io.sum128`.
 use core::arch::asm;
@@ -88,45 +88,7 @@ unsafe extern "C" fn list6() {
     core::arch::naked_asm!("push {{lr}}", list_loop!(entry6!()), "pop {{pc}}")
 }
 
-/// Requantizes the `n` accumulators from r0 and stores them as a hidden layer does, as a
-/// function of its own (called by BL from [`outputs_hidden`]; [`chunks6_hidden`] has its
-/// own unrolled copy): r0
-/// the accumulators, r1 `n` (at least 1), r2 the multipliers, r11 the shifts (at most
-/// 31), r12 the i16 outputs (all four advanced), r3 the zero point, r4 the lower bound;
-/// r5, r8–r10 scratch, lr saved. Per output `requantize` (the core's rule): SMLAL adds
-/// the product to `(2^31 >> (32 − s)) · 2^32 + 2^31`, the rounding term
-/// `(1 << s) >> 1` of the shift already in the high word beside the 2^31 of the high
-/// word's own rounding, so the high word is `t + ((1 << s) >> 1)`, wrapping as
-/// `requantize` (LSR by a register shifts 32 to 0, as `s = 0` needs); ASR by `s`. Then
-/// `<i16 as Output>::store`: `clamp(y + zp, −128, 127)` (SSAT), at least the lower bound,
-/// minus `zp`.
-#[unsafe(naked)]
-unsafe extern "C" fn requant_hidden() {
-    core::arch::naked_asm!(
-        "push {{lr}}",
-        "2:",
-        "ldr r5, [r0], #4",
-        "ldr r8, [r2], #4",
-        "ldrb r9, [r11], #1",
-        "mov lr, #0x80000000",
-        "rsb r10, r9, #32",
-        "lsr r10, lr, r10",
-        "smlal lr, r10, r5, r8",
-        "asr r10, r10, r9",
-        "add r10, r10, r3",
-        "ssat r10, #8, r10",
-        "cmp r10, r4",
-        "it lt",
-        "movlt r10, r4",
-        "sub r10, r10, r3",
-        "strh r10, [r12], #2",
-        "subs r1, r1, #1",
-        "bne 2b",
-        "pop {{pc}}",
-    )
-}
-
-/// The requantization of [`requant_hidden`] for the accumulator `$acc` in
+/// The requantization of [`outputs_hidden`] for the accumulator `$acc` in
 /// [`chunks6_hidden`], into r10: the multiplier and shift from r11 and r12 (advanced) into
 /// r8 and r9, the product's low word in `{t}`.
 macro_rules! requant6 {
@@ -145,7 +107,7 @@ macro_rules! requant6 {
     };
 }
 
-/// The clamp and store of [`requant_hidden`] for r10 in [`chunks6_hidden`] (zero point
+/// The clamp and store of [`outputs_hidden`] for r10 in [`chunks6_hidden`] (zero point
 /// `$zp`, lower bound `$low`; the outputs in lr).
 macro_rules! store6 {
     ($zp:literal, $low:literal) => {
@@ -172,7 +134,7 @@ macro_rules! store6 {
 /// Whole chunks of six outputs of a hidden layer, one after the other: per chunk the
 /// biases into r0–r5, the list's loop ([`list6`]), the even columns' correction
 /// (`io.sum128`), then per output the requantization, clamp and store of
-/// [`requant_hidden`] (zero point `io.zp`, lower bound `io.low`), with nothing spilled
+/// [`outputs_hidden`] (zero point `io.zp`, lower bound `io.low`), with nothing spilled
 /// between.
 ///
 /// # Safety
@@ -307,8 +269,13 @@ pub(crate) unsafe fn sums<const W: usize>(io: &ChunkIo) {
 }
 
 /// Requantizes `acc`'s first `n` (at least 1) values by `m`'s multipliers and `sh`'s
-/// shifts and stores them as a hidden layer does: [`requant_hidden`] with zero point `zp`
-/// and lower bound `low`.
+/// shifts and stores them as a hidden layer does. Per output `requantize` (the core's
+/// rule): SMLAL adds the product to `(2^31 >> (32 − s)) · 2^32 + 2^31`, the rounding term
+/// `(1 << s) >> 1` of the shift already in the high word beside the 2^31 of the high
+/// word's own rounding, so the high word is `t + ((1 << s) >> 1)`, wrapping as
+/// `requantize` (LSR by a register shifts 32 to 0, as `s = 0` needs); ASR by `s`. Then
+/// `<i16 as Output>::store`: `clamp(y + zp, −128, 127)` (SSAT), at least `low`, minus
+/// `zp`.
 ///
 /// # Safety
 /// `acc`, `m` (i32s, any alignment), `sh` (at most 31) and `out` hold `n` values.
@@ -323,25 +290,42 @@ pub(crate) unsafe fn outputs_hidden(
     low: i32,
 ) {
     asm!(
-        "bl {requant}",
-        requant = sym requant_hidden,
-        inout("r0") acc => _,
-        inout("r1") n => _,
-        inout("r2") m => _,
-        in("r3") zp,
-        in("r4") low,
-        inout("r11") sh => _,
-        inout("r12") out => _,
-        out("r5") _,
+        "2:",
+        "ldr {a}, [{acc}], #4",
+        "ldr r8, [{m}], #4",
+        "ldrb r9, [{sh}], #1",
+        "mov {lo}, #0x80000000",
+        "rsb r10, r9, #32",
+        "lsr r10, {lo}, r10",
+        "smlal {lo}, r10, {a}, r8",
+        "asr r10, r10, r9",
+        "add r10, r10, {zp}",
+        "ssat r10, #8, r10",
+        "cmp r10, {low}",
+        "it lt",
+        "movlt r10, {low}",
+        "sub r10, r10, {zp}",
+        "strh r10, [{out}], #2",
+        "subs {n}, {n}, #1",
+        "bne 2b",
+        acc = inout(reg) acc => _,
+        n = inout(reg) n => _,
+        m = inout(reg) m => _,
+        sh = inout(reg) sh => _,
+        out = inout(reg) out => _,
+        zp = in(reg) zp,
+        low = in(reg) low,
+        a = out(reg) _,
+        lo = out(reg) _,
         out("r8") _,
         out("r9") _,
         out("r10") _,
-        out("lr") _,
+        options(nostack),
     );
 }
 
-/// As [`outputs_hidden`] for the output layer (zero point 0): each `y` (the
-/// requantization of [`requant_hidden`]) within `low..=high`, as i32s.
+/// As [`outputs_hidden`] for the output layer (zero point 0): each `y` within
+/// `low..=high`, as i32s.
 ///
 /// # Safety
 /// As [`outputs_hidden`].
