@@ -6,32 +6,7 @@
 //! them. Weights are of `WeightCoding::EvenOffset`.
 use core::arch::asm;
 
-/// What [`chunks6_hidden`] and [`sums`] work on (the field order is the assembly's: LDM
-/// and LDRD take neighbours); [`chunks6_hidden`] advances the pointers as it goes.
-#[repr(C)]
-pub(crate) struct ChunkIo {
-    /// i32 multipliers, six per chunk.
-    pub multipliers: *const u8,
-    /// u8 shifts (at most 31), six per chunk.
-    pub shifts: *const u8,
-    /// i16 outputs, six per chunk: the int8 values minus the zero point.
-    pub out: *mut i16,
-    /// i32 biases, six per chunk (4-aligned).
-    pub biases: *const u8,
-    pub zp: i32,
-    /// The gathered list (as `kernels::int8::gather_bytes` leaves it).
-    pub list: *const u32,
-    /// The weights plus the current chunk's column offset (4-aligned).
-    pub base: *const u8,
-    /// Where the last whole chunk's outputs end.
-    pub end: *mut i16,
-    /// 128 × the listed inputs' sum (wrapping), for the even columns' correction.
-    pub sum128: i32,
-    /// Whether the list's count is 2 more than a multiple of 4 (the loop's entry point).
-    pub half: u32,
-    /// Where [`sums`] stores its accumulators (six i32s, 4-aligned).
-    pub acc: *mut i32,
-}
+pub(crate) use super::arm_thumb2::ChunkIo;
 
 /// One list entry of six outputs in the fixed registers of [`chunks6_hidden`] and [`sums`]
 /// (inputs in lr, the entry's offset in r10 as the previous entry loaded it, the weights

@@ -1,4 +1,5 @@
-//! Thumb-2 pieces the Cortex-M3 and M4 share: the list of a hidden layer's non-zero
+//! Thumb-2 pieces the Cortex-M3 and M4 share: what their chunk assembly works on
+//! ([`ChunkIo`]) and the list of a hidden layer's non-zero
 //! input pairs, two (M3) or four (M4) words per iteration with CBZ and STRD (the compiled loop took about
 //! 11 instructions per pair, this one 4.5), summing the inputs as it goes (one SMLAD a
 //! word on the Cortex-M4, SXTH and two ADDs on the M3).
@@ -112,4 +113,35 @@ pub(crate) unsafe fn gather_pairs(
         options(nostack),
     );
     ((dst as usize - list as usize) / 8, sum)
+}
+
+/// What the chunk assembly of the Cortex-M4 (`arm_dsp`) and M3 (`arm_v7m`) works on (the
+/// field order is the assembly's: LDM and LDRD take neighbours); `chunks6_hidden`
+/// advances the pointers as it goes.
+#[repr(C)]
+pub(crate) struct ChunkIo {
+    /// i32 multipliers, six per chunk.
+    pub multipliers: *const u8,
+    /// u8 shifts (at most 31), six per chunk.
+    pub shifts: *const u8,
+    /// i16 outputs, six per chunk: the int8 values minus the zero point.
+    pub out: *mut i16,
+    /// i32 biases, six per chunk (4-aligned).
+    pub biases: *const u8,
+    pub zp: i32,
+    /// The gathered list (as `kernels::int8::gather_bytes` leaves it).
+    pub list: *const u32,
+    /// The weights plus the current chunk's column offset (4-aligned).
+    pub base: *const u8,
+    /// Where the last whole chunk's outputs end.
+    pub end: *mut i16,
+    /// 128 × the listed inputs' sum (wrapping), for the even columns' correction.
+    pub sum128: i32,
+    /// Whether the list's count is 2 more than a multiple of 4 (the Cortex-M4 loop's entry
+    /// point).
+    pub half: u32,
+    /// Where `sums` stores its accumulators (six i32s, 4-aligned).
+    pub acc: *mut i32,
+    /// The lower bound of a hidden layer's outputs (the Cortex-M3's `chunks6_hidden`).
+    pub low: i32,
 }

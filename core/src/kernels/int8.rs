@@ -9,10 +9,10 @@
 //! list, and requantized at the end. Hidden layers store their int8 outputs minus the
 //! zero point as i16s, so the next layer's pairs are ready-made words.
 //!
-//! On a Cortex-M4 (`cfg(microdense_dsp)`, see core/build.rs) a layer runs in
-//! SXTB16/SMLAD assembly after one check of its buffers (`super::int8_dsp`); the
-//! Cortex-M3 and M0 have their own loops over the list (`arch`), and [`portable`]
-//! computes the same integers everywhere else.
+//! On Thumb-2 cores (`cfg(microdense_thumb2)`, see core/build.rs: the Cortex-M3 and M4) a
+//! layer runs in assembly after one check of its buffers (`super::int8_dsp`); the
+//! Cortex-M0 has its own loop over the list (`arch`), and [`portable`] computes the same
+//! integers everywhere else.
 //!
 //! Weights of [`WeightCoding::EvenOffset`] are read without undoing the even columns'
 //! offset: those bytes count as `w + 128` (unsigned; on the Cortex-M4 the raw word goes
@@ -21,11 +21,9 @@
 //! flips their even bytes into the same reading.
 #[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
-/// This core's assembly loop over the list (one contract: [`accumulate`]'s).
+/// The Cortex-M0's assembly loop over the list (the contract: [`accumulate`]'s).
 #[cfg(microdense_thumb1)]
 use super::arm_v6m as arch;
-#[cfg(all(microdense_thumb2, not(microdense_dsp)))]
-use super::arm_v7m as arch;
 use crate::int8::layout::Section;
 use crate::int8::{requantize_by_byte, WeightCoding};
 
@@ -294,16 +292,102 @@ pub(crate) fn dense(
     coding: WeightCoding,
     list: &[u32],
     count: usize,
+    sink: Sink,
+    zp: i32,
+    low: i32,
+) {
+    // On Thumb-2 cores (the Cortex-M3, M4 and the others) every chunk runs in assembly
+    // when the layer's buffers allow it, else one output at a time.
+    #[cfg(microdense_thumb2)]
+    {
+        let mut sink = sink;
+        if !super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
+            by_output(payload, s, coding, list, count, &mut sink, zp, low);
+        }
+    }
+    #[cfg(not(microdense_thumb2))]
+    chunks(payload, s, coding, list, count, sink, zp, low);
+}
+
+/// Thumb-2 cores' layer when `int8_dsp`'s check fails (a blob of the older coding, an
+/// unaligned payload): one output at a time over the whole list, each weight read as its
+/// i8 value, the same integers as [`chunks`] (the sums are exact modulo 2^32 either way).
+/// Rarely run, so small: [`chunks`] with [`portable`]'s copies per width took 1.3 KiB of
+/// the LM3S6965's flash.
+#[cfg_attr(not(microdense_thumb2), allow(dead_code))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn by_output(
+    payload: &[u8],
+    s: &Section,
+    coding: WeightCoding,
+    list: &[u32],
+    count: usize,
+    sink: &mut Sink,
+    zp: i32,
+    low: i32,
+) {
+    let from = |at: usize| payload.get(at..).unwrap_or(&[]);
+    let weights = payload.get(s.weights..s.weights + 2 * s.pairs * s.cols);
+    let weights = weights.unwrap_or(&[]);
+    let entries = list
+        .get(..2 * count + 2)
+        .map_or(&[][..], |e| &e[..2 * count]);
+    let (biases, multipliers, shifts) = (from(s.biases), from(s.multipliers), from(s.shifts));
+    for j in 0..s.units.min(sink.len()) {
+        let mut a = biases.get(4 * j..4 * j + 4).map_or(0, le_i32);
+        // Column j's bytes for the pair's two inputs (a row pair interleaves columns two
+        // by two: see `layout`).
+        let (at, mask) = (2 * j - j % 2, coding.mask(j));
+        for e in entries.chunks_exact(2) {
+            let at = e[1] as usize + at;
+            if let (Some(&w0), Some(&w1)) = (weights.get(at), weights.get(at + 2)) {
+                let (x0, x1) = (i32::from(e[0] as u16 as i16), (e[0] as i32) >> 16);
+                let (w0, w1) = (i32::from((w0 ^ mask) as i8), i32::from((w1 ^ mask) as i8));
+                a = a.wrapping_add(x0 * w0 + x1 * w1);
+            }
+        }
+        put_chunk(sink, j, &[a], multipliers, shifts, zp, low);
+    }
+}
+
+/// Requantizes `acc` (outputs `j0..j0 + acc.len()`) by the layer's multipliers and
+/// shifts `m` and `sh` (4 bytes and 1 per output, from output 0) into `sink` with
+/// [`Sink::put`]: on Thumb-2 cores the path of [`by_output`], and on the Cortex-M3
+/// TFLite's rule (imported models) too, one copy for flash.
+#[cfg_attr(not(microdense_thumb2), allow(dead_code))]
+#[inline(never)]
+pub(super) fn put_chunk(
+    sink: &mut Sink,
+    j0: usize,
+    acc: &[i32],
+    m: &[u8],
+    sh: &[u8],
+    zp: i32,
+    low: i32,
+) {
+    for (j, &a) in (j0..).zip(acc) {
+        if let (Some(m), Some(&s)) = (m.get(4 * j..4 * j + 4), sh.get(j)) {
+            sink.put(j, requantize_by_byte(a, le_i32(m), s), zp, low);
+        }
+    }
+}
+
+/// [`dense`] off Thumb-2 cores: six outputs at a time, through the Cortex-M0's assembly
+/// or [`portable`].
+#[cfg_attr(microdense_thumb2, allow(dead_code))]
+#[inline(always)]
+#[allow(clippy::too_many_arguments)]
+fn chunks(
+    payload: &[u8],
+    s: &Section,
+    coding: WeightCoding,
+    list: &[u32],
+    count: usize,
     mut sink: Sink,
     zp: i32,
     low: i32,
 ) {
-    // On the Cortex-M4 (and the other cores with the DSP extension) every chunk runs in
-    // assembly when the layer's buffers allow it.
-    #[cfg(microdense_dsp)]
-    if super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
-        return;
-    }
     let array = |at: usize, len: usize| payload.get(at..at + len).unwrap_or(&[]);
     let weights = array(s.weights, 2 * s.pairs * s.cols);
     let units = s.units.min(sink.len());
@@ -360,7 +444,7 @@ fn le_i32(b: &[u8]) -> i32 {
     i32::from_le_bytes([b[0], b[1], b[2], b[3]])
 }
 
-/// What the chunks of one layer share (some of it only the Cortex-M3 and M0 code reads).
+/// What the chunks of one layer share (some of it only the Cortex-M0 code reads).
 #[cfg_attr(not(microdense_thumb1), allow(dead_code))]
 struct Layer<'a> {
     weights: &'a [u8],
@@ -380,15 +464,13 @@ struct Layer<'a> {
     low: i32,
 }
 
-/// Whether the assembly loops (Cortex-M3, M0) may run on this layer: the weights are the
+/// Whether the Cortex-M0's assembly loop may run on this layer: the weights are the
 /// whole, 4-aligned array of the section, in the coding they read, and the list is as
-/// the gathers leave it. (Never on other targets; the Cortex-M4 has `int8_dsp`.)
+/// the gathers leave it. (Never on other targets; Thumb-2 cores have `int8_dsp`.)
 #[inline(always)]
 fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) -> bool {
-    cfg!(any(
-        all(microdense_thumb2, not(microdense_dsp)),
-        microdense_thumb1
-    )) && coding == WeightCoding::EvenOffset
+    cfg!(microdense_thumb1)
+        && coding == WeightCoding::EvenOffset
         && (weights.as_ptr() as usize).is_multiple_of(4)
         && weights.len() == 2 * s.pairs * s.cols
         && entries.len() % 4 == 2
@@ -492,15 +574,15 @@ fn chunks_thumb1(layer: &Layer, sink: &mut Sink, units: usize) -> usize {
 }
 
 /// Adds every listed pair's products into the first `width` (6, 4 or 2) accumulators;
-/// `col` is the byte offset of the first one's column within a row pair. On Cortex-M
-/// cores the `arch` loop runs when the buffers fit, under one contract (the list
+/// `col` is the byte offset of the first one's column within a row pair. On a Cortex-M0
+/// the `arch` loop runs when the buffers fit, under one contract (the list
 /// contract): `base` (the weights plus `col`) plus every listed offset is readable for
 /// `2 · width` bytes and 4-aligned; the list is 4-aligned and holds an even number of
 /// entries (two words each, the first non-zero) followed by an entry whose first word is
 /// 0. An `arch` loop returns false for a width it has no loop for.
 #[inline(always)]
 fn accumulate(layer: &Layer, col: usize, width: usize, acc: &mut [i32; WIDTH]) {
-    #[cfg(any(all(microdense_thumb2, not(microdense_dsp)), microdense_thumb1))]
+    #[cfg(microdense_thumb1)]
     if layer.dsp && col + 2 * width <= layer.row_bytes {
         // SAFETY: `asm_fits` held: `weights` is the section's whole 4-aligned array,
         // `row_bytes` (2·cols, a multiple of 4) per row pair, and the gathers listed only
@@ -692,6 +774,89 @@ mod tests {
             // The sentinel carries the listed inputs' sum.
             want[2 * n + 1] = sum as u32;
             assert_eq!(a[..2 * n + 2], want[..2 * n + 2], "round {round}");
+        }
+    }
+
+    /// Thumb-2 cores' fallback (one output at a time, weights read signed) gives the
+    /// chunked path's integers: both codings, hidden and output sinks, both rules.
+    #[test]
+    fn by_output_matches_the_chunks() {
+        let mut rng = crate::rng::Rng::new(27);
+        for round in 0..200 {
+            let (fan_in, units) = (1 + rng.below(20), 1 + rng.below(15));
+            let (pairs, cols) = (fan_in.div_ceil(2), units + units % 2);
+            let biases = 8;
+            let (multipliers, shifts) = (biases + 4 * units, biases + 8 * units);
+            let weights = shifts + units.next_multiple_of(4);
+            let end = weights + 2 * pairs * cols;
+            let s = Section {
+                fan_in,
+                units,
+                pairs,
+                cols,
+                params: 0,
+                biases,
+                multipliers,
+                shifts,
+                weights,
+                end,
+            };
+            let mut payload = [0u8; 600];
+            for b in &mut payload[..end] {
+                *b = rng.next_u64() as u8;
+            }
+            let tflite = round % 4 == 3;
+            for j in 0..units {
+                let m = (rng.next_u64() as u32 >> 1).to_le_bytes();
+                payload[multipliers + 4 * j..][..4].copy_from_slice(&m);
+                let sh = rng.below(31) as u8;
+                payload[shifts + j] = if tflite { 0x80 | sh } else { sh };
+            }
+            let zp = rng.below(256) as i32 - 128;
+            let x: [i8; 20] = core::array::from_fn(|_| match rng.below(3) {
+                0 => zp as i8,
+                _ => rng.next_u64() as i8,
+            });
+            let mut list = [0u32; 2 * 10 + 4];
+            let count = gather_bytes(&x[..fan_in], zp, 2 * cols, &mut list);
+            let coding = match round % 2 {
+                0 => WeightCoding::EvenOffset,
+                _ => WeightCoding::Signed,
+            };
+            let low = if round % 3 == 0 { zp } else { -128 };
+            let (mut want, mut got) = ([0i16; 15], [0i16; 15]);
+            chunks(
+                &payload,
+                &s,
+                coding,
+                &list,
+                count,
+                Sink::Hidden(&mut want[..units]),
+                zp,
+                low,
+            );
+            let mut sink = Sink::Hidden(&mut got[..units]);
+            by_output(&payload, &s, coding, &list, count, &mut sink, zp, low);
+            assert_eq!(want, got, "round {round}");
+            let (mut want, mut got) = ([0i32; 15], [0i32; 15]);
+            let (zp, low, high) = if tflite {
+                (zp, -128, 127)
+            } else {
+                (0, i32::MIN, i32::MAX)
+            };
+            chunks(
+                &payload,
+                &s,
+                coding,
+                &list,
+                count,
+                Sink::Last(&mut want[..units], high),
+                zp,
+                low,
+            );
+            let mut sink = Sink::Last(&mut got[..units], high);
+            by_output(&payload, &s, coding, &list, count, &mut sink, zp, low);
+            assert_eq!(want, got, "round {round}");
         }
     }
 

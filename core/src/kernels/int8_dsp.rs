@@ -1,13 +1,19 @@
-//! A dense int8 layer on cores with the Armv7E-M DSP extension (Cortex-M4, M7, M33, M55):
-//! one check of the layer's buffers, then every chunk in [`super::arm_dsp`]'s assembly: a
-//! hidden layer's whole chunks of six with their requantization in one piece
-//! (`chunks6_hidden`), every other chunk (a hidden layer's last 1–5 outputs, the output
-//! layer's chunks) by `sums` and a requantization loop. The same integers as
-//! `kernels::int8::dense`'s portable path, which runs when the check fails.
+//! A dense int8 layer on Thumb-2 cores: one check of the layer's buffers, then every
+//! chunk in assembly, the Armv7E-M DSP extension's (Cortex-M4, M7, M33, M55:
+//! [`super::arm_dsp`]) or the Cortex-M3's ([`super::arm_v7m`], the same pieces): a hidden
+//! layer's whole chunks of six with their requantization in one piece (`chunks6_hidden`),
+//! every other chunk (a hidden layer's last 1–5
+//! outputs, the output layer's chunks) by `sums` and a requantization loop. The same
+//! integers as `kernels::int8::dense`'s portable path, which runs when the check fails.
+#[cfg(microdense_dsp)]
 use super::arm_dsp as dsp;
+#[cfg(not(microdense_dsp))]
+use super::arm_v7m as dsp;
 use super::int8::Sink;
 use crate::int8::layout::Section;
-use crate::int8::{requantize_by_byte, WeightCoding};
+#[cfg(microdense_dsp)]
+use crate::int8::requantize_by_byte;
+use crate::int8::WeightCoding;
 
 /// Layer `s` of `payload` (weights in `coding`) on the `count` gathered entries of `list`
 /// (as `gather_bytes` and `gather_pairs` leave it, for an input of at most `s.pairs`
@@ -74,8 +80,8 @@ pub(super) fn dense(
     };
     let hidden = matches!(sink, Sink::Hidden(_));
     // The accumulators of `sums`, read back through the same pointer.
-    let mut acc = [0i32; 6];
-    let acc = acc.as_mut_ptr();
+    let mut acc = core::mem::MaybeUninit::<[i32; 6]>::uninit();
+    let acc = acc.as_mut_ptr().cast::<i32>();
     let mut io = dsp::ChunkIo {
         multipliers: m,
         shifts: sh,
@@ -88,6 +94,7 @@ pub(super) fn dense(
         sum128: sum.wrapping_shl(7),
         half: u32::from(count % 4 == 2),
         acc,
+        low,
     };
     let mut j0 = 0;
     // A hidden layer's whole chunks of six (the core's rule, the zero point and lower
@@ -100,6 +107,7 @@ pub(super) fn dense(
         // SAFETY: the list and the weights as for the chunks below (columns 0..whole ≤ cols);
         // the arrays hold `units` ≥ `whole` values, biases 4-aligned; a parsed blob's
         // shifts are at most 31 throughout when its first is; ZP_MIN only for zp −128.
+        #[cfg(microdense_dsp)]
         unsafe {
             match (zp, low != -128) {
                 (-128, _) => dsp::chunks6_hidden::<{ dsp::clamp::ZP_MIN }>(&mut io),
@@ -107,6 +115,11 @@ pub(super) fn dense(
                 (_, false) => dsp::chunks6_hidden::<{ dsp::clamp::LINEAR }>(&mut io),
             }
         }
+        // (The Cortex-M3 has one piece for every clamp.)
+        #[cfg(not(microdense_dsp))]
+        unsafe {
+            dsp::chunks6_hidden(&mut io)
+        };
         j0 = whole;
     }
     // Every other chunk: at most six outputs (the last one 1–5), its sums `n + n % 2` wide
@@ -142,7 +155,20 @@ pub(super) fn dense(
                 }
             }
         } else {
-            // TFLite's rule (imported models): requantized in Rust.
+            // TFLite's rule (imported models): requantized in Rust, on the Cortex-M3 by
+            // `put_chunk` (one copy, for flash).
+            #[cfg(not(microdense_dsp))]
+            {
+                // SAFETY: n ≤ 6 accumulators (written by `sums`); the layer's `units`
+                // multipliers and shifts.
+                let (acc, m, sh) = unsafe {
+                    use core::slice::from_raw_parts;
+                    let acc = from_raw_parts(acc.cast_const(), n);
+                    (acc, from_raw_parts(m, 4 * units), from_raw_parts(sh, units))
+                };
+                super::int8::put_chunk(sink, j0, acc, m, sh, zp, low);
+            }
+            #[cfg(microdense_dsp)]
             for c in 0..n {
                 let j = j0 + c;
                 // SAFETY: c < 6 accumulators; j < units: the multipliers and shifts hold

@@ -27,7 +27,7 @@ mod arm_v6m_requant;
 mod arm_v7m;
 pub(crate) mod dense;
 pub(crate) mod int8;
-#[cfg(microdense_dsp)]
+#[cfg(microdense_thumb2)]
 mod int8_dsp;
 pub(crate) mod sparse;
 #[cfg(target_arch = "x86_64")]
