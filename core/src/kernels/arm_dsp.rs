@@ -2,7 +2,7 @@
 //! list's loop at three instructions per four multiply-adds, four list entries per
 //! iteration (a count of 4k + 2 enters halfway), for whole chunks of six outputs of a
 //! hidden layer with their requantization ([`chunks6_hidden`]) and for any other chunk
-//! ([`sums`], then [`outputs_hidden`] or [`outputs_last`]); `kernels::int8_dsp` drives
+//! ([`sums`], then [`outputs_hidden`] or [`outputs_last`]); `kernels::int8_thumb2` drives
 //! them. Weights are of `WeightCoding::EvenOffset`.
 use core::arch::asm;
 

@@ -1,7 +1,7 @@
 //! The Cortex-M3's int8 assembly (Armv7-M without the DSP extension): no SMLAD, so two
 //! instructions per multiply-add (LDRB/LDRSB with an immediate offset, MLA), six
 //! accumulators in registers over the whole list; the requantization by SMLAL. The same
-//! pieces as the Cortex-M4's `arm_dsp`, driven by `kernels::int8_dsp`: a hidden layer's
+//! pieces as the Cortex-M4's `arm_dsp`, driven by `kernels::int8_thumb2`: a hidden layer's
 //! whole chunks of six with their requantization in one piece ([`chunks6_hidden`]),
 //! every other chunk by [`sums`] and [`outputs_hidden`] or
 //! [`outputs_last`]. Weights are of `WeightCoding::EvenOffset`: the even columns' bytes

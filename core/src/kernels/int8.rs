@@ -10,7 +10,7 @@
 //! zero point as i16s, so the next layer's pairs are ready-made words.
 //!
 //! On Thumb-2 cores (`cfg(microdense_thumb2)`, see core/build.rs: the Cortex-M3 and M4) a
-//! layer runs in assembly after one check of its buffers (`super::int8_dsp`); the
+//! layer runs in assembly after one check of its buffers (`super::int8_thumb2`); the
 //! Cortex-M0 has its own loop over the list (`arch`), and [`portable`] computes the same
 //! integers everywhere else.
 //!
@@ -301,7 +301,7 @@ pub(crate) fn dense(
     #[cfg(microdense_thumb2)]
     {
         let mut sink = sink;
-        if !super::int8_dsp::dense(payload, s, coding, list, count, &mut sink, zp, low) {
+        if !super::int8_thumb2::dense(payload, s, coding, list, count, &mut sink, zp, low) {
             by_output(payload, s, coding, list, count, &mut sink, zp, low);
         }
     }
@@ -309,7 +309,7 @@ pub(crate) fn dense(
     chunks(payload, s, coding, list, count, sink, zp, low);
 }
 
-/// Thumb-2 cores' layer when `int8_dsp`'s check fails (a blob of the older coding, an
+/// Thumb-2 cores' layer when `int8_thumb2`'s check fails (a blob of the older coding, an
 /// unaligned payload): one output at a time over the whole list, each weight read as its
 /// i8 value, the same integers as [`chunks`] (the sums are exact modulo 2^32 either way).
 /// Rarely run, so small: [`chunks`] with [`portable`]'s copies per width took 1.3 KiB of
@@ -466,7 +466,7 @@ struct Layer<'a> {
 
 /// Whether the Cortex-M0's assembly loop may run on this layer: the weights are the
 /// whole, 4-aligned array of the section, in the coding they read, and the list is as
-/// the gathers leave it. (Never on other targets; Thumb-2 cores have `int8_dsp`.)
+/// the gathers leave it. (Never on other targets; Thumb-2 cores have `int8_thumb2`.)
 #[inline(always)]
 fn asm_fits(weights: &[u8], s: &Section, coding: WeightCoding, entries: &[u32]) -> bool {
     cfg!(microdense_thumb1)

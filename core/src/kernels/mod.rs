@@ -28,7 +28,7 @@ mod arm_v7m;
 pub(crate) mod dense;
 pub(crate) mod int8;
 #[cfg(microdense_thumb2)]
-mod int8_dsp;
+mod int8_thumb2;
 pub(crate) mod sparse;
 #[cfg(target_arch = "x86_64")]
 mod x86_sparse;
