@@ -33,7 +33,9 @@ const DIGITS: usize = 24;
 
 /// Per-unit parameters of one layer: every other unit (so each of a chunk's six
 /// positions gets several) one of the extreme (multiplier, shift) pairs in turn, the others
-/// edge values or random ones.
+/// edge values or random ones; but the odd units of a last chunk of fewer than six take
+/// moderate ones (their outputs rarely saturate), so that their requantization's rounding
+/// shows in the outputs.
 fn unit_params(rng: &mut Rng, units: usize, turn: usize) -> (Vec<i32>, Vec<i32>, Vec<u8>) {
     let pairs = [
         (1, 0), // a·1 < 0 rounds to 0 with a carry out: the shift must not add it
@@ -51,8 +53,13 @@ fn unit_params(rng: &mut Rng, units: usize, turn: usize) -> (Vec<i32>, Vec<i32>,
     let mut multipliers = Vec::new();
     let mut shifts = Vec::new();
     for j in 0..units {
+        let moderate = j % 2 == 1 && j >= units / 6 * 6;
         let (m, s) = match j % 2 {
             0 => pairs[(j / 2 + turn) % pairs.len()],
+            _ if moderate => (
+                (1 << 30) + rng.below(1 << 30) as i32,
+                6 + rng.below(9) as u8,
+            ),
             _ => (
                 match rng.below(3) {
                     0 => edge_m[rng.below(edge_m.len())],
@@ -67,6 +74,7 @@ fn unit_params(rng: &mut Rng, units: usize, turn: usize) -> (Vec<i32>, Vec<i32>,
         multipliers.push(m);
         shifts.push(s);
         biases.push(match rng.below(4) {
+            _ if moderate => rng.below(20_001) as i32 - 10_000,
             0 => edge_b[rng.below(edge_b.len())],
             1 => rng.next_u64() as i32,
             2 => (rng.next_u64() as i32) >> rng.below(31),
