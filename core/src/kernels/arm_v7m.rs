@@ -88,18 +88,31 @@ unsafe extern "C" fn list6() {
     core::arch::naked_asm!("push {{lr}}", list_loop!(entry6!()), "pop {{pc}}")
 }
 
-/// The requantization of [`outputs_hidden`] for the accumulator `$acc` in
-/// [`chunks6_hidden`], into r10: the multiplier and shift from r11 and r12 (advanced) into
-/// r8 and r9, the product's low word in `{t}`.
-macro_rules! requant6 {
-    ($acc:literal) => {
+/// The core's requantization (`requantize`) of the accumulator `$acc` into r10: the
+/// multiplier and shift from `$m` and `$sh` (advanced) into r8 and r9, then SMLAL adds the
+/// product to `(2^31 >> (32 − s)) · 2^32 + 2^31` (`$lo` the low word): the rounding term
+/// `(1 << s) >> 1` of the shift already in the high word beside the 2^31 of the high
+/// word's own rounding, so the high word is `t + ((1 << s) >> 1)`, wrapping as
+/// `requantize` (LSR by a register shifts 32 to 0, as `s = 0` needs); ASR by `s`.
+macro_rules! requant {
+    ($acc:literal, $m:literal, $sh:literal, $lo:literal) => {
         concat!(
-            "ldr r8, [r11], #4\n",
-            "ldrb r9, [r12], #1\n",
-            "mov {t}, #0x80000000\n",
+            "ldr r8, [",
+            $m,
+            "], #4\n",
+            "ldrb r9, [",
+            $sh,
+            "], #1\n",
+            "mov ",
+            $lo,
+            ", #0x80000000\n",
             "rsb r10, r9, #32\n",
-            "lsr r10, {t}, r10\n",
-            "smlal {t}, r10, ",
+            "lsr r10, ",
+            $lo,
+            ", r10\n",
+            "smlal ",
+            $lo,
+            ", r10, ",
             $acc,
             ", r8\n",
             "asr r10, r10, r9\n"
@@ -107,10 +120,10 @@ macro_rules! requant6 {
     };
 }
 
-/// The clamp and store of [`outputs_hidden`] for r10 in [`chunks6_hidden`] (zero point
-/// `$zp`, lower bound `$low`; the outputs in lr).
-macro_rules! store6 {
-    ($zp:literal, $low:literal) => {
+/// A hidden layer's clamp and store of r10 (`<i16 as Output>::store`):
+/// `clamp(y + $zp, −128, 127)` (SSAT), at least `$low`, minus `$zp`, to `$out` (advanced).
+macro_rules! store_hidden {
+    ($zp:literal, $low:literal, $out:literal) => {
         concat!(
             "add r10, r10, ",
             $zp,
@@ -126,7 +139,20 @@ macro_rules! store6 {
             "sub r10, r10, ",
             $zp,
             "\n",
-            "strh r10, [lr], #2\n"
+            "strh r10, [",
+            $out,
+            "], #2\n"
+        )
+    };
+}
+
+/// [`requant`] and [`store_hidden`] of the accumulator `$acc` in [`chunks6_hidden`]
+/// (multipliers in r11, shifts in r12, outputs in lr, the low word in `{t}`).
+macro_rules! output6 {
+    ($acc:literal, $zp:literal, $low:literal) => {
+        concat!(
+            requant!($acc, "r11", "r12", "{t}"),
+            store_hidden!($zp, $low, "lr")
         )
     };
 }
@@ -167,21 +193,17 @@ pub(crate) unsafe fn chunks6_hidden(io: &mut ChunkIo) {
         "add r12, r12, #12",
         "str r12, [{t}, #24]",
         "ldm {t}, {{r11, r12, lr}}",
-        requant6!("r0"),
+        requant!("r0", "r11", "r12", "{t}"),
         "ldrd r8, {t}, [sp]",
-        store6!("r8", "{t}"),
-        requant6!("r1"),
+        store_hidden!("r8", "{t}", "lr"),
+        requant!("r1", "r11", "r12", "{t}"),
         "ldrd r8, {t}, [sp]",
-        store6!("r8", "{t}"),
+        store_hidden!("r8", "{t}", "lr"),
         "ldrd r0, r1, [sp]",
-        requant6!("r2"),
-        store6!("r0", "r1"),
-        requant6!("r3"),
-        store6!("r0", "r1"),
-        requant6!("r4"),
-        store6!("r0", "r1"),
-        requant6!("r5"),
-        store6!("r0", "r1"),
+        output6!("r2", "r0", "r1"),
+        output6!("r3", "r0", "r1"),
+        output6!("r4", "r0", "r1"),
+        output6!("r5", "r0", "r1"),
         // Store the advanced pointers; next chunk.
         "ldr {t}, [sp, #8]",
         "stm {t}, {{r11, r12, lr}}",
@@ -269,13 +291,8 @@ pub(crate) unsafe fn sums<const W: usize>(io: &ChunkIo) {
 }
 
 /// Requantizes `acc`'s first `n` (at least 1) values by `m`'s multipliers and `sh`'s
-/// shifts and stores them as a hidden layer does. Per output `requantize` (the core's
-/// rule): SMLAL adds the product to `(2^31 >> (32 − s)) · 2^32 + 2^31`, the rounding term
-/// `(1 << s) >> 1` of the shift already in the high word beside the 2^31 of the high
-/// word's own rounding, so the high word is `t + ((1 << s) >> 1)`, wrapping as
-/// `requantize` (LSR by a register shifts 32 to 0, as `s = 0` needs); ASR by `s`. Then
-/// `<i16 as Output>::store`: `clamp(y + zp, −128, 127)` (SSAT), at least `low`, minus
-/// `zp`.
+/// shifts ([`requant`], the core's rule) and stores them as a hidden layer does
+/// ([`store_hidden`]: `clamp(y + zp, −128, 127)`, at least `low`, minus `zp`).
 ///
 /// # Safety
 /// `acc`, `m` (i32s, any alignment), `sh` (at most 31) and `out` hold `n` values.
@@ -292,20 +309,8 @@ pub(crate) unsafe fn outputs_hidden(
     asm!(
         "2:",
         "ldr {a}, [{acc}], #4",
-        "ldr r8, [{m}], #4",
-        "ldrb r9, [{sh}], #1",
-        "mov {lo}, #0x80000000",
-        "rsb r10, r9, #32",
-        "lsr r10, {lo}, r10",
-        "smlal {lo}, r10, {a}, r8",
-        "asr r10, r10, r9",
-        "add r10, r10, {zp}",
-        "ssat r10, #8, r10",
-        "cmp r10, {low}",
-        "it lt",
-        "movlt r10, {low}",
-        "sub r10, r10, {zp}",
-        "strh r10, [{out}], #2",
+        requant!("{a}", "{m}", "{sh}", "{lo}"),
+        store_hidden!("{zp}", "{low}", "{out}"),
         "subs {n}, {n}, #1",
         "bne 2b",
         acc = inout(reg) acc => _,
@@ -342,13 +347,7 @@ pub(crate) unsafe fn outputs_last(
     asm!(
         "2:",
         "ldr lr, [{acc}], #4",
-        "ldr r8, [r11], #4",
-        "ldrb r9, [r12], #1",
-        "mov {lo}, #0x80000000",
-        "rsb r10, r9, #32",
-        "lsr r10, {lo}, r10",
-        "smlal {lo}, r10, lr, r8",
-        "asr r10, r10, r9",
+        requant!("lr", "r11", "r12", "{lo}"),
         "cmp r10, {low}",
         "it lt",
         "movlt r10, {low}",
